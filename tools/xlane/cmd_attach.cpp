@@ -1,0 +1,7 @@
+#include "commands.h"
+
+namespace xlane::cli {
+
+void add_attach_commands(CLI::App& /*app*/) {}
+
+}  // namespace xlane::cli

@@ -1,0 +1,33 @@
+// `xlane`: attach the XDP steering program, enable the loopback path, and see
+// what xlane is doing. A thin CLI over libxlane_core.
+#include <cstdio>
+#include <cstdlib>
+
+#include "commands.h"
+
+namespace xlane::cli {
+
+void fail(const Error& error) {
+    std::fprintf(stderr, "xlane: %s\n", error.describe().c_str());
+    if (std::getenv("XLANE_DEBUG") != nullptr)
+        std::fprintf(stderr, "xlane: (at %s)\n", error.location().c_str());
+    throw CLI::RuntimeError(1);
+}
+
+}  // namespace xlane::cli
+
+int main(int argc, char** argv) {
+    CLI::App app{"xlane: accelerate unmodified socket programs with XDP, AF_XDP and sockmap"};
+    app.require_subcommand(1);
+    app.set_help_all_flag("--help-all", "Show help for every command");
+    xlane::cli::add_attach_commands(app);
+    xlane::cli::add_status_commands(app);
+    xlane::cli::add_doctor_command(app);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        // CLI11 prints help on --help (exit 0) and one line for usage errors.
+        return app.exit(e);
+    }
+    return 0;
+}

@@ -1,0 +1,19 @@
+// Build-time check of the BPF/C++ ABI: a field that moves fails the build.
+#include <cstddef>
+
+#include "xlane/abi.h"
+
+static_assert(sizeof(xlane_addr) == 16);
+static_assert(sizeof(xlane_flow_key) == 40);
+static_assert(offsetof(xlane_flow_key, local_addr) == 0);
+static_assert(offsetof(xlane_flow_key, remote_addr) == 16);
+static_assert(offsetof(xlane_flow_key, local_port_be) == 32);
+static_assert(offsetof(xlane_flow_key, remote_port_be) == 34);
+static_assert(offsetof(xlane_flow_key, proto) == 36);
+static_assert(sizeof(xlane_bind_key) == 20);
+static_assert(offsetof(xlane_bind_key, local_port_be) == 16);
+static_assert(offsetof(xlane_bind_key, proto) == 18);
+static_assert(sizeof(xlane_steer_value) == 16);
+static_assert(offsetof(xlane_steer_value, owner_start_time) == 8);
+static_assert(sizeof(xlane_counter) == 16);
+static_assert(XLANE_REASON_COUNT == 9, "reasons are append-only: update the tool's names too");

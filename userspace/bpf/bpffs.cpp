@@ -1,0 +1,136 @@
+#include "bpf/bpffs.h"
+
+#include <dirent.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <vector>
+
+namespace xlane {
+
+std::string bpffs_root() {
+    const char* env = std::getenv("XLANE_BPFFS");
+    if (env != nullptr && env[0] != '\0') return env;
+    return "/sys/fs/bpf";
+}
+
+std::string pin_root() { return bpffs_root() + "/xlane"; }
+
+Result<std::string> current_netns_id() {
+    struct stat st {};
+    if (::stat("/proc/self/ns/net", &st) != 0) return errno_error("cannot stat /proc/self/ns/net");
+    return "netns-" + std::to_string(st.st_ino);
+}
+
+Result<std::string> interface_pin_dir(const std::string& ifname) {
+    auto ns = current_netns_id();
+    if (!ns) return ns.error();
+    return pin_root() + "/" + ns.value() + "/" + ifname;
+}
+
+Result<std::string> loopback_pin_dir() {
+    auto ns = current_netns_id();
+    if (!ns) return ns.error();
+    return pin_root() + "/" + ns.value() + "/loopback";
+}
+
+namespace {
+
+bool is_bpffs(const std::string& path) {
+    struct statfs fs {};
+    return ::statfs(path.c_str(), &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
+}
+
+bool same_mount_namespace_as_init() {
+    struct stat self {}, init {};
+    if (::stat("/proc/self/ns/mnt", &self) != 0 || ::stat("/proc/1/ns/mnt", &init) != 0)
+        return true;  // cannot tell (no /proc/1 access): assume the common case
+    return self.st_ino == init.st_ino && self.st_dev == init.st_dev;
+}
+
+// The bpffs the init process sees at the same path; differs from ours when
+// `ip netns exec` remounted /sys and someone mounted a fresh bpffs inside it.
+bool same_bpffs_as_init(const std::string& root) {
+    struct stat mine {}, init {};
+    if (::stat(root.c_str(), &mine) != 0) return false;
+    if (::stat(("/proc/1/root" + root).c_str(), &init) != 0) return true;  // cannot tell
+    return mine.st_dev == init.st_dev;
+}
+
+constexpr const char* kNetnsHint =
+    " (`ip netns exec` remounts /sys and hides the host bpffs; run xlane with "
+    "`nsenter --net=/run/netns/NAME xlane ...` instead, or set XLANE_BPFFS)";
+
+}  // namespace
+
+Status ensure_bpffs(bool mount_if_missing) {
+    const std::string root = bpffs_root();
+    if (is_bpffs(root)) {
+        if (!same_mount_namespace_as_init() && !same_bpffs_as_init(root))
+            return make_error(0, "the bpffs at " + root +
+                                     " is private to this mount namespace and would vanish "
+                                     "with it" + kNetnsHint);
+        return {};
+    }
+    if (!same_mount_namespace_as_init())
+        return make_error(0, "no bpffs at " + root + " in this mount namespace" + kNetnsHint);
+    if (!mount_if_missing) return make_error(0, "no bpffs mounted at " + root +
+                                                    " (fix: mount -t bpf bpf " + root + ")");
+    if (auto made = make_dirs(root); !made) return made;
+    if (::mount("bpf", root.c_str(), "bpf", 0, "mode=0700") != 0)
+        return errno_error("cannot mount bpffs at " + root);
+    return {};
+}
+
+Status make_dirs(const std::string& path) {
+    std::string partial;
+    size_t pos = 0;
+    while (pos != std::string::npos) {
+        pos = path.find('/', pos + 1);
+        partial = path.substr(0, pos);
+        if (partial.empty()) continue;
+        if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST)
+            return errno_error("cannot create directory " + partial);
+    }
+    return {};
+}
+
+Status remove_pin_dir(const std::string& path) {
+    DIR* dir = ::opendir(path.c_str());
+    if (dir == nullptr) {
+        if (errno == ENOENT) return {};
+        return errno_error("cannot open " + path);
+    }
+    std::vector<std::string> names;
+    while (dirent* entry = ::readdir(dir)) {
+        std::string name = entry->d_name;
+        if (name != "." && name != "..") names.push_back(name);
+    }
+    ::closedir(dir);
+    for (const auto& name : names) {
+        const std::string full = path + "/" + name;
+        if (::unlink(full.c_str()) != 0 && errno != ENOENT)
+            return errno_error("cannot remove pin " + full);
+    }
+    if (::rmdir(path.c_str()) != 0 && errno != ENOENT)
+        return errno_error("cannot remove directory " + path);
+    return {};
+}
+
+void remove_empty_parents(const std::string& path) {
+    const std::string stop = bpffs_root();
+    std::string dir = path;
+    while (true) {
+        auto slash = dir.rfind('/');
+        if (slash == std::string::npos) return;
+        dir = dir.substr(0, slash);
+        if (dir.size() <= stop.size()) return;
+        if (::rmdir(dir.c_str()) != 0) return;  // not empty (or gone): stop
+    }
+}
+
+}  // namespace xlane
