@@ -33,6 +33,7 @@ struct vlan_hdr {
 /* What the parser extracted: the steering keys of the frame. */
 struct parsed_frame {
 	struct xlane_flow_key flow;
+	__u32 l3_payload_len; /* bytes the IP header says follow it */
 };
 
 static __always_inline int verdict(struct xdp_md *ctx, __u32 reason, int action)
@@ -90,6 +91,7 @@ static __always_inline __u32 parse_ipv4(struct hdr_cursor *c, struct parsed_fram
 	if (ip->protocol != IPPROTO_UDP && ip->protocol != IPPROTO_TCP)
 		return XLANE_REASON_PASS_NOT_L4;
 	f->flow.proto = ip->protocol;
+	f->l3_payload_len = bpf_ntohs(ip->tot_len) - hdr_len;
 	map_ipv4(&f->flow.local_addr, ip->daddr);
 	map_ipv4(&f->flow.remote_addr, ip->saddr);
 	return XLANE_REASON_COUNT;
@@ -110,17 +112,22 @@ static __always_inline __u32 parse_ipv6(struct hdr_cursor *c, struct parsed_fram
 	if (ip6->nexthdr != IPPROTO_UDP && ip6->nexthdr != IPPROTO_TCP)
 		return XLANE_REASON_PASS_NOT_L4;
 	f->flow.proto = ip6->nexthdr;
+	f->l3_payload_len = bpf_ntohs(ip6->payload_len);
 	__builtin_memcpy(f->flow.local_addr.bytes, &ip6->daddr, 16);
 	__builtin_memcpy(f->flow.remote_addr.bytes, &ip6->saddr, 16);
 	return XLANE_REASON_COUNT;
 }
 
+/* The L4 header must also lie inside the IP payload: a frame whose UDP
+ * length or TCP data offset overruns it is malformed, and the kernel, not
+ * user space, should count and drop it. */
 static __always_inline __u32 parse_l4(struct hdr_cursor *c, struct parsed_frame *f)
 {
 	if (f->flow.proto == IPPROTO_UDP) {
 		struct udphdr *udp = cursor_take(c, sizeof(*udp));
 
-		if (!udp || bpf_ntohs(udp->len) < sizeof(*udp))
+		if (!udp || bpf_ntohs(udp->len) < sizeof(*udp) ||
+		    bpf_ntohs(udp->len) > f->l3_payload_len)
 			return XLANE_REASON_PASS_MALFORMED;
 		f->flow.local_port_be = udp->dest;
 		f->flow.remote_port_be = udp->source;
@@ -128,7 +135,7 @@ static __always_inline __u32 parse_l4(struct hdr_cursor *c, struct parsed_frame 
 	}
 	struct tcphdr *tcp = cursor_take(c, sizeof(*tcp));
 
-	if (!tcp || tcp->doff < 5)
+	if (!tcp || tcp->doff < 5 || tcp->doff * 4 > f->l3_payload_len)
 		return XLANE_REASON_PASS_MALFORMED;
 	f->flow.local_port_be = tcp->dest;
 	f->flow.remote_port_be = tcp->source;

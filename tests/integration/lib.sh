@@ -33,10 +33,12 @@ xl_require_root() {
 
 # Cleanups run in reverse order on any exit (success, failure, signal).
 xl_on_exit() { XL_CLEANUPS+=("$*"); }
+# The loop counter has a private name: a cleanup that sets `i` must not be
+# able to skip the cleanups after it.
 xl_run_cleanups() {
-    local i
-    for ((i = ${#XL_CLEANUPS[@]} - 1; i >= 0; i--)); do
-        eval "${XL_CLEANUPS[i]}" >/dev/null 2>&1 || true
+    local _xl_cleanup_index
+    for ((_xl_cleanup_index = ${#XL_CLEANUPS[@]} - 1; _xl_cleanup_index >= 0; _xl_cleanup_index--)); do
+        eval "${XL_CLEANUPS[_xl_cleanup_index]}" >/dev/null 2>&1 || true
     done
     XL_CLEANUPS=()
 }

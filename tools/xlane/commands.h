@@ -13,6 +13,7 @@ namespace xlane::cli {
 void add_attach_commands(CLI::App& app);    // attach, detach        (cmd_attach.cpp)
 void add_status_commands(CLI::App& app);    // status, flows         (cmd_status.cpp)
 void add_doctor_command(CLI::App& app);     // doctor                (cmd_doctor.cpp)
+void add_loopback_commands(CLI::App& app);  // loopback enable|disable|status (cmd_loopback.cpp)
 
 // Prints "xlane: <error>" on stderr and ends the command with exit code 1
 // (through CLI::RuntimeError, which main() turns into the exit code).

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
     xlane::cli::add_attach_commands(app);
     xlane::cli::add_status_commands(app);
     xlane::cli::add_doctor_command(app);
+    xlane::cli::add_loopback_commands(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -17,3 +17,17 @@ static_assert(sizeof(xlane_steer_value) == 16);
 static_assert(offsetof(xlane_steer_value, owner_start_time) == 8);
 static_assert(sizeof(xlane_counter) == 16);
 static_assert(XLANE_REASON_COUNT == 9, "reasons are append-only: update the tool's names too");
+
+// Loopback path.
+static_assert(sizeof(xlane_lb_key) == 40);
+static_assert(offsetof(xlane_lb_key, remote_addr) == 16);
+static_assert(offsetof(xlane_lb_key, local_port) == 32);
+static_assert(offsetof(xlane_lb_key, remote_port) == 34);
+static_assert(sizeof(xlane_lb_config) == 32);
+static_assert(offsetof(xlane_lb_config, insert) == 8);
+static_assert(offsetof(xlane_lb_config, pass_all) == 12);
+static_assert(offsetof(xlane_lb_config, port_filter) == 16);
+static_assert(offsetof(xlane_lb_config, stream_small) == 20);
+static_assert(offsetof(xlane_lb_config, stream_run) == 24);
+static_assert(sizeof(xlane_lb_sock_state) == 8);
+static_assert(XLANE_LB_COUNTER_COUNT == 10, "loopback counters are append-only: update the tool");

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <vector>
 
 namespace xlane {
@@ -61,6 +63,29 @@ bool same_bpffs_as_init(const std::string& root) {
     return mine.st_dev == init.st_dev;
 }
 
+// `ip netns exec` mounts a fresh sysfs on /sys with the namespace's name as
+// its source. Recognising that mount does not need /proc/1, which a sandboxed
+// or unprivileged-ptrace host may not let us inspect.
+bool sys_remounted_by_ip_netns_exec() {
+    std::ifstream mountinfo("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(mountinfo, line)) {
+        std::istringstream fields(line);
+        std::string id, parent, devno, root, mount_point, field;
+        fields >> id >> parent >> devno >> root >> mount_point;
+        if (mount_point != "/sys") continue;
+        while (fields >> field && field != "-") {}
+        std::string type, source;
+        fields >> type >> source;
+        struct stat st {};
+        if (type == "sysfs" && source != "sysfs" && !source.empty() &&
+            source.find('/') == std::string::npos &&
+            ::stat(("/run/netns/" + source).c_str(), &st) == 0)
+            return true;
+    }
+    return false;
+}
+
 constexpr const char* kNetnsHint =
     " (`ip netns exec` remounts /sys and hides the host bpffs; run xlane with "
     "`nsenter --net=/run/netns/NAME xlane ...` instead, or set XLANE_BPFFS)";
@@ -69,6 +94,8 @@ constexpr const char* kNetnsHint =
 
 Status ensure_bpffs(bool mount_if_missing) {
     const std::string root = bpffs_root();
+    if (root.rfind("/sys/", 0) == 0 && sys_remounted_by_ip_netns_exec())
+        return make_error(0, "refusing to pin under " + root + kNetnsHint);
     if (is_bpffs(root)) {
         if (!same_mount_namespace_as_init() && !same_bpffs_as_init(root))
             return make_error(0, "the bpffs at " + root +

@@ -100,4 +100,83 @@ static inline int xlane_reason_is_redirect(__u32 reason)
 #define XLANE_MAP_XSKS "xlane_xsks"
 #define XLANE_MAP_STATS "xlane_stats"
 
+/* ==== Loopback path (sock_ops + sk_msg); owned by the loopback feature ==== */
+
+#define XLANE_LB_MAX_SOCKS 65536 /* sockets in the loopback SOCKHASH */
+#define XLANE_LB_MAX_PORTS 1024  /* entries of the --ports filter */
+
+/*
+ * A local TCP socket as the SOCKHASH keys it, from that socket's own side.
+ * A sender looks up its peer with the addresses and ports swapped. IPv4 is
+ * stored IPv4-mapped, so an AF_INET6 socket talking to ::ffff:127.0.0.1 and
+ * its AF_INET peer agree on the key. Ports in host order.
+ */
+struct xlane_lb_key {
+	struct xlane_addr local_addr;
+	struct xlane_addr remote_addr;
+	__u16 local_port;
+	__u16 remote_port;
+	__u32 pad;
+};
+
+/*
+ * Runtime switches (one entry at index 0 of xlane_lb_cfg). The safe disable
+ * order flips `insert` off, then `pass_all` on, before anything is removed.
+ */
+struct xlane_lb_config {
+	__u64 netns_cookie;   /* act only on sockets of this network namespace */
+	__u32 insert;         /* 1: sock_ops inserts established local sockets */
+	__u32 pass_all;       /* 1: sk_msg returns SK_PASS for every message */
+	__u32 port_filter;    /* 1: only connections with a port in xlane_lb_ports */
+	/* Streaming policy: a socket that sends `stream_run` messages in a row,
+	 * each smaller than `stream_small`, with no message from its peer in
+	 * between, moves to the kernel path for good (the kernel's TCP
+	 * autocorking batches such streams better than per-message redirect).
+	 * stream_run == 0 switches the policy off. */
+	__u32 stream_small;
+	__u32 stream_run;
+	__u32 pad;
+};
+
+/* What the sk_msg program decided for a socket. Only NONE -> REDIRECT,
+ * NONE -> KERNEL and REDIRECT -> KERNEL happen, never KERNEL -> REDIRECT:
+ * bytes a peer may still hold unread in its TCP receive queue would be
+ * overtaken by redirected bytes (the receiver reads its sk_msg queue first). */
+enum xlane_lb_mode {
+	XLANE_LB_MODE_NONE = 0,
+	XLANE_LB_MODE_REDIRECT = 1,
+	XLANE_LB_MODE_KERNEL = 2,
+};
+
+struct xlane_lb_sock_state {
+	__u32 mode; /* enum xlane_lb_mode */
+	__u32 pad;
+};
+
+/* Per-CPU counters in xlane_lb_stats (packets = sockets or messages). */
+enum xlane_lb_counter {
+	XLANE_LB_INSERTED = 0,        /* sockets added to the SOCKHASH */
+	XLANE_LB_INSERT_FAILED = 1,   /* bpf_sock_hash_update refused */
+	XLANE_LB_SKIP_NONLOCAL = 2,   /* established, but the peer is not local */
+	XLANE_LB_SKIP_PORT = 3,       /* local, but no port in the --ports list */
+	XLANE_LB_SKIP_EARLY_DATA = 4, /* data moved before insertion (TFO): kernel */
+	XLANE_LB_REDIRECTED = 5,      /* messages/bytes put in the peer's queue */
+	XLANE_LB_MISS = 6,            /* peer not in the map: SK_PASS */
+	XLANE_LB_KERNEL = 7,          /* socket already on the kernel path: SK_PASS */
+	XLANE_LB_PASS_ALL = 8,        /* disabling: SK_PASS */
+	XLANE_LB_DEMOTED = 9,         /* small-message stream moved to the kernel path */
+	XLANE_LB_COUNTER_COUNT = 10
+};
+
+#define XLANE_LB_SOCKOPS_PROG_NAME "xlane_lb_sops"
+#define XLANE_LB_MSG_PROG_NAME "xlane_lb_msg"
+#define XLANE_LB_MAP_SOCKS "xlane_lb_socks"
+#define XLANE_LB_MAP_CFG "xlane_lb_cfg"
+#define XLANE_LB_MAP_PORTS "xlane_lb_ports"
+#define XLANE_LB_MAP_STATS "xlane_lb_stats"
+#define XLANE_LB_MAP_STATE "xlane_lb_state"
+#define XLANE_LB_MAP_RUNS "xlane_lb_runs"
+
+/* ==== end of loopback section ==== */
+
 #endif /* XLANE_ABI_H */

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Maps shared by the loopback sock_ops and sk_msg programs. The first loaded
+ * object creates and pins them under /sys/fs/bpf/xlane/<netns>/loopback/;
+ * the other reuses the pinned maps, so both programs see the same sockets. */
+#ifndef XLANE_LOOPBACK_MAPS_H
+#define XLANE_LOOPBACK_MAPS_H
+
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "xlane/abi.h"
+
+/* <sys/socket.h> is not usable under -target bpf. */
+#define XLANE_AF_INET 2
+#define XLANE_AF_INET6 10
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, XLANE_LB_MAX_SOCKS);
+	__type(key, struct xlane_lb_key);
+	__type(value, __u64);
+} xlane_lb_socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xlane_lb_config);
+} xlane_lb_cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XLANE_LB_MAX_PORTS);
+	__type(key, __u16);
+	__type(value, __u8);
+} xlane_lb_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLANE_LB_COUNTER_COUNT);
+	__type(key, __u32);
+	__type(value, struct xlane_counter);
+} xlane_lb_stats SEC(".maps");
+
+/* Per-socket path decision; freed with the socket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct xlane_lb_sock_state);
+} xlane_lb_state SEC(".maps");
+
+/* Small sends in a row per socket (keyed by the socket's own key), reset by
+ * the peer's sends. LRU: entries of closed sockets age out by themselves. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XLANE_LB_MAX_SOCKS);
+	__type(key, struct xlane_lb_key);
+	__type(value, __u32);
+} xlane_lb_runs SEC(".maps");
+
+static __always_inline struct xlane_lb_config *xlane_lb_config(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&xlane_lb_cfg, &zero);
+}
+
+static __always_inline void xlane_lb_count(__u32 counter, __u64 bytes)
+{
+	struct xlane_counter *c = bpf_map_lookup_elem(&xlane_lb_stats, &counter);
+
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+/* IPv4 as ::ffff:a.b.c.d, the same bytes an AF_INET6 socket reports for a
+ * v4-mapped peer. `ip4` is in network order, as the contexts give it. */
+static __always_inline void xlane_lb_addr4(struct xlane_addr *out, __u32 ip4)
+{
+	__u32 *w = (__u32 *)out->bytes;
+
+	w[0] = 0;
+	w[1] = 0;
+	w[2] = bpf_htonl(0x0000ffff);
+	w[3] = ip4;
+}
+
+static __always_inline void xlane_lb_addr6(struct xlane_addr *out, const __u32 ip6[4])
+{
+	__u32 *w = (__u32 *)out->bytes;
+
+	w[0] = ip6[0];
+	w[1] = ip6[1];
+	w[2] = ip6[2];
+	w[3] = ip6[3];
+}
+
+/* The remote_port fields of bpf_sock_ops and sk_msg_md hold the port in
+ * network order in the upper 16 bits (on little-endian hosts). */
+static __always_inline __u16 xlane_lb_remote_port(__u32 remote_port_field)
+{
+	return bpf_ntohs((__u16)(remote_port_field >> 16));
+}
+
+#endif /* XLANE_LOOPBACK_MAPS_H */

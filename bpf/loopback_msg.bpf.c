@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Loopback path, data side: an sk_msg program on xlane_lb_socks moves each
+ * send of an inserted socket straight into its peer's receive queue
+ * (BPF_F_INGRESS). Anything it cannot or may not redirect is SK_PASS: the
+ * bytes take the kernel's TCP path, never dropped.
+ */
+#include "loopback_maps.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline void peer_key(struct sk_msg_md *msg, struct xlane_lb_key *peer)
+{
+	if (msg->family == XLANE_AF_INET) {
+		xlane_lb_addr4(&peer->local_addr, msg->remote_ip4);
+		xlane_lb_addr4(&peer->remote_addr, msg->local_ip4);
+	} else {
+		__u32 local6[4] = { msg->local_ip6[0], msg->local_ip6[1],
+				    msg->local_ip6[2], msg->local_ip6[3] };
+		__u32 remote6[4] = { msg->remote_ip6[0], msg->remote_ip6[1],
+				     msg->remote_ip6[2], msg->remote_ip6[3] };
+
+		xlane_lb_addr6(&peer->local_addr, remote6);
+		xlane_lb_addr6(&peer->remote_addr, local6);
+	}
+	peer->local_port = xlane_lb_remote_port(msg->remote_port);
+	peer->remote_port = (__u16)msg->local_port;
+}
+
+/*
+ * Counts this socket's small sends since its peer last sent and tells when
+ * the run is long enough to call the socket a small-message stream. The
+ * peer's send resets our run: request/response traffic never builds one.
+ */
+static __always_inline int is_small_stream(const struct xlane_lb_config *cfg,
+					   const struct xlane_lb_key *peer, __u64 size)
+{
+	struct xlane_lb_key self = {
+		.local_addr = peer->remote_addr,
+		.remote_addr = peer->local_addr,
+		.local_port = peer->remote_port,
+		.remote_port = peer->local_port,
+	};
+	__u32 zero = 0, *run, *peer_run;
+
+	peer_run = bpf_map_lookup_elem(&xlane_lb_runs, peer);
+	if (peer_run)
+		*peer_run = 0;
+	run = bpf_map_lookup_elem(&xlane_lb_runs, &self);
+	if (!run) {
+		bpf_map_update_elem(&xlane_lb_runs, &self, &zero, BPF_ANY);
+		run = bpf_map_lookup_elem(&xlane_lb_runs, &self);
+		if (!run)
+			return 0;
+	}
+	if (size >= cfg->stream_small) {
+		*run = 0;
+		return 0;
+	}
+	*run += 1;
+	return *run >= cfg->stream_run;
+}
+
+/* Takes the socket to the kernel path for good (see enum xlane_lb_mode). */
+static __always_inline int pass_for_good(struct xlane_lb_sock_state *state, __u32 counter,
+					 __u64 bytes)
+{
+	if (state)
+		state->mode = XLANE_LB_MODE_KERNEL;
+	xlane_lb_count(counter, bytes);
+	return SK_PASS;
+}
+
+SEC("sk_msg")
+int xlane_lb_msg(struct sk_msg_md *msg)
+{
+	struct xlane_lb_sock_state *state = NULL;
+	struct xlane_lb_config *cfg;
+	struct xlane_lb_key peer = {};
+	__u64 size = msg->size;
+	struct bpf_sock *sk = msg->sk;
+
+	if (sk)
+		state = bpf_sk_storage_get(&xlane_lb_state, sk, NULL,
+					   BPF_SK_STORAGE_GET_F_CREATE);
+	cfg = xlane_lb_config();
+	if (!cfg || cfg->pass_all)
+		return pass_for_good(state, XLANE_LB_PASS_ALL, size);
+	/* Without a state slot we could not remember a fall-back, and a later
+	 * redirect could overtake it: such a socket never redirects. */
+	if (!state || state->mode == XLANE_LB_MODE_KERNEL)
+		return pass_for_good(state, XLANE_LB_KERNEL, size);
+
+	peer_key(msg, &peer);
+	if (cfg->stream_run && is_small_stream(cfg, &peer, size))
+		return pass_for_good(state, XLANE_LB_DEMOTED, size);
+	if (bpf_msg_redirect_hash(msg, &xlane_lb_socks, &peer, BPF_F_INGRESS) != SK_PASS)
+		return pass_for_good(state, XLANE_LB_MISS, size);
+	state->mode = XLANE_LB_MODE_REDIRECT;
+	xlane_lb_count(XLANE_LB_REDIRECTED, size);
+	return SK_PASS;
+}

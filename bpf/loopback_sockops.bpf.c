@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Loopback path, insertion side: a sock_ops program on a cgroup-v2 adds each
+ * newly established local TCP socket (both ends, each on its own callback)
+ * to xlane_lb_socks, where the sk_msg program finds it as a peer.
+ */
+#include "loopback_maps.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline int is_loopback(const struct xlane_addr *a)
+{
+	const __u32 *w = (const __u32 *)a->bytes;
+
+	if (w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0x0000ffff))
+		return (bpf_ntohl(w[3]) >> 24) == 127;           /* 127.0.0.0/8 */
+	return w[0] == 0 && w[1] == 0 && w[2] == 0 && w[3] == bpf_htonl(1); /* ::1 */
+}
+
+static __always_inline int same_addr(const struct xlane_addr *a, const struct xlane_addr *b)
+{
+	const __u32 *x = (const __u32 *)a->bytes, *y = (const __u32 *)b->bytes;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+}
+
+/*
+ * Both ends are on this host when the peer is a loopback address, or when
+ * the peer's address is our own (the kernel picks a local destination as the
+ * source). A client bound to another local address is left to the kernel:
+ * nothing here can prove that address local, and a miss is always safe.
+ */
+static __always_inline int is_local_connection(const struct xlane_lb_key *key)
+{
+	return is_loopback(&key->remote_addr) || same_addr(&key->local_addr, &key->remote_addr);
+}
+
+static __always_inline int port_selected(const struct xlane_lb_config *cfg,
+					 const struct xlane_lb_key *key)
+{
+	if (!cfg->port_filter)
+		return 1;
+	return bpf_map_lookup_elem(&xlane_lb_ports, &key->local_port) ||
+	       bpf_map_lookup_elem(&xlane_lb_ports, &key->remote_port);
+}
+
+SEC("sockops")
+int xlane_lb_sops(struct bpf_sock_ops *skops)
+{
+	struct xlane_lb_config *cfg;
+	struct xlane_lb_key key = {};
+
+	if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB &&
+	    skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+		return 1;
+	cfg = xlane_lb_config();
+	if (!cfg || !cfg->insert || bpf_get_netns_cookie(skops) != cfg->netns_cookie)
+		return 1;
+
+	if (skops->family == XLANE_AF_INET) {
+		xlane_lb_addr4(&key.local_addr, skops->local_ip4);
+		xlane_lb_addr4(&key.remote_addr, skops->remote_ip4);
+	} else if (skops->family == XLANE_AF_INET6) {
+		__u32 local6[4] = { skops->local_ip6[0], skops->local_ip6[1],
+				    skops->local_ip6[2], skops->local_ip6[3] };
+		__u32 remote6[4] = { skops->remote_ip6[0], skops->remote_ip6[1],
+				     skops->remote_ip6[2], skops->remote_ip6[3] };
+
+		xlane_lb_addr6(&key.local_addr, local6);
+		xlane_lb_addr6(&key.remote_addr, remote6);
+	} else {
+		return 1;
+	}
+	key.local_port = (__u16)skops->local_port;
+	key.remote_port = xlane_lb_remote_port(skops->remote_port);
+
+	if (!is_local_connection(&key)) {
+		xlane_lb_count(XLANE_LB_SKIP_NONLOCAL, 0);
+		return 1;
+	}
+	if (!port_selected(cfg, &key)) {
+		xlane_lb_count(XLANE_LB_SKIP_PORT, 0);
+		return 1;
+	}
+	/* Bytes that already went through TCP (TCP Fast Open data in the SYN)
+	 * could be overtaken by redirected ones: such a connection stays on the
+	 * kernel path, and without this end in the map its peer misses too. */
+	if (skops->data_segs_in || skops->data_segs_out) {
+		xlane_lb_count(XLANE_LB_SKIP_EARLY_DATA, 0);
+		return 1;
+	}
+	if (bpf_sock_hash_update(skops, &xlane_lb_socks, &key, BPF_NOEXIST) == 0)
+		xlane_lb_count(XLANE_LB_INSERTED, 0);
+	else
+		xlane_lb_count(XLANE_LB_INSERT_FAILED, 0);
+	return 1;
+}

@@ -1,0 +1,162 @@
+// XskPort: socket creation through libxdp with its program load inhibited,
+// and the RX/TX ring service loops.
+#include "afxdp/xsk_port.h"
+
+#include <net/if.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <string>
+#include <tuple>
+
+namespace xlane::afxdp {
+namespace {
+
+// Socket options from <linux/socket.h> that older libc headers may lack.
+#ifndef SO_PREFER_BUSY_POLL
+#define SO_PREFER_BUSY_POLL 69
+#endif
+#ifndef SO_BUSY_POLL_BUDGET
+#define SO_BUSY_POLL_BUDGET 70
+#endif
+
+Status set_int_option(int fd, int option, int value, const char* name) {
+    if (::setsockopt(fd, SOL_SOCKET, option, &value, sizeof(value)) != 0)
+        return errno_error(std::string("cannot set ") + name + " on the AF_XDP socket");
+    return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<XskPort>> XskPort::open(const XskPortConfig& config) {
+    char ifname[IF_NAMESIZE] = {};
+    if (::if_indextoname(config.ifindex, ifname) == nullptr)
+        return errno_error("no interface with index " + std::to_string(config.ifindex));
+
+    std::unique_ptr<XskPort> port(new XskPort(config));
+    auto umem = Umem::create(config.umem);
+    if (!umem) return umem.error();
+    port->umem_ = std::move(umem).value();
+
+    xsk_socket_config socket_config{};
+    socket_config.rx_size = config.rx_size;
+    socket_config.tx_size = config.tx_size;
+    // xlane attaches its own steering program; libxdp must not load its
+    // default redirect-everything program over it.
+    socket_config.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD;
+    socket_config.xdp_flags = 0;
+    socket_config.bind_flags = config.mode == XskMode::kZeroCopy ? XDP_ZEROCOPY : XDP_COPY;
+    if (config.need_wakeup) socket_config.bind_flags |= XDP_USE_NEED_WAKEUP;
+
+    const std::string where = std::string(ifname) + " queue " + std::to_string(config.queue);
+    if (int err = xsk_socket__create(&port->socket_, ifname, config.queue, port->umem_->handle(),
+                                     &port->rx_, &port->tx_, &socket_config);
+        err != 0) {
+        port->socket_ = nullptr;
+        const char* hint = config.mode == XskMode::kZeroCopy
+                               ? " (zero-copy needs driver support; try copy mode)"
+                               : " (does the queue exist? is another socket bound to it?)";
+        return make_error(err, "cannot bind an AF_XDP socket to " + where + hint);
+    }
+    if (config.busy_poll_usecs > 0) {
+        const int fd = port->fd();
+        for (auto [option, value, name] :
+             {std::tuple{SO_PREFER_BUSY_POLL, 1, "SO_PREFER_BUSY_POLL"},
+              std::tuple{SO_BUSY_POLL, static_cast<int>(config.busy_poll_usecs), "SO_BUSY_POLL"},
+              std::tuple{SO_BUSY_POLL_BUDGET, static_cast<int>(config.busy_poll_budget),
+                         "SO_BUSY_POLL_BUDGET"}}) {
+            if (auto status = set_int_option(fd, option, value, name); !status)
+                return status.error();
+        }
+    }
+    port->refill();
+    return port;
+}
+
+XskPort::~XskPort() {
+    if (socket_ != nullptr) xsk_socket__delete(socket_);
+}
+
+int XskPort::fd() const {
+    return xsk_socket__fd(socket_);
+}
+
+uint32_t XskPort::refill() {
+    const uint32_t added = umem_->refill();
+    // In copy mode and with need_wakeup, the kernel only looks at the fill
+    // ring again after a syscall once it has run dry.
+    if (xsk_ring_prod__needs_wakeup(umem_->fill_ring()))
+        (void)::recvfrom(fd(), nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
+    return added;
+}
+
+size_t XskPort::receive(std::span<RxFrame> out) {
+    uint32_t index = 0;
+    const uint32_t got = xsk_ring_cons__peek(&rx_, static_cast<uint32_t>(out.size()), &index);
+    for (uint32_t i = 0; i < got; ++i) {
+        const xdp_desc* desc = xsk_ring_cons__rx_desc(&rx_, index + i);
+        out[i] = RxFrame{desc->addr, umem_->frame(desc->addr, desc->len)};
+    }
+    xsk_ring_cons__release(&rx_, got);
+    refill();
+    return got;
+}
+
+size_t XskPort::send(std::span<const std::span<const uint8_t>> frames) {
+    complete();
+    size_t wanted =
+        std::min<size_t>({frames.size(), umem_->free_frames(), xsk_prod_nb_free(&tx_, UINT32_MAX)});
+    // Stop at the first frame too large for a UMEM frame: the caller sees a
+    // short count and the order of what was queued is preserved.
+    for (size_t i = 0; i < wanted; ++i) {
+        if (frames[i].size() > umem_->config().frame_size) {
+            wanted = i;
+            break;
+        }
+    }
+    uint32_t index = 0;
+    const uint32_t queued = xsk_ring_prod__reserve(&tx_, static_cast<uint32_t>(wanted), &index);
+    for (uint32_t i = 0; i < queued; ++i) {
+        const auto& frame = frames[i];
+        const uint64_t addr = *umem_->alloc_frame();  // free_frames() checked above
+        std::copy(frame.begin(), frame.end(), umem_->data(addr));
+        xdp_desc* desc = xsk_ring_prod__tx_desc(&tx_, index + i);
+        desc->addr = addr;
+        desc->len = static_cast<uint32_t>(frame.size());
+        desc->options = 0;
+    }
+    xsk_ring_prod__submit(&tx_, queued);
+    tx_in_flight_ += queued;
+    if (queued > 0) (void)kick_tx();
+    return queued;
+}
+
+uint32_t XskPort::complete() {
+    const uint32_t done = umem_->reap_completions();
+    tx_in_flight_ -= std::min(done, tx_in_flight_);
+    return done;
+}
+
+Status XskPort::kick_tx() {
+    // Copy mode always needs the syscall to transmit; with need_wakeup the
+    // kernel tells us, without it we must always kick.
+    if (config_.need_wakeup && !xsk_ring_prod__needs_wakeup(&tx_)) return {};
+    if (::sendto(fd(), nullptr, 0, MSG_DONTWAIT, nullptr, 0) < 0 && errno != EAGAIN &&
+        errno != EBUSY && errno != ENOBUFS && errno != ENETDOWN)
+        return errno_error("AF_XDP TX wakeup failed");
+    return {};
+}
+
+Result<bool> XskPort::wait_readable(int timeout_ms) {
+    pollfd pfd{fd(), POLLIN, 0};
+    for (;;) {
+        const int ready = ::poll(&pfd, 1, timeout_ms);
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready < 0) return errno_error("poll on the AF_XDP socket failed");
+        return ready > 0;
+    }
+}
+
+}  // namespace xlane::afxdp

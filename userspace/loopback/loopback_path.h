@@ -1,0 +1,64 @@
+// The loopback path as a whole: enable (load, pin, attach sk_msg to the
+// SOCKHASH and sock_ops to a cgroup, with rollback), disable in the safe
+// order, and the state and counters that `xlane status` shows.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "xlane/abi.h"
+
+namespace xlane {
+
+// Measured on kernel 6.18 (bench/loopback): redirect wins for ping-pong and
+// for large writes, loses to TCP autocorking for streams of small sends.
+inline constexpr uint32_t kDefaultStreamSmall = 1024;
+inline constexpr uint32_t kDefaultStreamRun = 64;
+
+struct LoopbackOptions {
+    std::string cgroup;           // empty: the unified root
+    std::vector<uint16_t> ports;  // empty: every port
+    uint32_t stream_small = kDefaultStreamSmall;
+    uint32_t stream_run = kDefaultStreamRun;  // 0: never move streams to the kernel
+};
+
+// Loads both programs, pins them under loopback_pin_dir(), attaches the
+// sk_msg verdict to the SOCKHASH, then sock_ops to the cgroup, and only then
+// switches insertion on. Any failure removes everything it created.
+[[nodiscard]] Status enable_loopback(const LoopbackOptions& options);
+
+// Safe order: stop inserting (sock_ops detached), make the verdict pass
+// everything, then unpin. Sockets already inserted are never removed from the
+// map, so bytes queued for them stay readable; they keep the pass-all verdict
+// until they close. Returns false when nothing was enabled.
+[[nodiscard]] Result<bool> disable_loopback();
+
+struct LoopbackState {
+    bool enabled = false;
+    std::string pin_dir;
+    std::string netns_id;
+    bool inserting = false;
+    bool pass_all = false;
+    uint64_t cgroup_id = 0;
+    std::string cgroup_path;      // empty when the cgroup cannot be found
+    std::vector<uint16_t> ports;  // empty: every port
+    uint32_t stream_small = 0;
+    uint32_t stream_run = 0;
+    uint32_t sockets = 0;  // sockets in the SOCKHASH now
+    std::array<xlane_counter, XLANE_LB_COUNTER_COUNT> counters{};
+};
+
+// The state of this network namespace's loopback path (enabled == false when
+// nothing is pinned).
+[[nodiscard]] Result<LoopbackState> read_loopback_state();
+
+// Counter names as the tool prints them ("inserted", "redirected", ...).
+[[nodiscard]] const char* loopback_counter_name(uint32_t counter);
+
+// "1,2,80-90" -> ports; an error names the bad item.
+[[nodiscard]] Result<std::vector<uint16_t>> parse_port_list(const std::string& text);
+
+}  // namespace xlane

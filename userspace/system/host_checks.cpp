@@ -1,0 +1,179 @@
+#include "system/host_checks.h"
+
+#include <bpf/libbpf.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "bpf/bpffs.h"
+
+#ifndef AF_XDP
+#define AF_XDP 44
+#endif
+
+namespace xlane {
+
+namespace {
+
+using Outcome = HostCheck::Outcome;
+
+// libbpf prints probe failures as warnings; a doctor reports them itself.
+int silent_print(libbpf_print_level, const char*, va_list) {
+    return 0;
+}
+
+HostCheck feature(const std::string& name, int probe, const std::string& fix) {
+    if (probe == 1) return {name, Outcome::ok, "supported", ""};
+    return {name, Outcome::missing,
+            probe == 0 ? "not supported by this kernel"
+                       : "probe failed (" + std::to_string(probe) + ")",
+            fix};
+}
+
+HostCheck af_xdp_socket() {
+    const int fd = ::socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+        ::close(fd);
+        return {"AF_XDP sockets", Outcome::ok, "socket(AF_XDP) works", ""};
+    }
+    const int err = errno;
+    if (err == EPERM || err == EACCES)
+        return {"AF_XDP sockets", Outcome::missing, "socket(AF_XDP) not permitted",
+                "run as root or grant CAP_NET_RAW"};
+    return {"AF_XDP sockets", Outcome::missing,
+            std::string("socket(AF_XDP) failed: ") + std::strerror(err),
+            "use a kernel built with CONFIG_XDP_SOCKETS=y (4.18+, 5.x recommended)"};
+}
+
+HostCheck bpffs() {
+    auto st = ensure_bpffs(false);
+    if (st) return {"bpffs", Outcome::ok, "mounted at " + bpffs_root(), ""};
+    return {"bpffs", Outcome::missing, st.error().describe(),
+            "mount -t bpf bpf " + bpffs_root() + " (xlane attach also mounts it when missing)"};
+}
+
+HostCheck cgroup_v2() {
+    std::ifstream mounts("/proc/self/mounts");
+    std::string line;
+    while (std::getline(mounts, line)) {
+        std::istringstream fields(line);
+        std::string source, target, type;
+        fields >> source >> target >> type;
+        if (type == "cgroup2")
+            return {"cgroup v2", Outcome::ok, "unified hierarchy at " + target, ""};
+    }
+    return {"cgroup v2", Outcome::missing,
+            "no cgroup2 mount (the loopback path attaches sock_ops to a cgroup v2)",
+            "mount -t cgroup2 none /sys/fs/cgroup/unified (or boot with "
+            "systemd.unified_cgroup_hierarchy=1)"};
+}
+
+uint64_t effective_capabilities() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("CapEff:", 0) == 0) return std::stoull(line.substr(7), nullptr, 16);
+    }
+    return 0;
+}
+
+constexpr int kCapNetAdmin = 12;
+constexpr int kCapNetRaw = 13;
+constexpr int kCapIpcLock = 14;
+constexpr int kCapSysAdmin = 21;
+constexpr int kCapBpf = 39;
+
+bool has_cap(uint64_t caps, int cap) {
+    return (caps >> cap) & 1U;
+}
+
+HostCheck capabilities(uint64_t caps) {
+    std::string lacking;
+    auto need = [&](bool ok, const char* name) {
+        if (!ok) lacking += std::string(lacking.empty() ? "" : ", ") + name;
+    };
+    need(has_cap(caps, kCapBpf) || has_cap(caps, kCapSysAdmin), "CAP_BPF");
+    need(has_cap(caps, kCapNetAdmin), "CAP_NET_ADMIN");
+    need(has_cap(caps, kCapNetRaw), "CAP_NET_RAW");
+    if (lacking.empty())
+        return {"capabilities", Outcome::ok, "CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW present", ""};
+    return {"capabilities", Outcome::missing, "lacking " + lacking,
+            "run xlane as root, or grant it: setcap cap_bpf,cap_net_admin,cap_net_raw,"
+            "cap_sys_admin+ep $(command -v xlane)"};
+}
+
+HostCheck memlock(uint64_t caps) {
+    // Since 5.11 BPF maps are charged to the memory cgroup, but AF_XDP UMEM
+    // pages are still pinned against RLIMIT_MEMLOCK unless CAP_IPC_LOCK.
+    constexpr rlim_t kNeeded = 64ULL << 20;
+    rlimit limit{};
+    ::getrlimit(RLIMIT_MEMLOCK, &limit);
+    const std::string found = limit.rlim_cur == RLIM_INFINITY
+                                  ? "unlimited"
+                                  : std::to_string(limit.rlim_cur >> 10) + " KiB";
+    if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= kNeeded || has_cap(caps, kCapIpcLock))
+        return {"memlock", Outcome::ok,
+                "RLIMIT_MEMLOCK " + found +
+                    (has_cap(caps, kCapIpcLock) ? " (CAP_IPC_LOCK lifts it)" : ""),
+                ""};
+    return {"memlock", Outcome::warning,
+            "RLIMIT_MEMLOCK " + found + ": too small for AF_XDP UMEMs of preloaded programs",
+            "ulimit -l unlimited (or LimitMEMLOCK=infinity in the systemd unit)"};
+}
+
+HostCheck kernel_release() {
+    utsname u{};
+    ::uname(&u);
+    return {"kernel", Outcome::info, std::string(u.sysname) + " " + u.release, ""};
+}
+
+HostCheck freplace(int probe) {
+    if (probe == 1)
+        return {"freplace (libxdp dispatcher)", Outcome::info,
+                "supported; xlane still loads one program per interface", ""};
+    return {"freplace (libxdp dispatcher)", Outcome::info,
+            "not supported: libxdp's multi-program dispatcher cannot run, so xlane loads a "
+            "single XDP program per interface and refuses to share it with another",
+            ""};
+}
+
+}  // namespace
+
+std::vector<HostCheck> run_host_checks() {
+    const libbpf_print_fn_t previous = libbpf_set_print(silent_print);
+    std::vector<HostCheck> checks;
+    checks.push_back(kernel_release());
+    const std::string newer_kernel = "use a kernel with CONFIG_BPF_SYSCALL=y";
+    checks.push_back(feature("XDP programs", libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_XDP, nullptr),
+                             newer_kernel + " (XDP: 4.8+, bpf_link for XDP: 5.9+)"));
+    checks.push_back(feature("XSKMAP (AF_XDP redirect)",
+                             libbpf_probe_bpf_map_type(BPF_MAP_TYPE_XSKMAP, nullptr),
+                             "use a kernel with CONFIG_XDP_SOCKETS=y"));
+    checks.push_back(af_xdp_socket());
+    checks.push_back(feature("sockmap (SOCKHASH)",
+                             libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SOCKHASH, nullptr),
+                             "use a kernel with CONFIG_BPF_STREAM_PARSER=y (5.x)"));
+    checks.push_back(feature("sock_ops programs",
+                             libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SOCK_OPS, nullptr),
+                             "use a kernel with CONFIG_CGROUP_BPF=y"));
+    checks.push_back(feature("sk_msg programs",
+                             libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SK_MSG, nullptr),
+                             "use a kernel with CONFIG_BPF_STREAM_PARSER=y"));
+    checks.push_back(freplace(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_EXT, nullptr)));
+    checks.push_back(bpffs());
+    checks.push_back(cgroup_v2());
+    const uint64_t caps = effective_capabilities();
+    checks.push_back(capabilities(caps));
+    checks.push_back(memlock(caps));
+    libbpf_set_print(previous);
+    return checks;
+}
+
+}  // namespace xlane
