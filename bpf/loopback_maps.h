@@ -53,13 +53,13 @@ struct {
 	__type(value, struct xlane_lb_sock_state);
 } xlane_lb_state SEC(".maps");
 
-/* Small sends in a row per socket (keyed by the socket's own key), reset by
- * the peer's sends. LRU: entries of closed sockets age out by themselves. */
+/* struct xlane_lb_flow_state per socket (keyed by the socket's own key).
+ * LRU: entries of closed sockets age out by themselves. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, XLANE_LB_MAX_SOCKS);
 	__type(key, struct xlane_lb_key);
-	__type(value, __u32);
+	__type(value, struct xlane_lb_flow_state);
 } xlane_lb_runs SEC(".maps");
 
 static __always_inline struct xlane_lb_config *xlane_lb_config(void)
@@ -99,6 +99,13 @@ static __always_inline void xlane_lb_addr6(struct xlane_addr *out, const __u32 i
 	w[1] = ip6[1];
 	w[2] = ip6[2];
 	w[3] = ip6[3];
+}
+
+/* One 4-byte context load: the verifier refuses the 8-byte load clang
+ * would otherwise merge two neighbouring ip6 words into. */
+static __always_inline __u32 xlane_ctx_u32(const __u32 *field)
+{
+	return *(const volatile __u32 *)field;
 }
 
 /* The remote_port fields of bpf_sock_ops and sk_msg_md hold the port in

@@ -15,10 +15,10 @@ static __always_inline void peer_key(struct sk_msg_md *msg, struct xlane_lb_key 
 		xlane_lb_addr4(&peer->local_addr, msg->remote_ip4);
 		xlane_lb_addr4(&peer->remote_addr, msg->local_ip4);
 	} else {
-		__u32 local6[4] = { msg->local_ip6[0], msg->local_ip6[1],
-				    msg->local_ip6[2], msg->local_ip6[3] };
-		__u32 remote6[4] = { msg->remote_ip6[0], msg->remote_ip6[1],
-				     msg->remote_ip6[2], msg->remote_ip6[3] };
+		__u32 local6[4] = { xlane_ctx_u32(&msg->local_ip6[0]), xlane_ctx_u32(&msg->local_ip6[1]),
+				    xlane_ctx_u32(&msg->local_ip6[2]), xlane_ctx_u32(&msg->local_ip6[3]) };
+		__u32 remote6[4] = { xlane_ctx_u32(&msg->remote_ip6[0]), xlane_ctx_u32(&msg->remote_ip6[1]),
+				     xlane_ctx_u32(&msg->remote_ip6[2]), xlane_ctx_u32(&msg->remote_ip6[3]) };
 
 		xlane_lb_addr6(&peer->local_addr, remote6);
 		xlane_lb_addr6(&peer->remote_addr, local6);
@@ -33,7 +33,17 @@ static __always_inline void peer_key(struct sk_msg_md *msg, struct xlane_lb_key 
  * peer's send resets our run: request/response traffic never builds one.
  */
 static __always_inline int is_small_stream(const struct xlane_lb_config *cfg,
-					   const struct xlane_lb_key *peer, __u64 size)
+					   struct xlane_lb_flow_state *self, __u64 size)
+{
+	if (size >= cfg->stream_small) {
+		self->run = 0;
+		return 0;
+	}
+	self->run += 1;
+	return self->run >= cfg->stream_run;
+}
+
+static __always_inline struct xlane_lb_flow_state *self_flow(const struct xlane_lb_key *peer)
 {
 	struct xlane_lb_key self = {
 		.local_addr = peer->remote_addr,
@@ -41,24 +51,15 @@ static __always_inline int is_small_stream(const struct xlane_lb_config *cfg,
 		.local_port = peer->remote_port,
 		.remote_port = peer->local_port,
 	};
-	__u32 zero = 0, *run, *peer_run;
+	struct xlane_lb_flow_state fresh = {};
+	struct xlane_lb_flow_state *flow = bpf_map_lookup_elem(&xlane_lb_runs, &self);
 
-	peer_run = bpf_map_lookup_elem(&xlane_lb_runs, peer);
-	if (peer_run)
-		*peer_run = 0;
-	run = bpf_map_lookup_elem(&xlane_lb_runs, &self);
-	if (!run) {
-		bpf_map_update_elem(&xlane_lb_runs, &self, &zero, BPF_ANY);
-		run = bpf_map_lookup_elem(&xlane_lb_runs, &self);
-		if (!run)
-			return 0;
-	}
-	if (size >= cfg->stream_small) {
-		*run = 0;
-		return 0;
-	}
-	*run += 1;
-	return *run >= cfg->stream_run;
+	if (flow)
+		return flow;
+	/* Evicted from the LRU: start over; `inserted` stays 0, so this socket
+	 * never leaves the map (we no longer know what it received). */
+	bpf_map_update_elem(&xlane_lb_runs, &self, &fresh, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&xlane_lb_runs, &self);
 }
 
 /* Takes the socket to the kernel path for good (see enum xlane_lb_mode). */
@@ -76,6 +77,7 @@ int xlane_lb_msg(struct sk_msg_md *msg)
 {
 	struct xlane_lb_sock_state *state = NULL;
 	struct xlane_lb_config *cfg;
+	struct xlane_lb_flow_state *self, *peer_flow;
 	struct xlane_lb_key peer = {};
 	__u64 size = msg->size;
 	struct bpf_sock *sk = msg->sk;
@@ -92,8 +94,19 @@ int xlane_lb_msg(struct sk_msg_md *msg)
 		return pass_for_good(state, XLANE_LB_KERNEL, size);
 
 	peer_key(msg, &peer);
-	if (cfg->stream_run && is_small_stream(cfg, &peer, size))
+	self = self_flow(&peer);
+	peer_flow = bpf_map_lookup_elem(&xlane_lb_runs, &peer);
+	if (peer_flow)
+		peer_flow->run = 0;
+	if (cfg->stream_run && self && is_small_stream(cfg, self, size))
 		return pass_for_good(state, XLANE_LB_DEMOTED, size);
+	if (peer_flow) {
+		/* Announce the redirect before looking at `leaving` (see struct
+		 * xlane_lb_flow_state): the atomic add is a full barrier. */
+		__sync_fetch_and_add(&peer_flow->received, 1);
+		if (*(volatile __u32 *)&peer_flow->leaving)
+			return pass_for_good(state, XLANE_LB_MISS, size);
+	}
 	if (bpf_msg_redirect_hash(msg, &xlane_lb_socks, &peer, BPF_F_INGRESS) != SK_PASS)
 		return pass_for_good(state, XLANE_LB_MISS, size);
 	state->mode = XLANE_LB_MODE_REDIRECT;

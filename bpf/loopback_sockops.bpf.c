@@ -44,54 +44,109 @@ static __always_inline int port_selected(const struct xlane_lb_config *cfg,
 	       bpf_map_lookup_elem(&xlane_lb_ports, &key->remote_port);
 }
 
-SEC("sockops")
-int xlane_lb_sops(struct bpf_sock_ops *skops)
+/* The socket's own key; 0 when it is neither IPv4 nor IPv6. */
+static __always_inline int sockops_key(struct bpf_sock_ops *skops, struct xlane_lb_key *key)
 {
-	struct xlane_lb_config *cfg;
+	if (skops->family == XLANE_AF_INET) {
+		xlane_lb_addr4(&key->local_addr, skops->local_ip4);
+		xlane_lb_addr4(&key->remote_addr, skops->remote_ip4);
+	} else if (skops->family == XLANE_AF_INET6) {
+		__u32 local6[4] = { xlane_ctx_u32(&skops->local_ip6[0]), xlane_ctx_u32(&skops->local_ip6[1]),
+				    xlane_ctx_u32(&skops->local_ip6[2]), xlane_ctx_u32(&skops->local_ip6[3]) };
+		__u32 remote6[4] = { xlane_ctx_u32(&skops->remote_ip6[0]), xlane_ctx_u32(&skops->remote_ip6[1]),
+				     xlane_ctx_u32(&skops->remote_ip6[2]), xlane_ctx_u32(&skops->remote_ip6[3]) };
+
+		xlane_lb_addr6(&key->local_addr, local6);
+		xlane_lb_addr6(&key->remote_addr, remote6);
+	} else {
+		return 0;
+	}
+	key->local_port = (__u16)skops->local_port;
+	key->remote_port = xlane_lb_remote_port(skops->remote_port);
+	return 1;
+}
+
+static __always_inline void insert(struct bpf_sock_ops *skops, struct xlane_lb_config *cfg)
+{
+	struct xlane_lb_flow_state fresh = { .inserted = 1 };
 	struct xlane_lb_key key = {};
 
-	if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB &&
-	    skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
-		return 1;
-	cfg = xlane_lb_config();
-	if (!cfg || !cfg->insert || bpf_get_netns_cookie(skops) != cfg->netns_cookie)
-		return 1;
-
-	if (skops->family == XLANE_AF_INET) {
-		xlane_lb_addr4(&key.local_addr, skops->local_ip4);
-		xlane_lb_addr4(&key.remote_addr, skops->remote_ip4);
-	} else if (skops->family == XLANE_AF_INET6) {
-		__u32 local6[4] = { skops->local_ip6[0], skops->local_ip6[1],
-				    skops->local_ip6[2], skops->local_ip6[3] };
-		__u32 remote6[4] = { skops->remote_ip6[0], skops->remote_ip6[1],
-				     skops->remote_ip6[2], skops->remote_ip6[3] };
-
-		xlane_lb_addr6(&key.local_addr, local6);
-		xlane_lb_addr6(&key.remote_addr, remote6);
-	} else {
-		return 1;
-	}
-	key.local_port = (__u16)skops->local_port;
-	key.remote_port = xlane_lb_remote_port(skops->remote_port);
-
+	if (!sockops_key(skops, &key))
+		return;
 	if (!is_local_connection(&key)) {
 		xlane_lb_count(XLANE_LB_SKIP_NONLOCAL, 0);
-		return 1;
+		return;
 	}
 	if (!port_selected(cfg, &key)) {
 		xlane_lb_count(XLANE_LB_SKIP_PORT, 0);
-		return 1;
+		return;
 	}
 	/* Bytes that already went through TCP (TCP Fast Open data in the SYN)
 	 * could be overtaken by redirected ones: such a connection stays on the
 	 * kernel path, and without this end in the map its peer misses too. */
 	if (skops->data_segs_in || skops->data_segs_out) {
 		xlane_lb_count(XLANE_LB_SKIP_EARLY_DATA, 0);
-		return 1;
+		return;
 	}
-	if (bpf_sock_hash_update(skops, &xlane_lb_socks, &key, BPF_NOEXIST) == 0)
-		xlane_lb_count(XLANE_LB_INSERTED, 0);
-	else
+	bpf_map_update_elem(&xlane_lb_runs, &key, &fresh, BPF_ANY);
+	if (bpf_sock_hash_update(skops, &xlane_lb_socks, &key, BPF_NOEXIST) != 0) {
 		xlane_lb_count(XLANE_LB_INSERT_FAILED, 0);
+		return;
+	}
+	xlane_lb_count(XLANE_LB_INSERTED, 0);
+	/* ACKs only flow once the socket sends on the kernel path: then the
+	 * RTT callback can take it out of the map (release_to_kernel). */
+	bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_RTT_CB_FLAG);
+}
+
+/*
+ * A socket the sk_msg program moved to the kernel path for good still pays
+ * for the sk_msg layer on every send. Take it out of the SOCKHASH, which
+ * gives it back the plain TCP code, unless its peer ever redirected into it:
+ * removal would drop bytes still queued for it (see xlane_lb_flow_state).
+ */
+static __always_inline void release_to_kernel(struct bpf_sock_ops *skops)
+{
+	struct xlane_lb_sock_state *state;
+	struct xlane_lb_flow_state *flow;
+	struct xlane_lb_key key = {};
+	struct bpf_sock *sk = skops->sk;
+
+	if (!sk)
+		return;
+	state = bpf_sk_storage_get(&xlane_lb_state, sk, NULL, 0);
+	if (!state || state->mode != XLANE_LB_MODE_KERNEL)
+		return;
+	bpf_sock_ops_cb_flags_set(skops, 0); /* decided once, either way */
+	if (!sockops_key(skops, &key))
+		return;
+	flow = bpf_map_lookup_elem(&xlane_lb_runs, &key);
+	if (!flow || !flow->inserted)
+		return;
+	__sync_fetch_and_add(&flow->leaving, 1);
+	if (*(volatile __u32 *)&flow->received)
+		return;
+	if (bpf_map_delete_elem(&xlane_lb_socks, &key) == 0)
+		xlane_lb_count(XLANE_LB_RELEASED, 0);
+}
+
+SEC("sockops")
+int xlane_lb_sops(struct bpf_sock_ops *skops)
+{
+	struct xlane_lb_config *cfg = xlane_lb_config();
+
+	if (!cfg || bpf_get_netns_cookie(skops) != cfg->netns_cookie)
+		return 1;
+	switch (skops->op) {
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		if (cfg->insert)
+			insert(skops, cfg);
+		break;
+	case BPF_SOCK_OPS_RTT_CB:
+		if (cfg->insert)
+			release_to_kernel(skops);
+		break;
+	}
 	return 1;
 }

@@ -116,8 +116,9 @@ expect_error "--force" "$XL_NS_A" attach "$XL_IF_A"
 # ...and replaced under --force.
 xlane_in "$XL_NS_A" attach "$XL_IF_A" --force || xl_fail "attach --force failed: $(cat "$ERR")"
 NEW_ID="$(xdp_prog_id "$XL_NS_A" "$XL_IF_A")"
-[ "$NEW_ID" != "$FOREIGN_ID" ] && bpftool prog show id "$NEW_ID" | contains "name xlane_steer" ||
+if [ "$NEW_ID" = "$FOREIGN_ID" ] || ! bpftool prog show id "$NEW_ID" | contains "name xlane_steer"; then
     xl_fail "attach --force did not put xlane_steer in place"
+fi
 xlane_in "$XL_NS_A" detach "$XL_IF_A" || xl_fail "detach after --force failed: $(cat "$ERR")"
 xl_log "ok: foreign program refused, replaced under --force"
 

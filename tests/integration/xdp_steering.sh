@@ -68,27 +68,28 @@ run_mode() {
     [ "$(counter pass_not_l4)" -gt 0 ] || xl_fail "$mode: pings were not counted as pass_not_l4"
     xl_log "ok ($mode): ping, TCP and UDP (IPv4 + IPv6) through the kernel"
 
-    # (b) + (c), first with a 3-tuple bind, then with a 5-tuple flow.
-    local key port redirect_before no_xsk_before
-    for key in bind flow; do
-        port=$((port_base + 10))
-        [ $key = flow ] && port=$((port_base + 11))
-        redirect_before="$(counter redirect_$key)"
-        no_xsk_before="$(counter pass_no_xsk)"
-        xl_in "$XL_NS_B" timeout 60 "$PROBE" --iface "$XL_IF_B" --queue 0 --local "$XL_ADDR_B" \
-            --port "$port" --peer-netns "/run/netns/$XL_NS_A" --key $key --count 20 \
-            --timeout-ms 5000 || xl_fail "$mode: xsk_probe --key $key failed"
-        [ "$(counter redirect_$key)" -ge $((redirect_before + 20)) ] ||
-            xl_fail "$mode: redirect_$key did not count the steered datagrams"
-        [ "$(counter pass_no_xsk)" -ge $((no_xsk_before + 20)) ] ||
-            xl_fail "$mode: pass_no_xsk did not count the datagrams after the XSK closed"
-        xl_log "ok ($mode): $key entry steers to the AF_XDP socket, and back to the kernel after it closed"
+    # (b) + (c): a 3-tuple bind and a 5-tuple flow, over IPv4 and IPv6.
+    local key addr port=$((port_base + 10)) redirect_before no_xsk_before
+    for addr in "$XL_ADDR_B" "$XL_ADDR6_B"; do
+        for key in bind flow; do
+            port=$((port + 1))
+            redirect_before="$(counter redirect_$key)"
+            no_xsk_before="$(counter pass_no_xsk)"
+            xl_in "$XL_NS_B" timeout 60 "$PROBE" --iface "$XL_IF_B" --queue 0 --local "$addr" \
+                --port "$port" --peer-netns "/run/netns/$XL_NS_A" --key $key --count 20 \
+                --timeout-ms 5000 || xl_fail "$mode: xsk_probe --key $key --local $addr failed"
+            [ "$(counter redirect_$key)" -ge $((redirect_before + 20)) ] ||
+                xl_fail "$mode: redirect_$key did not count the steered datagrams"
+            [ "$(counter pass_no_xsk)" -ge $((no_xsk_before + 20)) ] ||
+                xl_fail "$mode: pass_no_xsk did not count the datagrams after the XSK closed"
+            xl_log "ok ($mode): $key entry for $addr steers to the AF_XDP socket, and back to the kernel after it closed"
+        done
     done
 
     # `xlane flows` and `status` show a live entry with its owner.
     if [ "$mode" = native ]; then
         local hold="$TMP/hold" probe_pid
-        port=$((port_base + 20))
+        port=$((port_base + 30))
         xl_in "$XL_NS_B" timeout 60 "$PROBE" --iface "$XL_IF_B" --local "$XL_ADDR_B" --port "$port" \
             --peer-netns "/run/netns/$XL_NS_A" --key bind --count 5 --hold-file "$hold" \
             --timeout-ms 10000 >/dev/null &

@@ -64,35 +64,57 @@ void must(const Status& status) {
     if (!status) die(status.error().describe());
 }
 
-sockaddr_in ipv4_endpoint(const std::string& addr, uint16_t port) {
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    if (::inet_pton(AF_INET, addr.c_str(), &sa.sin_addr) != 1) die("bad IPv4 address " + addr);
-    return sa;
+// The probed endpoint as a socket address of its own family.
+struct SocketAddress {
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+    int family = AF_INET;
+    [[nodiscard]] const sockaddr* get() const {
+        return reinterpret_cast<const sockaddr*>(&storage);
+    }
+};
+
+SocketAddress socket_address(const std::string& addr, uint16_t port) {
+    SocketAddress out;
+    auto* in = reinterpret_cast<sockaddr_in*>(&out.storage);
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&out.storage);
+    if (::inet_pton(AF_INET, addr.c_str(), &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons(port);
+        out.length = sizeof(sockaddr_in);
+        return out;
+    }
+    if (::inet_pton(AF_INET6, addr.c_str(), &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        out.length = sizeof(sockaddr_in6);
+        out.family = AF_INET6;
+        return out;
+    }
+    die("bad IP address " + addr);
 }
 
 // The kernel socket the flow belongs to when xlane does not steer it.
 UniqueFd open_kernel_receiver(const Options& o) {
-    UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd) die("socket(AF_INET, SOCK_DGRAM) failed");
-    const sockaddr_in sa = ipv4_endpoint(o.local, o.port);
-    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof(sa)) != 0)
-        die("cannot bind the kernel UDP socket to " + o.local + ":" + std::to_string(o.port));
+    const SocketAddress sa = socket_address(o.local, o.port);
+    UniqueFd fd(::socket(sa.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) die("socket(SOCK_DGRAM) failed");
+    if (::bind(fd.get(), sa.get(), sa.length) != 0)
+        die("cannot bind the kernel UDP socket to " + o.local + " port " + std::to_string(o.port));
     return fd;
 }
 
 // A UDP socket that lives in the peer namespace (sockets keep the namespace
 // they were created in), connected to the probed endpoint.
 UniqueFd open_sender(const Options& o) {
+    const SocketAddress sa = socket_address(o.local, o.port);
     UniqueFd fd;
     {
         auto inside = must(NetnsSwitch::enter(o.peer_netns));
-        fd.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+        fd.reset(::socket(sa.family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     }
     if (!fd) die("cannot create the sender socket in " + o.peer_netns);
-    const sockaddr_in sa = ipv4_endpoint(o.local, o.port);
-    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof(sa)) != 0)
+    if (::connect(fd.get(), sa.get(), sa.length) != 0)
         die("cannot connect the sender socket to " + o.local);
     return fd;
 }
@@ -224,7 +246,7 @@ int run(const Options& o) {
     must(table.set_xsk(o.queue, xsk->fd()));
 
     const auto owner = must(SteerOwner::current_process(XLANE_STEER_TEST_ENTRY));
-    const Endpoint local = must(Endpoint::parse(o.local + ":" + std::to_string(o.port)));
+    const Endpoint local{must(IpAddress::parse(o.local)), o.port};
     std::optional<BindKey> bind;
     std::optional<FlowKey> flow;
     if (o.key == "bind") {
@@ -266,7 +288,7 @@ int main(int argc, char** argv) {
     Options o;
     app.add_option("--iface", o.iface, "Interface xlane is attached to")->required();
     app.add_option("--queue", o.queue, "RX queue of the AF_XDP socket");
-    app.add_option("--local", o.local, "Local IPv4 address of the probed UDP endpoint");
+    app.add_option("--local", o.local, "Local IPv4 or IPv6 address of the probed UDP endpoint");
     app.add_option("--port", o.port, "Local UDP port of the probed endpoint")->required();
     app.add_option("--peer-netns", o.peer_netns, "Namespace path the datagrams are sent from")
         ->required();

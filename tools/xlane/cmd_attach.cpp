@@ -1,6 +1,10 @@
 // `xlane attach IFACE [--mode native|skb] [--force]` and `xlane detach IFACE`:
 // thin wrappers over userspace/xdp/attach.h.
+#include <bpf/libbpf.h>
+
+#include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 #include "commands.h"
@@ -22,7 +26,15 @@ struct DetachOptions {
     bool stale = false;
 };
 
+// libbpf's own messages (verifier logs, kernel extack) only under XLANE_DEBUG:
+// otherwise the one-line error of the command says what went wrong.
+int libbpf_debug_print(libbpf_print_level /*level*/, const char* format, va_list args) {
+    if (std::getenv("XLANE_DEBUG") == nullptr) return 0;
+    return std::vfprintf(stderr, format, args);
+}
+
 void run_attach(const AttachOptions& options) {
+    libbpf_set_print(libbpf_debug_print);
     auto mode = parse_xdp_mode(options.mode);
     if (!mode) fail(mode.error());
     auto outcome = attach_xdp(AttachRequest{options.ifname, mode.value(), options.force});

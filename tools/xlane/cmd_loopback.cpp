@@ -110,6 +110,7 @@ void print_loopback_section() {
     std::printf("  fall-backs: miss %llu  kernel path %llu  streams moved %llu  pass-all %llu\n",
                 count(XLANE_LB_MISS), count(XLANE_LB_KERNEL), count(XLANE_LB_DEMOTED),
                 count(XLANE_LB_PASS_ALL));
+    std::printf("  sockets given back to plain TCP %llu\n", count(XLANE_LB_RELEASED));
 }
 
 void add_loopback_commands(CLI::App& app) {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "commands.h"
+#include "loopback_section.h"
 #include "steering/steering_table.h"
 #include "xdp/attachments.h"
 #include "xdp/pinned_maps.h"
@@ -119,7 +120,14 @@ void print_human(const AttachmentView& v) {
     }
 }
 
+void run_status_xdp(bool as_json);
+
 void run_status(bool as_json) {
+    run_status_xdp(as_json);
+    if (!as_json) print_loopback_section();
+}
+
+void run_status_xdp(bool as_json) {
     auto attachments = list_attachments();
     if (!attachments) fail(attachments.error());
     std::vector<AttachmentView> views;
@@ -130,6 +138,7 @@ void run_status(bool as_json) {
                      "none: one xlane program per interface (libxdp's "
                      "multi-program dispatcher needs freplace)"}};
         for (const auto& v : views) out["attachments"].push_back(to_json(v));
+        out["loopback"] = loopback_section_json();
         std::printf("%s\n", out.dump(2).c_str());
         return;
     }

@@ -26,9 +26,16 @@ int main(int argc, char** argv) {
     xlane::cli::add_loopback_commands(app);
     try {
         app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-        // CLI11 prints help on --help (exit 0) and one line for usage errors.
+    } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::RuntimeError& e) {
+        return e.get_exit_code();  // a command already said what went wrong (fail())
+    } catch (const CLI::ParseError& e) {
+        // A usage error: one line, exit 2 as getopt-style tools do.
+        std::fprintf(stderr, "xlane: %s (see xlane --help)\n", e.what());
+        return 2;
     }
     return 0;
 }

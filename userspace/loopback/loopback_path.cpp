@@ -319,6 +319,7 @@ const char* loopback_counter_name(uint32_t counter) {
         case XLANE_LB_KERNEL: return "kernel_path";
         case XLANE_LB_PASS_ALL: return "pass_all";
         case XLANE_LB_DEMOTED: return "demoted_stream";
+        case XLANE_LB_RELEASED: return "released";
         default: return "unknown";
     }
 }

@@ -15,7 +15,7 @@ namespace xlane {
 
 // Measured on kernel 6.18 (bench/loopback): redirect wins for ping-pong and
 // for large writes, loses to TCP autocorking for streams of small sends.
-inline constexpr uint32_t kDefaultStreamSmall = 1024;
+inline constexpr uint32_t kDefaultStreamSmall = 8192;
 inline constexpr uint32_t kDefaultStreamRun = 64;
 
 struct LoopbackOptions {

@@ -29,8 +29,12 @@ int silent_print(libbpf_print_level, const char*, va_list) {
     return 0;
 }
 
-HostCheck feature(const std::string& name, int probe, const std::string& fix) {
+HostCheck feature(const std::string& name, int probe, const std::string& fix, bool privileged) {
     if (probe == 1) return {name, Outcome::ok, "supported", ""};
+    // Without CAP_BPF every probe fails, which says nothing about the kernel.
+    if (!privileged)
+        return {name, Outcome::missing, "cannot probe without CAP_BPF",
+                "run `xlane doctor` as root to check the kernel"};
     return {name, Outcome::missing,
             probe == 0 ? "not supported by this kernel"
                        : "probe failed (" + std::to_string(probe) + ")",
@@ -149,31 +153,40 @@ HostCheck freplace(int probe) {
 std::vector<HostCheck> run_host_checks() {
     const libbpf_print_fn_t previous = libbpf_set_print(silent_print);
     std::vector<HostCheck> checks;
+    const uint64_t caps = effective_capabilities();
+    const bool privileged = has_cap(caps, kCapBpf) || has_cap(caps, kCapSysAdmin);
     checks.push_back(kernel_release());
     const std::string newer_kernel = "use a kernel with CONFIG_BPF_SYSCALL=y";
     checks.push_back(feature("XDP programs", libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_XDP, nullptr),
-                             newer_kernel + " (XDP: 4.8+, bpf_link for XDP: 5.9+)"));
+                             newer_kernel + " (XDP: 4.8+, bpf_link for XDP: 5.9+)", privileged));
     checks.push_back(feature("XSKMAP (AF_XDP redirect)",
                              libbpf_probe_bpf_map_type(BPF_MAP_TYPE_XSKMAP, nullptr),
-                             "use a kernel with CONFIG_XDP_SOCKETS=y"));
+                             "use a kernel with CONFIG_XDP_SOCKETS=y", privileged));
     checks.push_back(af_xdp_socket());
     checks.push_back(feature("sockmap (SOCKHASH)",
                              libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SOCKHASH, nullptr),
-                             "use a kernel with CONFIG_BPF_STREAM_PARSER=y (5.x)"));
+                             "use a kernel with CONFIG_BPF_STREAM_PARSER=y (5.x)", privileged));
     checks.push_back(feature("sock_ops programs",
                              libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SOCK_OPS, nullptr),
-                             "use a kernel with CONFIG_CGROUP_BPF=y"));
+                             "use a kernel with CONFIG_CGROUP_BPF=y", privileged));
     checks.push_back(feature("sk_msg programs",
                              libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SK_MSG, nullptr),
-                             "use a kernel with CONFIG_BPF_STREAM_PARSER=y"));
-    checks.push_back(freplace(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_EXT, nullptr)));
+                             "use a kernel with CONFIG_BPF_STREAM_PARSER=y", privileged));
+    if (privileged)
+        checks.push_back(freplace(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_EXT, nullptr)));
     checks.push_back(bpffs());
     checks.push_back(cgroup_v2());
-    const uint64_t caps = effective_capabilities();
     checks.push_back(capabilities(caps));
     checks.push_back(memlock(caps));
     libbpf_set_print(previous);
     return checks;
+}
+
+Status require_bpf_admin(const std::string& what) {
+    const uint64_t caps = effective_capabilities();
+    if ((has_cap(caps, kCapBpf) || has_cap(caps, kCapSysAdmin)) && has_cap(caps, kCapNetAdmin))
+        return {};
+    return make_error(EPERM, what + " needs root (CAP_BPF and CAP_NET_ADMIN)");
 }
 
 }  // namespace xlane

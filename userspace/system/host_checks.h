@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
+
 namespace xlane {
 
 struct HostCheck {
@@ -17,5 +19,9 @@ struct HostCheck {
 
 // Runs every check; probes load tiny programs and maps and remove them again.
 [[nodiscard]] std::vector<HostCheck> run_host_checks();
+
+// Whether this process may load BPF programs and attach them to interfaces
+// (CAP_BPF or CAP_SYS_ADMIN, and CAP_NET_ADMIN); the error names the fix.
+[[nodiscard]] Status require_bpf_admin(const std::string& what);
 
 }  // namespace xlane

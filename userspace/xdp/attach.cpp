@@ -8,6 +8,7 @@
 #include "bpf/bpffs.h"
 #include "bpf/xdp_steer_object.h"
 #include "common/unique_fd.h"
+#include "system/host_checks.h"
 #include "xdp/attach_transaction.h"
 #include "xdp/attachments.h"
 #include "xdp/netdev.h"
@@ -88,6 +89,8 @@ Error link_error(int err, const AttachRequest& request) {
 }  // namespace
 
 Result<AttachOutcome> attach_xdp(const AttachRequest& request) {
+    if (auto allowed = require_bpf_admin("attaching " + request.ifname); !allowed)
+        return allowed.error();
     if (auto fs = ensure_bpffs(true); !fs) return fs.error();
     auto ifindex = interface_index(request.ifname);
     if (!ifindex) return ifindex.error();
@@ -150,7 +153,16 @@ Result<AttachOutcome> attach_xdp(const AttachRequest& request) {
     // Declared before the link fd: destroyed after it, so a rollback runs once
     // our link is closed and the interface is free for a displaced program.
     AttachTransaction tx;
-    if (auto made = make_dirs(pin_dir.value()); !made) return made.error();
+    const std::string parent = pin_dir.value().substr(0, pin_dir.value().rfind('/'));
+    if (auto made = make_dirs(parent); !made) return made.error();
+    // The final mkdir is the claim on the interface: a concurrent attach
+    // loses here, before it could touch (or roll back) the winner's pins.
+    if (::mkdir(pin_dir.value().c_str(), 0700) != 0) {
+        if (errno == EEXIST)
+            return make_error(EEXIST, "another xlane attach on " + request.ifname +
+                                          " is in progress (" + pin_dir.value() + " appeared)");
+        return errno_error("cannot create directory " + pin_dir.value());
+    }
     tx.created_dir(pin_dir.value());
 
     const int prog_fd = bpf_program__fd(skel.value()->progs.xlane_steer);
@@ -186,6 +198,7 @@ Result<AttachOutcome> attach_xdp(const AttachRequest& request) {
 }
 
 Result<DetachOutcome> detach_xdp(const std::string& ifname) {
+    if (auto allowed = require_bpf_admin("detaching " + ifname); !allowed) return allowed.error();
     if (auto fs = ensure_bpffs(false); !fs) return fs.error();
     auto pin_dir = interface_pin_dir(ifname);
     if (!pin_dir) return pin_dir.error();

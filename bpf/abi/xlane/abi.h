@@ -153,6 +153,23 @@ struct xlane_lb_sock_state {
 	__u32 pad;
 };
 
+/*
+ * Per socket, keyed by its xlane_lb_key, written by both ends (xlane_lb_runs).
+ * `received` and `leaving` are only ever incremented atomically: the sender
+ * adds to its peer's `received` and then reads the peer's `leaving`; a socket
+ * on the kernel path adds to its own `leaving` and then reads its `received`.
+ * So either the sender sees `leaving` and stops redirecting, or the leaving
+ * socket sees `received` and stays in the map: a socket is removed from the
+ * SOCKHASH (back to the plain TCP code, no sk_msg cost) only when no byte was
+ * ever redirected into it, and none can be.
+ */
+struct xlane_lb_flow_state {
+	__u32 run;      /* small sends in a row with no send from the peer */
+	__u32 received; /* > 0: the peer redirected into this socket */
+	__u32 leaving;  /* > 0: this socket is leaving the SOCKHASH */
+	__u32 inserted; /* 1: entry made at insertion (not recreated after LRU eviction) */
+};
+
 /* Per-CPU counters in xlane_lb_stats (packets = sockets or messages). */
 enum xlane_lb_counter {
 	XLANE_LB_INSERTED = 0,        /* sockets added to the SOCKHASH */
@@ -165,7 +182,8 @@ enum xlane_lb_counter {
 	XLANE_LB_KERNEL = 7,          /* socket already on the kernel path: SK_PASS */
 	XLANE_LB_PASS_ALL = 8,        /* disabling: SK_PASS */
 	XLANE_LB_DEMOTED = 9,         /* small-message stream moved to the kernel path */
-	XLANE_LB_COUNTER_COUNT = 10
+	XLANE_LB_RELEASED = 10,       /* kernel-path socket left the map (plain TCP again) */
+	XLANE_LB_COUNTER_COUNT = 11
 };
 
 #define XLANE_LB_SOCKOPS_PROG_NAME "xlane_lb_sops"

@@ -1,0 +1,218 @@
+#include "config/settings.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstdlib>
+
+namespace xlane::config {
+
+namespace {
+
+constexpr uint32_t kMaxSpinUs = 1'000'000;
+constexpr std::array<std::string_view, 5> kLogLevelNames{"error", "warn", "info", "debug",
+                                                          "trace"};
+
+bool equal_ignoring_case(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c; };
+               return lower(x) == lower(y);
+           });
+}
+
+Status store_path(std::string_view value, std::string& out) {
+    out = std::string(value);
+    return {};
+}
+
+Status store_config(std::string_view value, Settings& settings) {
+    return store_path(value, settings.config_path);
+}
+
+Status store_spin_us(std::string_view value, Settings& settings) {
+    uint64_t number = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+    if (ec == std::errc::result_out_of_range ||
+        (ec == std::errc{} && end == value.data() + value.size() && number > kMaxSpinUs))
+        return make_error(0, "above the maximum, " + std::to_string(kMaxSpinUs));
+    if (ec != std::errc{} || end != value.data() + value.size())
+        return make_error(0, "not a whole number of microseconds");
+    settings.spin_us = static_cast<uint32_t>(number);
+    return {};
+}
+
+Status store_log_level(std::string_view value, Settings& settings) {
+    for (size_t i = 0; i < kLogLevelNames.size(); ++i) {
+        if (equal_ignoring_case(value, kLogLevelNames[i])) {
+            settings.log_level = static_cast<LogLevel>(i);
+            return {};
+        }
+    }
+    return make_error(0, "not a log level");
+}
+
+Status store_log_file(std::string_view value, Settings& settings) {
+    return store_path(value, settings.log_file);
+}
+
+Status store_stats_file(std::string_view value, Settings& settings) {
+    return store_path(value, settings.stats_file);
+}
+
+Status store_bpffs(std::string_view value, Settings& settings) {
+    if (!value.starts_with('/')) return make_error(0, "not an absolute path");
+    return store_path(value, settings.bpffs);
+}
+
+Status store_debug(std::string_view value, Settings& settings) {
+    for (std::string_view yes : {"1", "yes", "true", "on"}) {
+        if (equal_ignoring_case(value, yes)) {
+            settings.debug = true;
+            return {};
+        }
+    }
+    for (std::string_view no : {"0", "no", "false", "off"}) {
+        if (equal_ignoring_case(value, no)) {
+            settings.debug = false;
+            return {};
+        }
+    }
+    return make_error(0, "not a yes/no value");
+}
+
+// THE table. Order is the order of the documentation; `from_environment`
+// bits index it.
+constexpr std::array<SettingSpec, 7> kSpecs{{
+    {"XLANE_CONFIG", "/etc/xlane.conf", "", "a file path",
+     "The rules file: which sockets are offloaded and which stay with the kernel (see "
+     "[Rules](#rules)). A file named here must be readable; the default file may be absent, "
+     "and then only the built-in rules apply.",
+     store_config},
+    {"XLANE_SPIN_US", "100", "", "0 to 1000000 microseconds",
+     "How long a blocking call on an offloaded socket (recv, accept, poll, epoll_wait, ...) "
+     "busy-polls before it sleeps. A reply that arrives while spinning costs no wake-up; the "
+     "default covers a request/response round trip on a local network. 0 sleeps at once.",
+     store_spin_us},
+    {"XLANE_LOG_LEVEL", "warn", "", "error, warn, info, debug or trace, in any case",
+     "The least severe message libxlane.so logs. `info` adds the path chosen for each socket "
+     "and the rule that chose it; `debug` and `trace` are for bug reports.",
+     store_log_level},
+    {"XLANE_LOG_FILE", "", "standard error", "a file path; `%p` becomes the process id",
+     "Where libxlane.so writes its log (appended to, created when missing).", store_log_file},
+    {"XLANE_STATS_FILE", "", "none", "a file path; `%p` becomes the process id",
+     "A file each preloaded process writes its per-socket counters and path decisions to when "
+     "it exits (`xlane stats` and `xlane sockets` read live processes from shared memory).",
+     store_stats_file},
+    {"XLANE_BPFFS", "/sys/fs/bpf", "", "an absolute path",
+     "The bpffs under which xlane pins its programs and maps (`xlane/<netns>/<ifname>/`). The "
+     "tool, the preload library and the tests must agree on it.",
+     store_bpffs},
+    {"XLANE_DEBUG", "0", "", "1, yes, true, on or 0, no, false, off, in any case",
+     "The `xlane` command adds the source location to its error messages.", store_debug},
+}};
+
+static_assert(kSpecs.size() <= 32, "Settings::from_environment has one bit per variable");
+
+int spec_index(std::string_view name) {
+    for (size_t i = 0; i < kSpecs.size(); ++i)
+        if (kSpecs[i].name == name) return static_cast<int>(i);
+    return -1;
+}
+
+std::string problem_text(const SettingSpec& spec, std::string_view value, const Error& error) {
+    return std::string(spec.name) + "='" + std::string(value) + "': " + error.message +
+           " (accepted: " + std::string(spec.accepted) + ")";
+}
+
+}  // namespace
+
+std::string_view to_string(LogLevel level) {
+    return kLogLevelNames[static_cast<size_t>(level)];
+}
+
+std::string SettingSpec::default_text() const {
+    return std::string(shown_default.empty() ? default_value : shown_default);
+}
+
+std::span<const SettingSpec> setting_specs() { return kSpecs; }
+
+const SettingSpec* find_setting(std::string_view name) {
+    const int index = spec_index(name);
+    return index < 0 ? nullptr : &kSpecs[static_cast<size_t>(index)];
+}
+
+Settings Settings::defaults() {
+    Settings settings;
+    for (const auto& spec : kSpecs) {
+        // Checked by the unit tests: every default parses.
+        if (!spec.default_value.empty()) (void)spec.store(spec.default_value, settings);
+    }
+    return settings;
+}
+
+bool Settings::came_from_environment(std::string_view variable) const {
+    const int index = spec_index(variable);
+    return index >= 0 && (from_environment >> index & 1u) != 0;
+}
+
+LoadedSettings load_settings(const EnvLookup& lookup) {
+    LoadedSettings loaded{Settings::defaults(), {}};
+    for (size_t i = 0; i < kSpecs.size(); ++i) {
+        const SettingSpec& spec = kSpecs[i];
+        const std::string name(spec.name);
+        const char* raw = lookup(name.c_str());
+        if (raw == nullptr || raw[0] == '\0') continue;
+        const std::string_view value(raw);
+        // Store into a copy so that a rejected value leaves the default intact.
+        Settings candidate = loaded.settings;
+        if (auto stored = spec.store(value, candidate); !stored) {
+            loaded.problems.push_back(make_error(
+                0, problem_text(spec, value, stored.error()) + "; using the default, " +
+                            spec.default_text()));
+            continue;
+        }
+        loaded.settings = std::move(candidate);
+        loaded.settings.from_environment |= 1u << i;
+    }
+    return loaded;
+}
+
+LoadedSettings load_settings_from_environment() {
+    return load_settings([](const char* name) { return ::secure_getenv(name); });
+}
+
+Status apply_setting(Settings& settings, std::string_view name, std::string_view value) {
+    const int index = spec_index(name);
+    if (index < 0) return make_error(0, "unknown variable " + std::string(name));
+    const SettingSpec& spec = kSpecs[static_cast<size_t>(index)];
+    if (value.empty()) return make_error(0, std::string(name) + " has no value");
+    Settings candidate = settings;
+    if (auto stored = spec.store(value, candidate); !stored)
+        return make_error(0, problem_text(spec, value, stored.error()));
+    settings = std::move(candidate);
+    return {};
+}
+
+std::string expand_pid(std::string_view path_template, pid_t pid) {
+    std::string path;
+    for (size_t i = 0; i < path_template.size(); ++i) {
+        const char c = path_template[i];
+        if (c == '%' && i + 1 < path_template.size()) {
+            const char next = path_template[i + 1];
+            if (next == 'p') {
+                path += std::to_string(pid);
+                ++i;
+                continue;
+            }
+            if (next == '%') {
+                path += '%';
+                ++i;
+                continue;
+            }
+        }
+        path += c;
+    }
+    return path;
+}
+
+}  // namespace xlane::config
