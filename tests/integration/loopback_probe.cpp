@@ -237,6 +237,54 @@ void case_streams() {
     report("6 concurrent full-duplex connections", concurrent);
 }
 
+// One blocking reader thread and one blocking writer thread on the same
+// socket, both ends: the shape of many threaded full-duplex programs.
+void case_blocking_duplex_threads() {
+    Pair p = make_pair();
+    timeval tv{10, 0};  // bound every blocking call
+    for (int fd : {p.client.fd, p.server.fd}) {
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    }
+    const size_t size = 4u << 20;
+    const auto a = pattern(size, 21), b = pattern(size, 22);
+    std::string error;
+    auto writer = [&](int fd, const std::vector<uint8_t>& data) {
+        size_t put = 0;
+        while (put < data.size()) {
+            ssize_t w = ::send(fd, data.data() + put, data.size() - put, MSG_NOSIGNAL);
+            if (w <= 0) return;
+            put += static_cast<size_t>(w);
+        }
+    };
+    auto reader = [&](int fd, const std::vector<uint8_t>& expect, bool* ok) {
+        std::vector<uint8_t> got(expect.size());
+        size_t n = 0;
+        while (n < got.size()) {
+            ssize_t r = ::recv(fd, got.data() + n, got.size() - n, 0);
+            if (r <= 0) {
+                error = r == 0 ? "early EOF" : std::string("blocking recv: ") + std::strerror(errno);
+                *ok = false;
+                return;
+            }
+            n += static_cast<size_t>(r);
+        }
+        *ok = got == expect;
+    };
+    bool ok_client = false, ok_server = false;
+    std::thread t1(writer, p.client.fd, std::cref(a)), t2(writer, p.server.fd, std::cref(b));
+    std::thread t3(reader, p.server.fd, std::cref(a), &ok_server);
+    std::thread t4(reader, p.client.fd, std::cref(b), &ok_client);
+    t3.join();
+    t4.join();
+    ::shutdown(p.client.fd, SHUT_RDWR);  // unblock writers whose reader gave up
+    ::shutdown(p.server.fd, SHUT_RDWR);
+    t1.join();
+    t2.join();
+    report("blocking full duplex, reader and writer threads per socket",
+           ok_client && ok_server, error, "duplex-blocking");
+}
+
 void case_shutdown_eof() {
     Pair p = make_pair();
     const auto data = pattern(100000, 3);
@@ -477,6 +525,7 @@ int main(int argc, char** argv) {
     if (mode == "stream") return run_stream(argc > 3 ? std::atof(argv[3]) : 2.0);
     if (mode != "cases") return 2;
     case_streams();
+    case_blocking_duplex_threads();
     case_shutdown_eof();
     case_close_with_unread();
     case_data_before_accept();

@@ -16,8 +16,8 @@ Result<unsigned> parse_number(std::string_view text, unsigned max, std::string_v
     unsigned value = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || value > max)
-        return make_error(0, "'" + std::string(text) + "' is not " + std::string(what) +
-                                      " (0-" + std::to_string(max) + ")");
+        return make_error(0, "'" + std::string(text) + "' is not " + std::string(what) + " (0-" +
+                                 std::to_string(max) + ")");
     return value;
 }
 
@@ -55,7 +55,7 @@ Result<AddressPrefix> AddressPrefix::parse(std::string_view text) {
     auto address = IpAddress::parse(address_text);
     if (!address)
         return make_error(0, "'" + std::string(address_text) +
-                                      "' is not an IPv4 or IPv6 address (or `*` for any)");
+                                 "' is not an IPv4 or IPv6 address (or `*` for any)");
     // An IPv4 literal (not "::ffff:a.b.c.d") counts its prefix in IPv4 bits.
     const bool written_v4 = address_text.find(':') == std::string_view::npos;
     const unsigned family_bits = written_v4 ? 32 : 128;
@@ -77,8 +77,8 @@ Result<AddressPrefix> AddressPrefix::parse(std::string_view text) {
         AddressPrefix suggestion = prefix;
         suggestion.base_ = IpAddress(cleared);
         return make_error(0, "'" + std::string(text) +
-                                      "' has bits set after the prefix length (did you mean " +
-                                      suggestion.to_string() + "?)");
+                                 "' has bits set after the prefix length (did you mean " +
+                                 suggestion.to_string() + "?)");
     }
     return prefix;
 }
@@ -104,8 +104,8 @@ Result<PortRange> PortRange::parse(std::string_view text) {
         last = parse_number(text.substr(dash + 1), 65535, "a port");
         if (!last) return last.error();
         if (last.value() < first.value())
-            return make_error(0, "port range '" + std::string(text) +
-                                          "' ends before it starts (write LOW-HIGH)");
+            return make_error(
+                0, "port range '" + std::string(text) + "' ends before it starts (write LOW-HIGH)");
     }
     return PortRange{static_cast<uint16_t>(first.value()), static_cast<uint16_t>(last.value())};
 }
@@ -127,20 +127,20 @@ Result<EndpointPattern> EndpointPattern::parse(std::string_view text) {
         const std::string_view rest = text.substr(close + 1);
         if (!rest.empty()) {
             if (rest.front() != ':' || rest.size() == 1)
-                return make_error(0, "expected ':PORTS' after '[ADDRESS]' in '" +
-                                              std::string(text) + "'");
+                return make_error(
+                    0, "expected ':PORTS' after '[ADDRESS]' in '" + std::string(text) + "'");
             ports_text = rest.substr(1);
         }
         if (address_text.find(':') == std::string_view::npos && address_text != "*")
-            return make_error(0, "'[" + std::string(address_text) +
-                                          "]': brackets are for IPv6 addresses only");
+            return make_error(
+                0, "'[" + std::string(address_text) + "]': brackets are for IPv6 addresses only");
     } else if (std::count(text.begin(), text.end(), ':') == 1) {
         const auto colon = text.find(':');
         address_text = text.substr(0, colon);
         ports_text = text.substr(colon + 1);
         if (address_text.empty() || ports_text.empty())
             return make_error(0, "'" + std::string(text) +
-                                          "' is not ADDRESS:PORTS (e.g. *:53, 198.18.0.0/15:7000)");
+                                     "' is not ADDRESS:PORTS (e.g. *:53, 198.18.0.0/15:7000)");
     }
     // Two or more colons without brackets: a bare IPv6 address or prefix, any port.
     auto address = AddressPrefix::parse(address_text);

@@ -28,7 +28,9 @@ constexpr std::array<Profile, 3> kProfiles{{
 
 }  // namespace
 
-std::span<const Profile> profiles() { return kProfiles; }
+std::span<const Profile> profiles() {
+    return kProfiles;
+}
 
 const Profile* find_profile(std::string_view name) {
     for (const auto& profile : kProfiles)

@@ -1,5 +1,7 @@
 #include "config/reference.h"
 
+#include <algorithm>
+
 #include "config/profiles.h"
 #include "config/rule_set.h"
 #include "config/settings.h"
@@ -18,7 +20,9 @@ std::string cell(std::string_view text) {
     return escaped;
 }
 
-std::string code(std::string_view text) { return "`" + std::string(text) + "`"; }
+std::string code(std::string_view text) {
+    return "`" + std::string(text) + "`";
+}
 
 // Drops Markdown's backticks and link targets for plain text: "[Rules](#rules)" -> "Rules".
 std::string plain(std::string_view markdown) {
@@ -34,6 +38,25 @@ std::string plain(std::string_view markdown) {
         text += c;
     }
     return text;
+}
+
+// Words of `text` on lines of at most `width` columns, each starting with `indent`.
+std::string wrapped(std::string_view text, std::string_view indent, size_t width) {
+    std::string out;
+    std::string line(indent);
+    size_t pos = 0;
+    while (pos < text.size()) {
+        const size_t space = std::min(text.find(' ', pos), text.size());
+        const std::string_view word = text.substr(pos, space - pos);
+        if (line.size() > indent.size() && line.size() + 1 + word.size() > width) {
+            out += line + "\n";
+            line = indent;
+        }
+        if (line.size() > indent.size()) line += ' ';
+        line += word;
+        pos = space + 1;
+    }
+    return out + line + "\n";
 }
 
 }  // namespace
@@ -54,8 +77,8 @@ std::string profiles_markdown() {
     for (const auto& profile : profiles()) {
         std::string variables;
         for (const auto& assignment : profile.assignments)
-            variables += (variables.empty() ? "" : " ") +
-                         code(std::string(assignment.variable) + "=" + std::string(assignment.value));
+            variables += (variables.empty() ? "" : " ") + code(std::string(assignment.variable) +
+                                                               "=" + std::string(assignment.value));
         if (variables.empty()) variables = "(none)";
         md += "| " + code(profile.name) + " | " + cell(variables) + " | " + cell(profile.purpose) +
               " |\n";
@@ -74,8 +97,8 @@ std::string settings_help_text() {
     std::string text = "Environment:\n";
     for (const auto& spec : setting_specs()) {
         text += "  " + std::string(spec.name) + " (default: " + spec.default_text() + "; " +
-                std::string(spec.accepted) + ")\n";
-        text += "      " + plain(spec.meaning) + "\n";
+                plain(spec.accepted) + ")\n";
+        text += wrapped(plain(spec.meaning), "      ", 80);
     }
     return text;
 }

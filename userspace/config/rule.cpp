@@ -15,18 +15,24 @@ std::string_view to_string(SocketRole role) {
 
 std::string_view to_string(ProtocolMatch protocol) {
     switch (protocol) {
-        case ProtocolMatch::udp: return "udp";
-        case ProtocolMatch::tcp: return "tcp";
-        case ProtocolMatch::any: break;
+        case ProtocolMatch::udp:
+            return "udp";
+        case ProtocolMatch::tcp:
+            return "tcp";
+        case ProtocolMatch::any:
+            break;
     }
     return "any";
 }
 
 std::string_view to_string(RoleMatch role) {
     switch (role) {
-        case RoleMatch::server: return "server";
-        case RoleMatch::client: return "client";
-        case RoleMatch::any: break;
+        case RoleMatch::server:
+            return "server";
+        case RoleMatch::client:
+            return "client";
+        case RoleMatch::any:
+            break;
     }
     return "any";
 }
@@ -69,12 +75,14 @@ Error expected(std::string_view what, std::string_view got) {
 Result<std::optional<Rule>> Rule::parse(std::string_view line) {
     const auto fields = split_fields(line);
     if (fields.empty()) return std::optional<Rule>{};
-    if (fields.size() < 4)
-        return make_error(0, "incomplete rule '" + std::string(line.substr(
-                                      line.find_first_not_of(kSpaces))) + "'" + std::string(kShape));
+    if (fields.size() < 4) {
+        std::string given;
+        for (const auto field : fields) given += (given.empty() ? "" : " ") + std::string(field);
+        return make_error(0, "incomplete rule '" + given + "'" + std::string(kShape));
+    }
     if (fields.size() > 4)
-        return make_error(0, "unexpected '" + std::string(fields[4]) +
-                                      "' after the address" + std::string(kShape));
+        return make_error(0, "unexpected '" + std::string(fields[4]) + "' after the address" +
+                                 std::string(kShape));
     Rule rule;
     constexpr std::array<std::string_view, 2> kActions{"offload", "kernel"};
     const auto action = keyword_index(fields[0], kActions);
@@ -93,8 +101,8 @@ Result<std::optional<Rule>> Rule::parse(std::string_view line) {
 
     auto endpoint = EndpointPattern::parse(fields[3]);
     if (!endpoint)
-        return make_error(0, "bad address '" + std::string(fields[3]) +
-                                      "': " + endpoint.error().message);
+        return make_error(
+            0, "bad address '" + std::string(fields[3]) + "': " + endpoint.error().message);
     rule.endpoint = endpoint.value();
     return std::optional<Rule>{rule};
 }
@@ -108,9 +116,8 @@ bool Rule::matches(const SocketQuery& socket) const {
 }
 
 std::string Rule::to_string() const {
-    return std::string(config::to_string(action)) + " " +
-           std::string(config::to_string(protocol)) + " " + std::string(config::to_string(role)) +
-           " " + endpoint.to_string();
+    return std::string(config::to_string(action)) + " " + std::string(config::to_string(protocol)) +
+           " " + std::string(config::to_string(role)) + " " + endpoint.to_string();
 }
 
 }  // namespace xlane::config

@@ -50,22 +50,25 @@ Result<std::string> read_small_file(const std::string& path) {
 
 }  // namespace
 
-RuleSet::RuleSet() { append_builtin_rules(); }
+RuleSet::RuleSet() {
+    append_builtin_rules();
+}
 
 void RuleSet::append_builtin_rules() {
     for (const auto& builtin : kBuiltinRules) {
         // The built-in texts are checked by the unit tests; value() cannot fail here.
         const Rule rule = *Rule::parse(builtin.text).value();
-        rules_.push_back({rule, "default: " + rule.to_string() + " (" + std::string(builtin.why) +
-                                    ")"});
+        rules_.push_back(
+            {rule, "default: " + rule.to_string() + " (" + std::string(builtin.why) + ")"});
     }
 }
 
-std::span<const BuiltinRule> RuleSet::builtin_rules() { return kBuiltinRules; }
+std::span<const BuiltinRule> RuleSet::builtin_rules() {
+    return kBuiltinRules;
+}
 
 Result<RuleSet> RuleSet::parse(std::string_view text, std::string_view source) {
-    RuleSet set;
-    set.rules_.clear();
+    RuleSet set{NoRules{}};
     set.source_ = std::string(source);
     std::string errors;
     size_t line_number = 0;
@@ -112,9 +115,8 @@ Result<RuleSet> RuleSet::load(const Settings& settings) {
 }
 
 RuleSet RuleSet::kernel_only(std::string why) {
-    RuleSet set;
-    set.rules_.clear();
-    Rule everything;
+    RuleSet set{NoRules{}};
+    Rule everything;  // any protocol, any role, `*`
     everything.action = RuleAction::kernel;
     set.rules_.push_back({everything, std::move(why)});
     return set;

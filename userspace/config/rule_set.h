@@ -64,6 +64,8 @@ class RuleSet {
         std::string origin;  // "FILE:LINE: RULE" or "default: RULE (WHY)"
     };
 
+    struct NoRules {};
+    explicit RuleSet(NoRules) {}
     void append_builtin_rules();
 
     std::vector<OrderedRule> rules_;

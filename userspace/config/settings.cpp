@@ -10,8 +10,7 @@ namespace xlane::config {
 namespace {
 
 constexpr uint32_t kMaxSpinUs = 1'000'000;
-constexpr std::array<std::string_view, 5> kLogLevelNames{"error", "warn", "info", "debug",
-                                                          "trace"};
+constexpr std::array<std::string_view, 5> kLogLevelNames{"error", "warn", "info", "debug", "trace"};
 
 bool equal_ignoring_case(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -134,7 +133,9 @@ std::string SettingSpec::default_text() const {
     return std::string(shown_default.empty() ? default_value : shown_default);
 }
 
-std::span<const SettingSpec> setting_specs() { return kSpecs; }
+std::span<const SettingSpec> setting_specs() {
+    return kSpecs;
+}
 
 const SettingSpec* find_setting(std::string_view name) {
     const int index = spec_index(name);
@@ -166,9 +167,9 @@ LoadedSettings load_settings(const EnvLookup& lookup) {
         // Store into a copy so that a rejected value leaves the default intact.
         Settings candidate = loaded.settings;
         if (auto stored = spec.store(value, candidate); !stored) {
-            loaded.problems.push_back(make_error(
-                0, problem_text(spec, value, stored.error()) + "; using the default, " +
-                            spec.default_text()));
+            loaded.problems.push_back(make_error(0, problem_text(spec, value, stored.error()) +
+                                                        "; using the default, " +
+                                                        spec.default_text()));
             continue;
         }
         loaded.settings = std::move(candidate);

@@ -20,13 +20,13 @@ enum class LogLevel : uint8_t { error, warn, info, debug, trace };
 [[nodiscard]] std::string_view to_string(LogLevel level);
 
 struct Settings {
-    std::string config_path;  // XLANE_CONFIG: the rules file
-    uint32_t spin_us = 0;     // XLANE_SPIN_US
+    std::string config_path;              // XLANE_CONFIG: the rules file
+    uint32_t spin_us = 0;                 // XLANE_SPIN_US
     LogLevel log_level = LogLevel::warn;  // XLANE_LOG_LEVEL
-    std::string log_file;     // XLANE_LOG_FILE: empty = standard error; may hold %p
-    std::string stats_file;   // XLANE_STATS_FILE: empty = none; may hold %p
-    std::string bpffs;        // XLANE_BPFFS
-    bool debug = false;       // XLANE_DEBUG
+    std::string log_file;                 // XLANE_LOG_FILE: empty = standard error; may hold %p
+    std::string stats_file;               // XLANE_STATS_FILE: empty = none; may hold %p
+    std::string bpffs;                    // XLANE_BPFFS
+    bool debug = false;                   // XLANE_DEBUG
 
     // Bit i set: setting_specs()[i] came from the environment (not the default).
     uint32_t from_environment = 0;

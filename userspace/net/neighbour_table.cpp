@@ -107,8 +107,8 @@ void NeighbourTable::apply(const nlmsghdr& msg) {
 Status NeighbourTable::ask_kernel_to_resolve(const Key& key, Entry& entry) {
     entry.last_request = std::chrono::steady_clock::now();
     uint8_t buffer[kRequestBufferSize];
-    const Status asked = requests_.request(
-        encode_neighbour_resolve(buffer, key.first, key.second), [](const nlmsghdr&) {});
+    const Status asked = requests_.request(encode_neighbour_resolve(buffer, key.first, key.second),
+                                           [](const nlmsghdr&) {});
     if (!asked) {
         const std::string hint = asked.error().errnum == ENODEV
                                      ? " (the interface does not exist)"
@@ -184,7 +184,8 @@ Result<packet::MacAddr> NeighbourTable::wait_resolved(uint32_t ifindex, const Ip
     }
     std::lock_guard lock(mutex_);
     const auto found = entries_.find(key);
-    const char* state = found == entries_.end() ? "none" : neighbour_state_name(found->second.state);
+    const char* state =
+        found == entries_.end() ? "none" : neighbour_state_name(found->second.state);
     return make_error(ETIMEDOUT, describe(ifindex, address) + " was not resolved within " +
                                      std::to_string(timeout.count()) + " ms (kernel state: " +
                                      state + "); is the peer up and on this link?");

@@ -1,5 +1,6 @@
 // NeighbourTable: the link-layer (MAC) address of a next hop on an interface,
-// from the kernel's neighbour table, kept current by notifications; asks the kernel to resolve misses.
+// from the kernel's neighbour table, kept current by notifications; asks the kernel to resolve
+// misses.
 #pragma once
 
 #include <chrono>

@@ -113,8 +113,9 @@ Status NetlinkSocket::request(nlmsghdr* request, const MessageHandler& on_messag
             if (msg->nlmsg_seq != seq || (msg->nlmsg_pid != 0 && msg->nlmsg_pid != port_id_))
                 continue;
             if (msg->nlmsg_flags & NLM_F_DUMP_INTR)
-                return make_error(EAGAIN, "an rtnetlink dump was interrupted by a concurrent "
-                                          "change; retry");
+                return make_error(EAGAIN,
+                                  "an rtnetlink dump was interrupted by a concurrent "
+                                  "change; retry");
             switch (msg->nlmsg_type) {
                 case NLMSG_DONE:
                     return {};

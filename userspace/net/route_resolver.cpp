@@ -26,7 +26,8 @@ Error route_failure(const Error& kernel, const IpAddress& destination) {
         case ENETUNREACH:
             return make_error(kernel.errnum, "no route to " + dst +
                                                  " in this network namespace; add one with "
-                                                 "`ip route add`" + check);
+                                                 "`ip route add`" +
+                                                 check);
         case EHOSTUNREACH:
             return make_error(kernel.errnum, "the route to " + dst + " is 'unreachable'" + check);
         case EACCES:
@@ -36,8 +37,8 @@ Error route_failure(const Error& kernel, const IpAddress& destination) {
                               "the kernel cannot route to " + dst +
                                   " (a blackhole route, or not a unicast destination)" + check);
         default:
-            return make_error(kernel.errnum, "cannot look up the route to " + dst + ": " +
-                                                 kernel.message + check);
+            return make_error(kernel.errnum,
+                              "cannot look up the route to " + dst + ": " + kernel.message + check);
     }
 }
 
@@ -80,8 +81,8 @@ Result<NextHop> RouteResolver::resolve(const IpAddress& destination) {
 
 Result<NextHop> RouteResolver::ask_kernel(const IpAddress& destination) {
     if (destination.is_any())
-        return make_error(EINVAL, "cannot route to the wildcard address " +
-                                      destination.to_string());
+        return make_error(EINVAL,
+                          "cannot route to the wildcard address " + destination.to_string());
     // Without a scope the kernel cannot tell which link is meant.
     if (is_ipv6_link_local(destination))
         return make_error(EINVAL, "link-local destination " + destination.to_string() +
@@ -130,9 +131,10 @@ Result<uint32_t> RouteResolver::device_mtu(uint32_t ifindex) {
     if (auto known = device_mtus_.find(ifindex); known != device_mtus_.end()) return known->second;
     uint8_t buffer[kRequestBufferSize];
     std::optional<Result<LinkEntry>> link;
-    const Status sent = requests_.request(encode_link_get(buffer, ifindex), [&](const nlmsghdr& msg) {
-        if (msg.nlmsg_type == RTM_NEWLINK && !link) link = decode_link(msg);
-    });
+    const Status sent =
+        requests_.request(encode_link_get(buffer, ifindex), [&](const nlmsghdr& msg) {
+            if (msg.nlmsg_type == RTM_NEWLINK && !link) link = decode_link(msg);
+        });
     const std::string which = "interface " + std::to_string(ifindex);
     if (!sent) return make_error(sent.error().errnum, "cannot read the MTU of " + which);
     if (!link || !*link || link->value().mtu == 0)
@@ -152,8 +154,8 @@ Result<IpAddress> RouteResolver::interface_source(uint32_t ifindex, bool ipv4) {
         });
     const std::string which = "interface " + std::to_string(ifindex);
     if (!sent)
-        return make_error(sent.error().errnum, "cannot list the addresses of " + which + ": " +
-                                                   sent.error().message);
+        return make_error(sent.error().errnum,
+                          "cannot list the addresses of " + which + ": " + sent.error().message);
     auto primary = primary_address(addresses, ifindex, ipv4);
     if (!primary)
         return make_error(EADDRNOTAVAIL, std::string("the route leaves through ") + which +

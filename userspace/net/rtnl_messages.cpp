@@ -231,8 +231,8 @@ Result<AddressEntry> decode_address(const nlmsghdr& msg) {
     return entry;
 }
 
-std::optional<IpAddress> primary_address(std::span<const AddressEntry> addresses,
-                                         uint32_t ifindex, bool ipv4) {
+std::optional<IpAddress> primary_address(std::span<const AddressEntry> addresses, uint32_t ifindex,
+                                         bool ipv4) {
     constexpr uint32_t kUnusable =
         IFA_F_SECONDARY | IFA_F_TENTATIVE | IFA_F_DADFAILED | IFA_F_DEPRECATED;
     const AddressEntry* best = nullptr;

@@ -35,8 +35,8 @@ struct RouteAnswer {
 struct NeighbourEntry {
     uint32_t ifindex = 0;
     IpAddress address;
-    uint16_t state = 0;  // NUD_* bits
-    uint8_t flags = 0;   // NTF_* bits
+    uint16_t state = 0;                  // NUD_* bits
+    uint8_t flags = 0;                   // NTF_* bits
     std::optional<packet::MacAddr> mac;  // absent unless a 6-byte NDA_LLADDR was given
 };
 

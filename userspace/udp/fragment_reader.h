@@ -12,22 +12,22 @@
 namespace xlane::udp {
 
 struct FragmentInfo {
-    uint8_t ip_version = 0;  // 4 or 6
+    uint8_t ip_version = 0;       // 4 or 6
     packet::Ipv6Addr src_addr{};  // IPv4-mapped for IPv4
     packet::Ipv6Addr dst_addr{};
-    uint32_t id = 0;         // IPv4: 16-bit id; IPv6: fragment header identification
-    uint8_t protocol = 0;    // IPv4 protocol / next header of the fragment header
-    size_t offset = 0;       // in bytes
-    bool more = false;       // MF / M flag
+    uint32_t id = 0;       // IPv4: 16-bit id; IPv6: fragment header identification
+    uint8_t protocol = 0;  // IPv4 protocol / next header of the fragment header
+    size_t offset = 0;     // in bytes
+    bool more = false;     // MF / M flag
     // Frame bytes that make up the reassembled frame's headers: Ethernet (and
     // VLAN tags) plus the IPv4 header with options or the fixed IPv6 header.
     size_t header_length = 0;
-    packet::Bytes data;      // the fragment's share of the datagram
+    packet::Bytes data;  // the fragment's share of the datagram
 };
 
 enum class FragmentReadError : uint8_t {
-    kNotFragment,          // the parser did not report a fragment
-    kBadIpv4Checksum,      // the parser leaves fragments' header checksums to us
+    kNotFragment,              // the parser did not report a fragment
+    kBadIpv4Checksum,          // the parser leaves fragments' header checksums to us
     kTruncatedFragmentHeader,  // IPv6 fragment header beyond the payload length
 };
 

@@ -18,7 +18,8 @@ size_t IovecReader::read(std::span<uint8_t> out) {
         const iovec& v = iov_[index_];
         const size_t n = std::min(out.size() - done, v.iov_len - offset_);
         // Zero-length iovecs may carry a null base; memcpy must not see it.
-        if (n > 0) std::memcpy(out.data() + done, static_cast<const uint8_t*>(v.iov_base) + offset_, n);
+        if (n > 0)
+            std::memcpy(out.data() + done, static_cast<const uint8_t*>(v.iov_base) + offset_, n);
         done += n;
         offset_ += n;
         if (offset_ == v.iov_len) {

@@ -33,9 +33,12 @@ size_t Reassembler::KeyHash::operator()(const Key& key) const {
     };
     mix(key.src.data(), key.src.size());
     mix(key.dst.data(), key.dst.size());
-    const uint8_t tail[6] = {static_cast<uint8_t>(key.id),       static_cast<uint8_t>(key.id >> 8),
-                             static_cast<uint8_t>(key.id >> 16), static_cast<uint8_t>(key.id >> 24),
-                             key.protocol,                       key.ip_version};
+    const uint8_t tail[6] = {static_cast<uint8_t>(key.id),
+                             static_cast<uint8_t>(key.id >> 8),
+                             static_cast<uint8_t>(key.id >> 16),
+                             static_cast<uint8_t>(key.id >> 24),
+                             key.protocol,
+                             key.ip_version};
     mix(tail, sizeof(tail));
     return static_cast<size_t>(h);
 }
@@ -120,7 +123,8 @@ ReassemblyOutcome Reassembler::submit(packet::Bytes frame, const packet::ParsedF
     if (is_new) {
         it = datagrams_.emplace(key, Datagram{}).first;
         Datagram& d = it->second;
-        d.deadline_ns = now_ns + (f.ip_version == 4 ? config_.timeout_v4_ns : config_.timeout_v6_ns);
+        d.deadline_ns =
+            now_ns + (f.ip_version == 4 ? config_.timeout_v4_ns : config_.timeout_v6_ns);
         auto& expiry = expiry_list(f.ip_version);
         d.expiry_position = expiry.insert(expiry.end(), key);
         position = d.fragments.end();

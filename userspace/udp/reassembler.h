@@ -114,7 +114,7 @@ class Reassembler {
         uint8_t protocol = 0;             // from the offset-0 fragment
         size_t total_length = 0;          // known once the last fragment arrived
         bool last_seen = false;
-        size_t received = 0;              // data bytes held
+        size_t received = 0;  // data bytes held
         size_t charged = 0;
         uint64_t deadline_ns = 0;
         std::list<Key>::iterator expiry_position;

@@ -40,6 +40,8 @@ struct DemuxHit {
 // chose at connect(), as xlane_flows keys it. Bind conflicts (EADDRINUSE
 // without SO_REUSEADDR) are the kernel shadow socket's to enforce; here one
 // key holds one socket, and a more specific key simply wins.
+// Lookups (the per-datagram path) never allocate; add/remove (bind, connect,
+// close) may.
 class UdpDemux {
   public:
     // EADDRINUSE when the key already names a socket; EINVAL for a connected

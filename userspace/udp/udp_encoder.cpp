@@ -188,12 +188,11 @@ Result<size_t> UdpEncoder::encode(std::span<const iovec> payload, uint32_t& ip_i
 
     // RFC 768 / RFC 8200 §8.1: the checksum covers the pseudo-header and the
     // whole datagram, so it lands in the first fragment once all are written.
-    uint32_t sum = ipv6_ ? packet::pseudo_header_sum_v6(tmpl_.src_addr, tmpl_.dst_addr,
-                                                        packet::kProtoUdp,
-                                                        static_cast<uint32_t>(udp_len))
-                         : packet::pseudo_header_sum_v4(
-                               ipv4_of(tmpl_.src_addr), ipv4_of(tmpl_.dst_addr), packet::kProtoUdp,
-                               static_cast<uint32_t>(udp_len));
+    uint32_t sum =
+        ipv6_ ? packet::pseudo_header_sum_v6(tmpl_.src_addr, tmpl_.dst_addr, packet::kProtoUdp,
+                                             static_cast<uint32_t>(udp_len))
+              : packet::pseudo_header_sum_v4(ipv4_of(tmpl_.src_addr), ipv4_of(tmpl_.dst_addr),
+                                             packet::kProtoUdp, static_cast<uint32_t>(udp_len));
     for (size_t i = 0; i < count; ++i)
         sum = packet::checksum_add(
             packet::Bytes(out[i].buffer.data() + headers, out[i].length - headers), sum);

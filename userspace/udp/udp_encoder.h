@@ -40,9 +40,9 @@ struct UdpFrameTemplate {
     packet::Ipv6Addr dst_addr{};
     uint16_t src_port = 0;  // host order
     uint16_t dst_port = 0;
-    uint8_t ttl = 64;           // IPv4 TTL / IPv6 hop limit
-    uint8_t tos = 0;            // IPv4 TOS / IPv6 traffic class (DSCP + ECN)
-    uint32_t flow_label = 0;    // IPv6 only, 20 bits
+    uint8_t ttl = 64;         // IPv4 TTL / IPv6 hop limit
+    uint8_t tos = 0;          // IPv4 TOS / IPv6 traffic class (DSCP + ECN)
+    uint32_t flow_label = 0;  // IPv6 only, 20 bits
     DfPolicy df = DfPolicy::kWant;
     // IP MTU: the largest IP packet, Ethernet header excluded. Values above
     // 65535 (lo has 65536) act as 65535, the largest IP packet there is.
@@ -77,7 +77,7 @@ class UdpEncoder {
     // Errors (nothing written, no id taken): EMSGSIZE above max_payload() or,
     // with DfPolicy::kDo, above the MTU; ENOBUFS when `out` has fewer than
     // frames_needed() slots or a slot is shorter than the frame it must hold.
-    // Allocation-free; no syscalls.
+    // No syscalls, and no allocation on success (an Error's message is a string).
     [[nodiscard]] Result<size_t> encode(std::span<const iovec> payload, uint32_t& ip_id,
                                         std::span<FrameSlot> out) const;
 

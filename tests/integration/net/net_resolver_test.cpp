@@ -5,11 +5,14 @@
 // and fd00:198:18::/64 (only ARP/ND on the veth; resolving sends nothing).
 #include <poll.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "net/neighbour_table.h"
 #include "net/route_resolver.h"
@@ -248,4 +251,69 @@ TEST_CASE("a lookup on an interface that does not exist is an error, not a pendi
     auto missing = table->lookup(999999, ip(VethHosts::kAddressB));
     REQUIRE_FALSE(missing.ok());
     CHECK(missing.error().errnum == ENODEV);
+}
+
+TEST_CASE("a route out of an interface with no address to send from is a clear error") {
+    auto hosts = make_hosts();
+    auto resolver = open_resolver();
+    // The kernel then answers without a preferred source, and the interface
+    // has no IPv4 address to fall back on.
+    run_a(*hosts, "ip -4 addr flush dev " + hosts->interface_a() +
+                      " && ip route add 198.19.7.0/24 dev " + hosts->interface_a());
+    REQUIRE(resolver->poll_changes().ok());
+    auto hop = resolver->resolve(ip("198.19.7.1"));
+    REQUIRE_FALSE(hop.ok());
+    CHECK(hop.error().errnum == EADDRNOTAVAIL);
+    CHECK_THAT(hop.error().message, Catch::Contains("no usable IPv4 address"));
+    // IPv6 on the same interface is unaffected.
+    CHECK(resolve_ok(*resolver, VethHosts::kAddress6B).source == ip(VethHosts::kAddress6A));
+}
+
+TEST_CASE("application threads resolve while a progress thread applies changes") {
+    auto hosts = make_hosts();
+    auto resolver = open_resolver();
+    auto table = open_neighbours();
+    const IpAddress peer = ip(VethHosts::kAddressB);
+    REQUIRE(table->wait_resolved(hosts->ifindex_a(), peer, kResolveTimeout).ok());
+
+    std::atomic<bool> stop{false};
+    std::atomic<int> bad_answers{0};
+    std::atomic<int> answers{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 2; ++i) {
+        threads.emplace_back([&] {
+            while (!stop.load()) {
+                auto hop = resolver->resolve(peer);
+                auto neighbour = table->lookup(hosts->ifindex_a(), peer);
+                // Either MTU is right, depending on when the change lands; nothing else is.
+                if (!hop || (hop->mtu != 1500 && hop->mtu != 1400) || !neighbour ||
+                    neighbour->state != NeighbourState::kResolved)
+                    ++bad_answers;
+                ++answers;
+            }
+        });
+    }
+    std::thread progress([&] {
+        while (!stop.load()) {
+            pollfd fds[2] = {{resolver->fd(), POLLIN, 0}, {table->fd(), POLLIN, 0}};
+            (void)::poll(fds, 2, 10);
+            if (!resolver->poll_changes() || !table->poll_changes()) ++bad_answers;
+        }
+    });
+    auto changed = hosts->run_in_a("ip link set dev " + hosts->interface_a() + " mtu 1400");
+    // Bounded: at most 2 s for the progress thread to apply the change.
+    const auto deadline = std::chrono::steady_clock::now() + 2000ms;
+    bool seen = false;
+    while (!seen && std::chrono::steady_clock::now() < deadline) {
+        auto hop = resolver->resolve(peer);
+        seen = hop && hop->mtu == 1400;
+        if (!seen) std::this_thread::sleep_for(5ms);
+    }
+    stop = true;
+    for (auto& thread : threads) thread.join();
+    progress.join();
+    REQUIRE(changed.ok());
+    CHECK(seen);
+    CHECK(answers.load() > 0);
+    CHECK(bad_answers.load() == 0);
 }

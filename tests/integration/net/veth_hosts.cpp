@@ -12,7 +12,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <regex>
 
 namespace xlane::test {
 
@@ -43,11 +42,11 @@ Result<std::unique_ptr<VethHosts>> VethHosts::create() {
     hosts->if_a_ = "nra" + pid;
     hosts->if_b_ = "nrb" + pid;
     const std::string b_path = "/proc/" + pid + "/fd/" + std::to_string(hosts->netns_b_.get());
-    const std::string setup_a =
-        "ip link set lo up && ip link add " + hosts->if_a_ + " type veth peer name " +
-        hosts->if_b_ + " netns " + b_path + " && ip addr add 198.18.0.1/24 dev " + hosts->if_a_ +
-        " && ip addr add fd00:198:18::1/64 dev " + hosts->if_a_ + " nodad && ip link set " +
-        hosts->if_a_ + " up";
+    const std::string setup_a = "ip link set lo up && ip link add " + hosts->if_a_ +
+                                " type veth peer name " + hosts->if_b_ + " netns " + b_path +
+                                " && ip addr add 198.18.0.1/24 dev " + hosts->if_a_ +
+                                " && ip addr add fd00:198:18::1/64 dev " + hosts->if_a_ +
+                                " nodad && ip link set " + hosts->if_a_ + " up";
     if (auto done = hosts->run_in_a(setup_a); !done) return done.error();
     const std::string setup_b = "ip link set lo up && ip addr add 198.18.0.2/24 dev " +
                                 hosts->if_b_ + " && ip addr add fd00:198:18::2/64 dev " +
@@ -111,19 +110,19 @@ Result<std::string> VethHosts::run_in(int netns_fd, const std::string& command) 
         return make_error(ETIMEDOUT, "`" + command + "` did not finish: " + output);
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return make_error(0, "`" + command + "` failed (status " + std::to_string(status) +
-                                 "): " + output);
+        return make_error(
+            0, "`" + command + "` failed (status " + std::to_string(status) + "): " + output);
     return output;
 }
 
 Result<std::string> VethHosts::mac_of_b() const {
     auto shown = run_in_b("ip -o link show dev " + if_b_);
     if (!shown) return shown.error();
-    std::smatch match;
-    static const std::regex kEther("link/ether ([0-9a-f:]{17})");
-    if (!std::regex_search(shown.value(), match, kEther))
+    const std::string marker = "link/ether ";
+    const size_t at = shown.value().find(marker);
+    if (at == std::string::npos || at + marker.size() + 17 > shown.value().size())
         return make_error(0, "no MAC in `ip link` output: " + shown.value());
-    return match[1].str();
+    return shown.value().substr(at + marker.size(), 17);
 }
 
 }  // namespace xlane::test

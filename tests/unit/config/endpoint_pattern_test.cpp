@@ -1,17 +1,19 @@
 // The ADDRESS[/PREFIX][:PORTS] part of a rule: IPv4 and IPv6 prefixes from /0
 // to full length, IPv4-mapped addresses, port ranges, the accepted forms and
 // the errors for everything else.
+#include "config/endpoint_pattern.h"
+
 #include <catch2/catch.hpp>
 #include <string>
-
-#include "config/endpoint_pattern.h"
 
 using namespace xlane;
 using namespace xlane::config;
 
 namespace {
 
-IpAddress ip(const char* text) { return IpAddress::parse(text).value(); }
+IpAddress ip(const char* text) {
+    return IpAddress::parse(text).value();
+}
 
 AddressPrefix prefix(const char* text) {
     auto parsed = AddressPrefix::parse(text);
@@ -40,7 +42,9 @@ std::string pattern_error(const char* text) {
     return parsed.error().message;
 }
 
-Endpoint endpoint(const char* address, uint16_t port) { return Endpoint{ip(address), port}; }
+Endpoint endpoint(const char* address, uint16_t port) {
+    return Endpoint{ip(address), port};
+}
 
 }  // namespace
 

@@ -1,6 +1,8 @@
 // The rules file as a whole: comments, first match wins, errors reported with
 // file:line for every bad line, the built-in rules after the file's, loading
 // from XLANE_CONFIG or the default path, and the reasons decide() gives.
+#include "config/rule_set.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,14 +11,14 @@
 #include <cstdlib>
 #include <string>
 
-#include "config/rule_set.h"
-
 using namespace xlane;
 using namespace xlane::config;
 
 namespace {
 
-Endpoint endpoint(const char* text) { return Endpoint::parse(text).value(); }
+Endpoint endpoint(const char* text) {
+    return Endpoint::parse(text).value();
+}
 
 Decision as_client(const RuleSet& rules, L4Proto proto, const char* remote) {
     return rules.decide(proto, SocketRole::client, endpoint("198.18.0.1:40000"), endpoint(remote));
@@ -108,7 +110,8 @@ TEST_CASE("the first matching rule wins, whatever follows") {
     CHECK(rest.rule == "rules.conf:3: kernel tcp any *");
 
     // The same rules in the other order: the broad one shadows the rest.
-    const RuleSet reversed = parse("kernel tcp any *\noffload tcp client 198.18.0.0/15:7000-7100\n");
+    const RuleSet reversed =
+        parse("kernel tcp any *\noffload tcp client 198.18.0.0/15:7000-7100\n");
     CHECK(as_client(reversed, L4Proto::tcp, "198.18.0.10:7050").action == RuleAction::kernel);
 }
 

@@ -1,9 +1,9 @@
 // One rule line: every keyword, the field-by-field errors, canonical printing,
 // and which end of a socket (local for servers, remote for clients) it matches.
+#include "config/rule.h"
+
 #include <catch2/catch.hpp>
 #include <string>
-
-#include "config/rule.h"
 
 using namespace xlane;
 using namespace xlane::config;
@@ -25,7 +25,9 @@ std::string rule_error(const char* text) {
     return parsed.error().message;
 }
 
-Endpoint endpoint(const char* text) { return Endpoint::parse(text).value(); }
+Endpoint endpoint(const char* text) {
+    return Endpoint::parse(text).value();
+}
 
 SocketQuery server(L4Proto proto, const char* local) {
     return {proto, SocketRole::server, endpoint(local), endpoint("0.0.0.0:0")};
@@ -49,7 +51,8 @@ TEST_CASE("every keyword parses and prints back the same") {
     for (const char* action : {"offload", "kernel"})
         for (const char* protocol : {"udp", "tcp", "any"})
             for (const char* role : {"server", "client", "any"}) {
-                const std::string text = std::string(action) + " " + protocol + " " + role + " *:53";
+                const std::string text =
+                    std::string(action) + " " + protocol + " " + role + " *:53";
                 CHECK(rule(text.c_str()).to_string() == text);
             }
 }
@@ -80,6 +83,8 @@ TEST_CASE("too few or too many fields show the shape of a rule") {
     CHECK(rule_error("kernel udp client") ==
           "incomplete rule 'kernel udp client' (a rule is: ACTION PROTOCOL ROLE ADDRESS[:PORTS])");
     CHECK(rule_error("  offload").find("incomplete rule 'offload'") != std::string::npos);
+    CHECK(rule_error("kernel\tudp  client \r").find("incomplete rule 'kernel udp client'") !=
+          std::string::npos);
     CHECK(rule_error("kernel udp client *:53 extra") ==
           "unexpected 'extra' after the address (a rule is: ACTION PROTOCOL ROLE ADDRESS[:PORTS])");
     // IPv6 with a space before the port is a common slip: not silently accepted.
@@ -127,8 +132,8 @@ TEST_CASE("a server bound to the wildcard is covered by `*` or a /0, not by a na
 }
 
 TEST_CASE("an IPv6 socket talking to an IPv4-mapped peer matches IPv4 rules") {
-    const auto mapped = client(L4Proto::tcp, "[::ffff:198.18.0.1]:40000",
-                               "[::ffff:198.18.0.2]:7000");
+    const auto mapped =
+        client(L4Proto::tcp, "[::ffff:198.18.0.1]:40000", "[::ffff:198.18.0.2]:7000");
     CHECK(rule("offload tcp client 198.18.0.0/15:7000").matches(mapped));
     CHECK_FALSE(rule("offload tcp client [fd00:198:18::/64]:7000").matches(mapped));
 }

@@ -1,12 +1,13 @@
 // XLANE_* variables: defaults from the one table, every variable's good and bad
 // values (a bad value keeps the default and names the variable and what it
 // accepts), empty = unset, profiles, and %p in file names.
+#include "config/settings.h"
+
 #include <catch2/catch.hpp>
 #include <map>
 #include <string>
 
 #include "config/profiles.h"
-#include "config/settings.h"
 
 using namespace xlane;
 using namespace xlane::config;
@@ -22,7 +23,9 @@ EnvLookup lookup_in(const Environment& env) {
     };
 }
 
-LoadedSettings load(const Environment& env) { return load_settings(lookup_in(env)); }
+LoadedSettings load(const Environment& env) {
+    return load_settings(lookup_in(env));
+}
 
 // Loads NAME=VALUE alone and expects it to be accepted.
 Settings accepted(const std::string& name, const std::string& value) {
@@ -130,8 +133,8 @@ TEST_CASE("XLANE_LOG_LEVEL: error, warn, info, debug, trace in any case") {
     refused("XLANE_LOG_LEVEL", "warning");
     refused("XLANE_LOG_LEVEL", "3");
     CHECK(load({{"XLANE_LOG_LEVEL", "loud"}}).settings.log_level == LogLevel::warn);
-    for (auto level : {LogLevel::error, LogLevel::warn, LogLevel::info, LogLevel::debug,
-                       LogLevel::trace})
+    for (auto level :
+         {LogLevel::error, LogLevel::warn, LogLevel::info, LogLevel::debug, LogLevel::trace})
         CHECK(accepted("XLANE_LOG_LEVEL", std::string(to_string(level))).log_level == level);
 }
 

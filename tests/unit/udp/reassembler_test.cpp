@@ -126,8 +126,7 @@ TEST_CASE("overlapping fragments drop the whole datagram", "[udp][reassembler]")
     SECTION("IPv4, overlapping the end of a held fragment") {
         Reassembler r;
         CHECK(r.submit(v4_fragment(1, 0, true, 32), 0).verdict == FragmentVerdict::kQueued);
-        CHECK(r.submit(v4_fragment(1, 3, true, 16), 0).verdict ==
-              FragmentVerdict::kDroppedOverlap);
+        CHECK(r.submit(v4_fragment(1, 3, true, 16), 0).verdict == FragmentVerdict::kDroppedOverlap);
         CHECK(r.pending_datagrams() == 0);
         CHECK(r.bytes_used() == 0);
         CHECK(r.counters().dropped_overlap == 1);
@@ -137,14 +136,12 @@ TEST_CASE("overlapping fragments drop the whole datagram", "[udp][reassembler]")
     SECTION("IPv4, covering a held fragment") {
         Reassembler r;
         CHECK(r.submit(v4_fragment(2, 2, true, 8), 0).verdict == FragmentVerdict::kQueued);
-        CHECK(r.submit(v4_fragment(2, 0, true, 40), 0).verdict ==
-              FragmentVerdict::kDroppedOverlap);
+        CHECK(r.submit(v4_fragment(2, 0, true, 40), 0).verdict == FragmentVerdict::kDroppedOverlap);
     }
     SECTION("IPv6 (RFC 5722)") {
         Reassembler r;
         CHECK(r.submit(v6_fragment(9, 2, false, 20), 0).verdict == FragmentVerdict::kQueued);
-        CHECK(r.submit(v6_fragment(9, 0, true, 24), 0).verdict ==
-              FragmentVerdict::kDroppedOverlap);
+        CHECK(r.submit(v6_fragment(9, 0, true, 24), 0).verdict == FragmentVerdict::kDroppedOverlap);
         CHECK(r.counters().dropped_overlap == 1);
         CHECK(r.pending_datagrams() == 0);
     }
@@ -203,10 +200,8 @@ TEST_CASE("fragments that cannot be part of a datagram", "[udp][reassembler]") {
         CHECK(r.counters().fragments == 0);
     }
     SECTION("a middle fragment off an 8-byte boundary") {
-        CHECK(r.submit(v4_fragment(1, 0, true, 12), 0).verdict ==
-              FragmentVerdict::kDroppedInvalid);
-        CHECK(r.submit(v6_fragment(1, 0, true, 12), 0).verdict ==
-              FragmentVerdict::kDroppedInvalid);
+        CHECK(r.submit(v4_fragment(1, 0, true, 12), 0).verdict == FragmentVerdict::kDroppedInvalid);
+        CHECK(r.submit(v6_fragment(1, 0, true, 12), 0).verdict == FragmentVerdict::kDroppedInvalid);
         CHECK(r.pending_datagrams() == 0);
     }
     SECTION("an end past the largest IP packet") {
@@ -217,14 +212,12 @@ TEST_CASE("fragments that cannot be part of a datagram", "[udp][reassembler]") {
     }
     SECTION("a second last fragment with another end drops the datagram") {
         CHECK(r.submit(v4_fragment(1, 4, false, 8), 0).verdict == FragmentVerdict::kQueued);
-        CHECK(r.submit(v4_fragment(1, 6, false, 8), 0).verdict ==
-              FragmentVerdict::kDroppedInvalid);
+        CHECK(r.submit(v4_fragment(1, 6, false, 8), 0).verdict == FragmentVerdict::kDroppedInvalid);
         CHECK(r.pending_datagrams() == 0);
     }
     SECTION("a fragment past the known end drops the datagram") {
         CHECK(r.submit(v6_fragment(1, 4, false, 8), 0).verdict == FragmentVerdict::kQueued);
-        CHECK(r.submit(v6_fragment(1, 5, true, 8), 0).verdict ==
-              FragmentVerdict::kDroppedInvalid);
+        CHECK(r.submit(v6_fragment(1, 5, true, 8), 0).verdict == FragmentVerdict::kDroppedInvalid);
         CHECK(r.pending_datagrams() == 0);
         CHECK(r.counters().dropped_invalid == 1);
     }
@@ -319,8 +312,8 @@ TEST_CASE("the byte budget bounds held fragments", "[udp][reassembler]") {
     }
     SECTION("memory comes back when datagrams complete") {
         ReassemblyConfig roomy;
-        roomy.budget_bytes = 3 * (1480 + Reassembler::kFragmentOverhead) +
-                             Reassembler::kDatagramOverhead;
+        roomy.budget_bytes =
+            3 * (1480 + Reassembler::kFragmentOverhead) + Reassembler::kDatagramOverhead;
         Reassembler s(roomy);
         for (uint32_t id = 1; id <= 5; ++id) {
             const auto frames = fragments(false, 3000, id, 1500);

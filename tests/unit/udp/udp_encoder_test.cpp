@@ -233,8 +233,8 @@ TEST_CASE("fragmentation at MTU 1500, 1280 and 576, reassembled", "[udp][encoder
                         CHECK((load_be16(&f[kL3 + 6]) & 0x4000) == 0);  // DF clear
                     }
                     outcome = reassembler.submit(f, p, 0);
-                    CHECK(outcome.verdict == (i + 1 < n ? FragmentVerdict::kQueued
-                                                        : FragmentVerdict::kReassembled));
+                    CHECK(outcome.verdict ==
+                          (i + 1 < n ? FragmentVerdict::kQueued : FragmentVerdict::kReassembled));
                 }
                 CHECK(next_offset == 8 + size);
                 const auto p = packet::parse_frame(outcome.frame);
@@ -299,7 +299,7 @@ TEST_CASE("encode refusals write nothing and take no id", "[udp][encoder]") {
         CHECK(n.error().errnum == ENOBUFS);
     }
     SECTION("a slot too short for its frame") {
-        FrameSlot slots[] = {{a, 0}, {b, 0}, {tiny, 0}};
+        FrameSlot slots[] = {{a, 0}, {tiny, 0}, {b, 0}};
         auto n = encoder.encode(std::span(&iov, 1), id, slots);
         REQUIRE_FALSE(n.ok());
         CHECK(n.error().errnum == ENOBUFS);
