@@ -2,6 +2,7 @@
 // what xlane is doing. A thin CLI over libxlane_core.
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
 
 #include "commands.h"
 
@@ -9,7 +10,7 @@ namespace xlane::cli {
 
 void fail(const Error& error) {
     std::fprintf(stderr, "xlane: %s\n", error.describe().c_str());
-    if (std::getenv("XLANE_DEBUG") != nullptr)
+    if (const char* debug = std::getenv("XLANE_DEBUG"); debug != nullptr && std::string_view(debug) == "1")
         std::fprintf(stderr, "xlane: (at %s)\n", error.location().c_str());
     throw CLI::RuntimeError(1);
 }
