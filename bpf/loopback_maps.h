@@ -108,6 +108,14 @@ static __always_inline __u32 xlane_ctx_u32(const __u32 *field)
 	return *(const volatile __u32 *)field;
 }
 
+static __always_inline void xlane_ctx_ip6(__u32 out[4], const __u32 *field)
+{
+	out[0] = xlane_ctx_u32(&field[0]);
+	out[1] = xlane_ctx_u32(&field[1]);
+	out[2] = xlane_ctx_u32(&field[2]);
+	out[3] = xlane_ctx_u32(&field[3]);
+}
+
 /* The remote_port fields of bpf_sock_ops and sk_msg_md hold the port in
  * network order in the upper 16 bits (on little-endian hosts). */
 static __always_inline __u16 xlane_lb_remote_port(__u32 remote_port_field)

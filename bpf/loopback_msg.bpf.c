@@ -15,11 +15,10 @@ static __always_inline void peer_key(struct sk_msg_md *msg, struct xlane_lb_key 
 		xlane_lb_addr4(&peer->local_addr, msg->remote_ip4);
 		xlane_lb_addr4(&peer->remote_addr, msg->local_ip4);
 	} else {
-		__u32 local6[4] = { xlane_ctx_u32(&msg->local_ip6[0]), xlane_ctx_u32(&msg->local_ip6[1]),
-				    xlane_ctx_u32(&msg->local_ip6[2]), xlane_ctx_u32(&msg->local_ip6[3]) };
-		__u32 remote6[4] = { xlane_ctx_u32(&msg->remote_ip6[0]), xlane_ctx_u32(&msg->remote_ip6[1]),
-				     xlane_ctx_u32(&msg->remote_ip6[2]), xlane_ctx_u32(&msg->remote_ip6[3]) };
+		__u32 local6[4], remote6[4];
 
+		xlane_ctx_ip6(local6, msg->local_ip6);
+		xlane_ctx_ip6(remote6, msg->remote_ip6);
 		xlane_lb_addr6(&peer->local_addr, remote6);
 		xlane_lb_addr6(&peer->remote_addr, local6);
 	}

@@ -51,11 +51,10 @@ static __always_inline int sockops_key(struct bpf_sock_ops *skops, struct xlane_
 		xlane_lb_addr4(&key->local_addr, skops->local_ip4);
 		xlane_lb_addr4(&key->remote_addr, skops->remote_ip4);
 	} else if (skops->family == XLANE_AF_INET6) {
-		__u32 local6[4] = { xlane_ctx_u32(&skops->local_ip6[0]), xlane_ctx_u32(&skops->local_ip6[1]),
-				    xlane_ctx_u32(&skops->local_ip6[2]), xlane_ctx_u32(&skops->local_ip6[3]) };
-		__u32 remote6[4] = { xlane_ctx_u32(&skops->remote_ip6[0]), xlane_ctx_u32(&skops->remote_ip6[1]),
-				     xlane_ctx_u32(&skops->remote_ip6[2]), xlane_ctx_u32(&skops->remote_ip6[3]) };
+		__u32 local6[4], remote6[4];
 
+		xlane_ctx_ip6(local6, skops->local_ip6);
+		xlane_ctx_ip6(remote6, skops->remote_ip6);
 		xlane_lb_addr6(&key->local_addr, local6);
 		xlane_lb_addr6(&key->remote_addr, remote6);
 	} else {

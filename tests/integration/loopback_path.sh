@@ -71,6 +71,25 @@ wait $srv
 [ "$(counter inserted)" = "$before_ins" ] || xl_fail "a non-local socket was inserted"
 [ "$(counter skipped_nonlocal)" -gt "$before_skip" ] || xl_fail "non-local connection not seen"
 
+# 3b. Data queued before insertion: TCP Fast Open puts data in the SYN, before
+# either end is established; such a connection must stay on the kernel path
+# (redirected bytes would overtake the queued ones) and lose nothing.
+xl_in "$NS" sysctl -qw net.ipv4.tcp_fastopen=0x207 || xl_fail "cannot enable TCP Fast Open"
+before_early=$(counter skipped_early_data)
+in_cg timeout 20 python3 -c "
+import socket, os
+l = socket.socket(); l.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 16)
+l.bind(('127.0.0.1', 0)); l.listen()
+c = socket.socket(); first = os.urandom(1000); rest = os.urandom(300000)
+c.sendto(first, socket.MSG_FASTOPEN, l.getsockname())
+s, _ = l.accept(); c.sendall(rest); c.shutdown(socket.SHUT_WR)
+got = b''
+while (d := s.recv(65536)): got += d
+assert got == first + rest, len(got)
+s.sendall(b'reply'); assert c.recv(10) == b'reply'" || xl_fail "TCP Fast Open connection"
+[ "$(counter skipped_early_data)" -gt "$before_early" ] || xl_fail "TFO data did not keep the connection out"
+xl_log "data queued before insertion (TFO): kept on the kernel path, complete"
+
 # 4. A stream across disable, then a stream (not inserted) across enable.
 out=$(mktemp); xl_on_exit "rm -f $out"
 in_cg timeout 30 "$PROBE" stream 127.0.0.1 3 >"$out" &
@@ -118,5 +137,19 @@ in_cg timeout 30 sockperf pp --tcp -i 127.0.0.1 -p 5302 -t 2 -m 64 >/dev/null ||
 in_cg timeout 30 sockperf tp --tcp -i 127.0.0.1 -p 5302 -t 2 -m 1024 >/dev/null || xl_fail "sockperf tp"
 kill $spid; wait $spid 2>/dev/null
 [ "$(counter redirected)" -gt "$before" ] || xl_fail "real programs were not redirected"
+# 6. --ports: only connections with a listed port are inserted.
+xl_in "$NS" "$XLANE" loopback disable >/dev/null || xl_fail "disable failed"
+xl_in "$NS" "$XLANE" loopback enable --cgroup "$CG" --ports 5401 >/dev/null || xl_fail "enable --ports"
+connect_port() {
+    in_cg timeout 10 python3 -c "
+import socket; l=socket.create_server(('127.0.0.1',$1)); c=socket.create_connection(('127.0.0.1',$1))
+s,_=l.accept(); c.sendall(b'abc'); assert s.recv(10)==b'abc'"
+}
+connect_port 5402 || xl_fail "connection on an unlisted port"
+[ "$(counter inserted)" = 0 ] && [ "$(counter skipped_port)" -ge 1 ] ||
+    xl_fail "a connection on an unlisted port was inserted"
+connect_port 5401 || xl_fail "connection on a listed port"
+[ "$(counter inserted)" = 2 ] || xl_fail "both ends of a listed-port connection must be inserted"
+
 xl_in "$NS" "$XLANE" loopback status
 xl_log "PASS"

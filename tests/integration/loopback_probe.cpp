@@ -163,8 +163,7 @@ bool is_known_gap(const char* tag) {
 }
 
 // `tag` names cases that can be declared known kernel gaps.
-void report(const char* name, bool ok, const std::string& detail = "",
-            const char* tag = nullptr) {
+void report(const char* name, bool ok, const std::string& detail = "", const char* tag = nullptr) {
     const bool gap = is_known_gap(tag);
     const char* verdict = ok ? (gap ? "XPASS" : "ok") : (gap ? "xfail" : "FAIL");
     std::printf("%-5s %s%s%s\n", verdict, name, detail.empty() ? "" : ": ", detail.c_str());
@@ -191,16 +190,20 @@ bool duplex_stream(size_t size, size_t chunk, uint32_t seed) {
         auto step = [&](int fd, short rev, const std::vector<uint8_t>& out, size_t& put,
                         std::vector<uint8_t>& in, size_t& got) {
             if ((rev & POLLOUT) && put < size) {
-                ssize_t w = ::send(fd, out.data() + put, std::min(chunk, size - put),
-                                   MSG_NOSIGNAL);
-                if (w > 0) put += static_cast<size_t>(w);
-                else if (w < 0 && errno != EAGAIN) return false;
+                ssize_t w = ::send(fd, out.data() + put, std::min(chunk, size - put), MSG_NOSIGNAL);
+                if (w > 0)
+                    put += static_cast<size_t>(w);
+                else if (w < 0 && errno != EAGAIN)
+                    return false;
             }
             if ((rev & (POLLIN | POLLHUP)) && got < size) {
                 ssize_t r = ::recv(fd, in.data() + got, size - got, 0);
-                if (r > 0) got += static_cast<size_t>(r);
-                else if (r == 0) return false;  // early EOF is wrong
-                else if (errno != EAGAIN) return false;
+                if (r > 0)
+                    got += static_cast<size_t>(r);
+                else if (r == 0)
+                    return false;  // early EOF is wrong
+                else if (errno != EAGAIN)
+                    return false;
             }
             return true;
         };
@@ -230,7 +233,8 @@ void case_streams() {
     std::vector<std::thread> threads;
     std::vector<int> ok(6, 0);
     for (int i = 0; i < 6; ++i)
-        threads.emplace_back([&, i] { ok[i] = duplex_stream((1u << 20) + i * 977, 16384, 100 + i); });
+        threads.emplace_back(
+            [&, i] { ok[i] = duplex_stream((1u << 20) + i * 977, 16384, 100 + i); });
     for (auto& t : threads) t.join();
     bool concurrent = true;
     for (int v : ok) concurrent = concurrent && v;
@@ -263,7 +267,8 @@ void case_blocking_duplex_threads() {
         while (n < got.size()) {
             ssize_t r = ::recv(fd, got.data() + n, got.size() - n, 0);
             if (r <= 0) {
-                error = r == 0 ? "early EOF" : std::string("blocking recv: ") + std::strerror(errno);
+                error =
+                    r == 0 ? "early EOF" : std::string("blocking recv: ") + std::strerror(errno);
                 *ok = false;
                 return;
             }
@@ -281,8 +286,8 @@ void case_blocking_duplex_threads() {
     ::shutdown(p.server.fd, SHUT_RDWR);
     t1.join();
     t2.join();
-    report("blocking full duplex, reader and writer threads per socket",
-           ok_client && ok_server, error, "duplex-blocking");
+    report("blocking full duplex, reader and writer threads per socket", ok_client && ok_server,
+           error, "duplex-blocking");
 }
 
 void case_shutdown_eof() {
@@ -350,8 +355,8 @@ void case_fionread_peek_rcvlowat() {
     uint8_t again[100] = {};
     ssize_t r2 = ::recv(p.server.fd, again, sizeof(again), MSG_DONTWAIT);
     report("MSG_PEEK leaves the bytes queued", r == 100 && r2 == 100 &&
-                                                    std::memcmp(peek, data.data(), 100) == 0 &&
-                                                    std::memcmp(again, data.data(), 100) == 0);
+                                                   std::memcmp(peek, data.data(), 100) == 0 &&
+                                                   std::memcmp(again, data.data(), 100) == 0);
     std::vector<uint8_t> rest(2900);
     (void)read_exact(p.server.fd, rest.data(), rest.size());
 
@@ -398,8 +403,8 @@ void case_epoll() {
     const bool rdhup = n == 1 && (out[0].events & EPOLLRDHUP);
     report("epoll EPOLLOUT, EPOLLIN, EPOLLET edges, EPOLLRDHUP",
            writable && quiet && readable && et_quiet && second_edge && read_ok && rdhup,
-           std::string("out ") + (writable ? "1" : "0") + " quiet " + (quiet ? "1" : "0") +
-               " in " + (readable ? "1" : "0") + " et " + (et_quiet ? "1" : "0") + " edge2 " +
+           std::string("out ") + (writable ? "1" : "0") + " quiet " + (quiet ? "1" : "0") + " in " +
+               (readable ? "1" : "0") + " et " + (et_quiet ? "1" : "0") + " edge2 " +
                (second_edge ? "1" : "0") + " rdhup " + (rdhup ? "1" : "0"));
 
     // A reader blocked in poll() is woken by the peer's send.
@@ -428,8 +433,7 @@ void case_splice_sendfile() {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     while (got.size() < data.size() && std::chrono::steady_clock::now() < deadline) {
         if (!wait_fd(p.server.fd, POLLIN, 1000)) continue;
-        ssize_t s = ::splice(p.server.fd, nullptr, pipefd[1], nullptr, 65536,
-                             SPLICE_F_NONBLOCK);
+        ssize_t s = ::splice(p.server.fd, nullptr, pipefd[1], nullptr, 65536, SPLICE_F_NONBLOCK);
         if (s == 0) {
             wrong_zero = true;  // EOF although the peer never closed
             break;

@@ -126,12 +126,14 @@ void add_loopback_commands(CLI::App& app) {
     enable->add_option("--ports", args->ports,
                        "Only connections with one of these ports, e.g. 80,5000-5010 "
                        "(default: all)");
-    enable->add_option("--stream-small", args->stream_small,
-                       "Sends below this size count towards a small-message stream")
+    enable
+        ->add_option("--stream-small", args->stream_small,
+                     "Sends below this size count towards a small-message stream")
         ->capture_default_str();
-    enable->add_option("--stream-run", args->stream_run,
-                       "That many small sends in a row without a reply move the socket to "
-                       "the kernel path (0: never)")
+    enable
+        ->add_option("--stream-run", args->stream_run,
+                     "That many small sends in a row without a reply move the socket to "
+                     "the kernel path (0: never)")
         ->capture_default_str();
     enable->callback([args] { run_enable(*args); });
 

@@ -20,8 +20,9 @@ Result<std::string> unified_cgroup_root() {
         fields >> device >> dir >> type;
         if (type == "cgroup2") return dir;
     }
-    return make_error(ENOENT, "no cgroup2 (unified) hierarchy is mounted (fix: mount -t cgroup2 "
-                              "none /sys/fs/cgroup/unified)");
+    return make_error(ENOENT,
+                      "no cgroup2 (unified) hierarchy is mounted (fix: mount -t cgroup2 "
+                      "none /sys/fs/cgroup/unified)");
 }
 
 Result<UniqueFd> open_cgroup(const std::string& path) {
@@ -29,8 +30,10 @@ Result<UniqueFd> open_cgroup(const std::string& path) {
     if (::statfs(path.c_str(), &fs) != 0) return errno_error("cannot open cgroup " + path);
     if (fs.f_type != CGROUP2_SUPER_MAGIC) {
         auto root = unified_cgroup_root();
-        return make_error(EINVAL, path + " is not a cgroup-v2 directory (the unified hierarchy "
-                                         "is at " + (root ? root.value() : "<not mounted>") + ")");
+        return make_error(EINVAL, path +
+                                      " is not a cgroup-v2 directory (the unified hierarchy "
+                                      "is at " +
+                                      (root ? root.value() : "<not mounted>") + ")");
     }
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd) return errno_error("cannot open cgroup " + path);

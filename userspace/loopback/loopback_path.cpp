@@ -86,7 +86,7 @@ bool exists(const std::string& path) {
 
 // Removes the pin directory unless dismissed: enable's rollback.
 class PinDirGuard {
-public:
+  public:
     explicit PinDirGuard(std::string dir) : dir_(std::move(dir)) {}
     PinDirGuard(const PinDirGuard&) = delete;
     PinDirGuard& operator=(const PinDirGuard&) = delete;
@@ -97,13 +97,13 @@ public:
     }
     void dismiss() { dir_.clear(); }
 
-private:
+  private:
     std::string dir_;
 };
 
 // Detaches the sk_msg program from the SOCKHASH unless dismissed.
 class MsgAttachGuard {
-public:
+  public:
     MsgAttachGuard(int prog_fd, int map_fd) : prog_fd_(prog_fd), map_fd_(map_fd) {}
     MsgAttachGuard(const MsgAttachGuard&) = delete;
     MsgAttachGuard& operator=(const MsgAttachGuard&) = delete;
@@ -112,7 +112,7 @@ public:
     }
     void dismiss() { prog_fd_ = -1; }
 
-private:
+  private:
     int prog_fd_;
     int map_fd_;
 };
@@ -125,9 +125,12 @@ Status enable_loopback(const LoopbackOptions& options) {
     if (!dir) return dir.error();
     const std::string pin_dir = dir.value();
     if (exists(pin_dir + "/" + kLinkPin))
-        return make_error(EEXIST, "the loopback path is already enabled in this network "
-                                  "namespace (pins in " + pin_dir + "; run `xlane loopback "
-                                  "disable` first)");
+        return make_error(EEXIST,
+                          "the loopback path is already enabled in this network "
+                          "namespace (pins in " +
+                              pin_dir +
+                              "; run `xlane loopback "
+                              "disable` first)");
 
     std::string cgroup = options.cgroup;
     if (cgroup.empty()) {
@@ -140,8 +143,8 @@ Status enable_loopback(const LoopbackOptions& options) {
     auto cookie = current_netns_cookie();
     if (!cookie) return cookie.error();
     if (options.ports.size() > XLANE_LB_MAX_PORTS)
-        return make_error(E2BIG, "at most " + std::to_string(XLANE_LB_MAX_PORTS) +
-                                     " ports can be selected");
+        return make_error(
+            E2BIG, "at most " + std::to_string(XLANE_LB_MAX_PORTS) + " ports can be selected");
 
     if (auto made = make_dirs(pin_dir); !made) return made;
     PinDirGuard rollback(pin_dir);
@@ -150,8 +153,9 @@ Status enable_loopback(const LoopbackOptions& options) {
     if (!sockops) return errno_error("cannot open the loopback sock_ops BPF object");
     if (auto pinned = set_pin_paths(sockops->obj, pin_dir); !pinned) return pinned;
     if (int err = loopback_sockops__load(sockops.get()); err != 0)
-        return make_error(err, "kernel refused the loopback sock_ops program (run `xlane "
-                               "doctor`)");
+        return make_error(err,
+                          "kernel refused the loopback sock_ops program (run `xlane "
+                          "doctor`)");
     std::unique_ptr<loopback_msg, MsgDeleter> msg(loopback_msg__open());
     if (!msg) return errno_error("cannot open the loopback sk_msg BPF object");
     if (auto pinned = set_pin_paths(msg->obj, pin_dir); !pinned) return pinned;
@@ -168,8 +172,8 @@ Status enable_loopback(const LoopbackOptions& options) {
     if (auto written = write_config(cfg_fd, cfg); !written) return written;
     for (uint16_t port : options.ports) {
         uint8_t one = 1;
-        if (bpf_map_update_elem(bpf_map__fd(sockops->maps.xlane_lb_ports), &port, &one,
-                                BPF_ANY) != 0)
+        if (bpf_map_update_elem(bpf_map__fd(sockops->maps.xlane_lb_ports), &port, &one, BPF_ANY) !=
+            0)
             return errno_error("cannot add port " + std::to_string(port) + " to the port filter");
     }
 
@@ -183,8 +187,7 @@ Status enable_loopback(const LoopbackOptions& options) {
 
     std::unique_ptr<bpf_link, LinkDeleter> link(
         bpf_program__attach_cgroup(sockops->progs.xlane_lb_sops, cgroup_fd->get()));
-    if (!link)
-        return errno_error("cannot attach the sock_ops program to cgroup " + cgroup);
+    if (!link) return errno_error("cannot attach the sock_ops program to cgroup " + cgroup);
     const std::string link_pin = pin_dir + "/" + kLinkPin;
     if (int err = bpf_link__pin(link.get(), link_pin.c_str()); err != 0)
         return make_error(err, "cannot pin " + link_pin);
@@ -309,18 +312,30 @@ Result<LoopbackState> read_loopback_state() {
 
 const char* loopback_counter_name(uint32_t counter) {
     switch (counter) {
-        case XLANE_LB_INSERTED: return "inserted";
-        case XLANE_LB_INSERT_FAILED: return "insert_failed";
-        case XLANE_LB_SKIP_NONLOCAL: return "skipped_nonlocal";
-        case XLANE_LB_SKIP_PORT: return "skipped_port";
-        case XLANE_LB_SKIP_EARLY_DATA: return "skipped_early_data";
-        case XLANE_LB_REDIRECTED: return "redirected";
-        case XLANE_LB_MISS: return "miss";
-        case XLANE_LB_KERNEL: return "kernel_path";
-        case XLANE_LB_PASS_ALL: return "pass_all";
-        case XLANE_LB_DEMOTED: return "demoted_stream";
-        case XLANE_LB_RELEASED: return "released";
-        default: return "unknown";
+        case XLANE_LB_INSERTED:
+            return "inserted";
+        case XLANE_LB_INSERT_FAILED:
+            return "insert_failed";
+        case XLANE_LB_SKIP_NONLOCAL:
+            return "skipped_nonlocal";
+        case XLANE_LB_SKIP_PORT:
+            return "skipped_port";
+        case XLANE_LB_SKIP_EARLY_DATA:
+            return "skipped_early_data";
+        case XLANE_LB_REDIRECTED:
+            return "redirected";
+        case XLANE_LB_MISS:
+            return "miss";
+        case XLANE_LB_KERNEL:
+            return "kernel_path";
+        case XLANE_LB_PASS_ALL:
+            return "pass_all";
+        case XLANE_LB_DEMOTED:
+            return "demoted_stream";
+        case XLANE_LB_RELEASED:
+            return "released";
+        default:
+            return "unknown";
     }
 }
 
@@ -342,8 +357,8 @@ Result<std::vector<uint16_t>> parse_port_list(const std::string& text) {
             if (first == 0 || last > 65535 || first > last) throw std::out_of_range(item);
             for (unsigned long p = first; p <= last; ++p) ports.push_back(static_cast<uint16_t>(p));
         } catch (const std::exception&) {
-            return make_error(EINVAL, "bad port or range '" + item +
-                                          "' (expected e.g. 80,443,5000-5010)");
+            return make_error(EINVAL,
+                              "bad port or range '" + item + "' (expected e.g. 80,443,5000-5010)");
         }
     }
     std::sort(ports.begin(), ports.end());

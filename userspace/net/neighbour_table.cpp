@@ -131,7 +131,9 @@ Result<NeighbourLookup> NeighbourTable::lookup_locked(const Key& key) {
     if (usable(entry.mac, entry.state)) {
         if ((entry.state & NUD_STALE) && !entry.nudged) {
             entry.nudged = true;
-            if (Status asked = ask_kernel_to_resolve(key, entry); !asked) return asked.error();
+            // The MAC is still the kernel's best answer: a failed nudge does
+            // not make it less usable, and the kernel's own probes will tell.
+            (void)ask_kernel_to_resolve(key, entry);
         }
         return NeighbourLookup{NeighbourState::kResolved, *entry.mac};
     }

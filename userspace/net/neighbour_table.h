@@ -55,6 +55,9 @@ class NeighbourTable {
     // with NTF_USE, as if the kernel had a packet for it) and says kPending.
     // A STALE entry is returned and the kernel is nudged to confirm it,
     // since frames sent on an XSK never confirm a neighbour to the kernel.
+    // IPv6: the kernel solicits from the interface's link-local address and
+    // sends nothing while that is tentative (DAD), so right after an
+    // interface comes up the entry stays pending for a second or two.
     [[nodiscard]] Result<NeighbourLookup> lookup(uint32_t ifindex, const IpAddress& address);
 
     // For blocking callers and tests: lookup(), then poll_changes() until the

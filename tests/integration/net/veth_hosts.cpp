@@ -42,7 +42,12 @@ Result<std::unique_ptr<VethHosts>> VethHosts::create() {
     hosts->if_a_ = "nra" + pid;
     hosts->if_b_ = "nrb" + pid;
     const std::string b_path = "/proc/" + pid + "/fd/" + std::to_string(hosts->netns_b_.get());
-    const std::string setup_a = "ip link set lo up && ip link add " + hosts->if_a_ +
+    // No DAD: the kernel solicits IPv6 neighbours from the link-local
+    // address, and sends nothing while that address is still tentative.
+    const std::string no_dad =
+        "sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 && ";
+    if (auto done = hosts->run_in_b(no_dad + "true"); !done) return done.error();
+    const std::string setup_a = no_dad + "ip link set lo up && ip link add " + hosts->if_a_ +
                                 " type veth peer name " + hosts->if_b_ + " netns " + b_path +
                                 " && ip addr add 198.18.0.1/24 dev " + hosts->if_a_ +
                                 " && ip addr add fd00:198:18::1/64 dev " + hosts->if_a_ +

@@ -1,0 +1,60 @@
+// The engine's record of one socket (internal to udp_engine*.cpp): its kernel
+// socket, receive queue, readiness eventfd and the steering entries it entered.
+#pragma once
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "common/unique_fd.h"
+#include "engine/udp_engine.h"
+#include "steering/steering_table.h"
+
+namespace xlane::engine {
+
+struct UdpEngine::Socket {
+    Socket(int family_, int kernel_fd_, UniqueFd owned_, UniqueFd event_, size_t rcvbuf)
+        : family(family_),
+          kernel_fd(kernel_fd_),
+          owned_kernel_fd(std::move(owned_)),
+          event(std::move(event_)),
+          queue(rcvbuf) {}
+
+    int family;
+    int kernel_fd;             // the kernel ("shadow") socket
+    UniqueFd owned_kernel_fd;  // set when open() created it
+    UniqueFd event;            // readable exactly while `queue` is non-empty
+    udp::DatagramQueue queue;
+    bool v6only = false;
+    std::optional<Endpoint> local;   // once bound (explicitly or implicitly)
+    std::optional<Endpoint> remote;  // once connected
+    // What this socket entered, to remove exactly that at connect/close.
+    std::vector<BindKey> steered_binds;
+    std::optional<FlowKey> steered_flow;
+    bool demux_bound = false;
+    bool demux_connected = false;
+    SocketStats stats;
+
+    // The eventfd side of the readiness invariant; call with the engine mutex held.
+    void signal_readable() {
+        const uint64_t one = 1;
+        (void)!::write(event.get(), &one, sizeof(one));
+    }
+    void clear_readable() {
+        uint64_t value = 0;
+        (void)!::read(event.get(), &value, sizeof(value));
+    }
+};
+
+// Everything a send decided outside the engine mutex (route and neighbour).
+struct UdpEngine::TxPlan {
+    Endpoint source;
+    Endpoint destination;
+    packet::MacAddr dst_mac{};
+    uint32_t mtu = 1500;
+};
+
+}  // namespace xlane::engine

@@ -1,0 +1,43 @@
+// Counters of the UDP engine, per interface port and per socket: plain
+// structs of uint64_t so that they can be copied into shared memory as they are.
+#pragma once
+
+#include <cstdint>
+
+namespace xlane::engine {
+
+// One InterfacePort (all RX queues of one interface).
+struct PortStats {
+    uint64_t queues = 0;     // AF_XDP sockets, one per RX queue (a gauge)
+    uint64_t rx_frames = 0;  // taken off the RX rings
+    uint64_t rx_bytes = 0;
+    uint64_t rx_batches = 0;               // non-empty ring reads
+    uint64_t rx_delivered = 0;             // datagrams put in a socket's queue
+    uint64_t rx_dropped_no_socket = 0;     // no socket (closed meanwhile, or not UDP ours)
+    uint64_t rx_dropped_queue_full = 0;    // the socket's queue was over its SO_RCVBUF
+    uint64_t rx_dropped_bad_checksum = 0;  // IPv4 header or UDP checksum wrong
+    uint64_t rx_dropped_malformed = 0;     // any other parse error
+    uint64_t rx_dropped_not_udp = 0;       // TCP: not served by this engine yet
+    uint64_t rx_fragments = 0;             // IP fragments given to the reassembler
+    uint64_t rx_reassembled = 0;           // datagrams the reassembler completed
+    uint64_t tx_datagrams = 0;
+    uint64_t tx_frames = 0;  // put on the TX rings (fragments count one each)
+    uint64_t tx_bytes = 0;
+    uint64_t tx_ring_full_waits = 0;  // times a send waited for TX ring or UMEM room
+};
+
+// One engine socket.
+struct SocketStats {
+    uint64_t rx_datagrams = 0;         // queued from the AF_XDP path
+    uint64_t rx_kernel_datagrams = 0;  // queued from the kernel socket (fragments, misses)
+    uint64_t rx_bytes = 0;
+    uint64_t rx_dropped_queue_full = 0;  // SO_RCVBUF overflow (SO_RXQ_OVFL)
+    uint64_t rx_read = 0;                // datagrams handed to the application
+    uint64_t tx_datagrams = 0;           // sent on an AF_XDP TX ring
+    uint64_t tx_bytes = 0;
+    // Sent through the kernel socket: the route leaves by no engine port.
+    uint64_t tx_kernel_datagrams = 0;
+    uint64_t tx_dropped = 0;  // lost: neighbour unresolved or TX ring stuck
+};
+
+}  // namespace xlane::engine

@@ -1,0 +1,196 @@
+// UdpEngine: user-space UDP sockets served from AF_XDP rings on every
+// interface where xlane is attached, each backed by a kernel socket for
+// everything the fast path does not carry (fragments, other routes, misses).
+#pragma once
+
+#include <sys/uio.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "afxdp/xsk_port.h"
+#include "common/result.h"
+#include "common/unique_fd.h"
+#include "engine/engine_stats.h"
+#include "engine/interface_port.h"
+#include "engine/progress_thread.h"
+#include "net/neighbour_table.h"
+#include "net/route_resolver.h"
+#include "steering/address.h"
+#include "udp/datagram_queue.h"
+#include "udp/reassembler.h"
+#include "udp/udp_demux.h"
+#include "udp/udp_encoder.h"
+
+namespace xlane::engine {
+
+using SocketId = udp::UdpSocketId;
+
+struct UdpEngineConfig {
+    // Interfaces to serve; empty: every interface of this network namespace
+    // that xlane is attached to (its pin directory exists).
+    std::vector<std::string> interfaces;
+    // Mode, ring and UMEM sizes of every AF_XDP socket (ifindex/queue ignored).
+    afxdp::XskPortConfig xsk;
+    // The internal thread that drives RX while no application thread calls in.
+    bool progress_thread = true;
+    // How often it wakes with nothing to do (reassembly timeouts, TX completions).
+    std::chrono::milliseconds progress_tick{100};
+    // A send whose next hop has no MAC yet waits this long for the kernel's
+    // ARP/ND, then the datagram is dropped (counted) and send still succeeds,
+    // as the kernel's UDP does when resolution fails.
+    std::chrono::milliseconds neighbour_wait{1000};
+    // A send waits at most this long for TX ring or UMEM room (ENOBUFS after).
+    std::chrono::milliseconds tx_ring_wait{100};
+    // Frames taken off all RX rings per poll_rx() call (later ones wait for the next).
+    size_t rx_budget = 1024;
+    udp::ReassemblyConfig reassembly;
+};
+
+struct ReceiveFlags {
+    bool peek = false;  // MSG_PEEK
+};
+
+// Threading contract (one rule): every public method takes the engine mutex
+// for all its work on rings, queues, demux and socket table, so any thread
+// may call any method. The rings are single-producer/single-consumer and
+// are only ever touched under that mutex; the progress thread takes it too
+// for each round of work and holds nothing while it sleeps in poll(). Route
+// and neighbour lookups (their own locks, netlink round trips) and a send's
+// bounded wait for a neighbour happen outside the engine mutex; a send's
+// bounded wait for TX ring room happens inside it. event_fd() and
+// kernel_fd() may be polled from any thread without the mutex.
+//
+// Readiness: each socket's eventfd is readable exactly while its receive
+// queue is non-empty (written on the empty -> non-empty transition, read
+// back on the non-empty -> empty one, both under the mutex; MSG_PEEK leaves
+// it as it is). Datagrams that the kernel delivered to the socket's kernel
+// socket (IP fragments, which xlane_steer passes to the kernel, and flows
+// not steered) are moved into the same queue, by the progress thread or by
+// a receive() that finds the queue empty, so the eventfd is the only
+// readiness an owner needs to watch.
+class UdpEngine {
+  public:
+    // Opens an InterfacePort per interface (lock, stale-entry cleanup, one
+    // AF_XDP socket per RX queue), netlink route and neighbour state, and
+    // starts the progress thread.
+    [[nodiscard]] static Result<std::unique_ptr<UdpEngine>> create(const UdpEngineConfig& config);
+    // Stops the progress thread, removes every steering entry of its
+    // sockets, empties its xlane_xsks slots and releases the interfaces.
+    ~UdpEngine();
+    UdpEngine(const UdpEngine&) = delete;
+    UdpEngine& operator=(const UdpEngine&) = delete;
+
+    // A new socket (AF_INET or AF_INET6) with its own kernel UDP socket.
+    [[nodiscard]] Result<SocketId> open(int family);
+    // A socket over an existing kernel UDP socket that the caller keeps
+    // owning (the preload library's application fd); it must be unbound and
+    // unconnected, and it must outlive close(id).
+    [[nodiscard]] Result<SocketId> adopt(int kernel_fd);
+
+    // IPV6_V6ONLY, before bind/connect.
+    [[nodiscard]] Status set_v6only(SocketId id, bool v6only);
+    // SO_RCVBUF as Linux applies it (doubled, capped by rmem_max); returns
+    // the budget getsockopt(SO_RCVBUF) would report.
+    [[nodiscard]] Result<size_t> set_rcvbuf(SocketId id, size_t bytes);
+
+    // Binds the kernel socket (conflicts, port 0 -> ephemeral port), then
+    // steers the bound 3-tuple(s) here: a dual-stack :: enters both
+    // wildcards unless v6only. Returns the bound endpoint. On a steering
+    // error the kernel socket stays bound and the socket is left to the kernel.
+    [[nodiscard]] Result<Endpoint> bind(SocketId id, const Endpoint& local);
+    // Connects the kernel socket (it picks the local address and, when
+    // unbound, the port), then steers the exact 5-tuple instead of the bind:
+    // as in the kernel, a connected socket receives from its peer only.
+    [[nodiscard]] Result<Endpoint> connect(SocketId id, const Endpoint& remote);
+
+    // Sends one datagram to `destination` (or the connected peer). Routed
+    // out of a served interface: encoded (fragmented as needed) onto the
+    // AF_XDP TX ring; any other route: through the kernel socket. An unbound
+    // socket is first bound to the wildcard, like the kernel's autobind.
+    // Returns the payload length.
+    [[nodiscard]] Result<size_t> send(SocketId id, std::span<const iovec> payload,
+                                      const std::optional<Endpoint>& destination = std::nullopt);
+    // The next datagram (EAGAIN when none), after draining the RX rings.
+    [[nodiscard]] Result<udp::ReceivedDatagram> receive(SocketId id, std::span<const iovec> buffer,
+                                                        ReceiveFlags flags = {});
+
+    // Removes the socket's steering entries and forgets it (closing the
+    // kernel socket when open() created it).
+    [[nodiscard]] Status close(SocketId id);
+
+    // Drains every RX ring (up to rx_budget frames) into socket queues and
+    // refills the fill rings; returns frames processed.
+    size_t poll_rx();
+
+    [[nodiscard]] Result<int> event_fd(SocketId id) const;
+    [[nodiscard]] Result<int> kernel_fd(SocketId id) const;
+    [[nodiscard]] Result<size_t> queued(SocketId id) const;  // datagrams waiting
+    [[nodiscard]] Result<SocketStats> socket_stats(SocketId id) const;
+    [[nodiscard]] std::vector<std::pair<std::string, PortStats>> port_stats() const;
+    [[nodiscard]] std::vector<std::string> interfaces() const;
+    // Stale entries removed at start, summed over interfaces.
+    [[nodiscard]] StaleRemoval stale_removed() const;
+
+  private:
+    struct Socket;
+    struct TxPlan;
+
+    explicit UdpEngine(const UdpEngineConfig& config);
+    [[nodiscard]] Result<SocketId> add_socket(int kernel_fd, UniqueFd owned, int family);
+    [[nodiscard]] Result<Socket*> find_locked(SocketId id) const;
+    [[nodiscard]] Result<Endpoint> bind_locked(SocketId id, Socket& socket, const Endpoint& local);
+    [[nodiscard]] Status steer_bind_locked(SocketId id, Socket& socket);
+    void unsteer_locked(Socket& socket);
+    [[nodiscard]] InterfacePort* port_for_ifindex(uint32_t ifindex);
+
+    // RX path (udp_engine_rx.cpp)
+    size_t poll_rx_locked();
+    void handle_frame(InterfacePort& port, packet::Bytes frame, uint64_t now_mono_ns,
+                      uint64_t now_real_ns);
+    void deliver(InterfacePort& port, packet::Bytes frame, const packet::ParsedFrame& parsed,
+                 uint64_t now_real_ns);
+    void push(Socket& socket, const udp::DatagramMeta& meta, packet::Bytes payload,
+              bool from_kernel);
+    size_t drain_kernel_locked(Socket& socket);
+    void progress_round();
+
+    // TX path (udp_engine_tx.cpp)
+    [[nodiscard]] Result<size_t> transmit_locked(InterfacePort& port, Socket& socket,
+                                                 const TxPlan& plan, std::span<const iovec> payload,
+                                                 size_t length);
+    [[nodiscard]] Result<size_t> send_via_kernel(int kernel_fd, int family,
+                                                 std::span<const iovec> payload,
+                                                 const std::optional<Endpoint>& destination);
+
+    UdpEngineConfig config_;
+    xlane_steer_value owner_{};
+    std::unique_ptr<net::RouteResolver> routes_;
+    std::unique_ptr<net::NeighbourTable> neighbours_;
+
+    mutable std::mutex mutex_;  // the engine mutex: everything below
+    std::vector<std::unique_ptr<InterfacePort>> ports_;
+    std::unordered_map<SocketId, std::unique_ptr<Socket>> sockets_;
+    SocketId next_id_ = 1;
+    udp::UdpDemux demux_;
+    udp::Reassembler reassembler_;
+    UniqueFd kernel_sockets_epoll_;  // EPOLLIN of every kernel socket, data = SocketId
+    uint32_t ip_id_ = 0;
+    std::vector<uint8_t> tx_scratch_;  // encoded frames before XskPort::send copies them
+    std::vector<udp::FrameSlot> tx_slots_;
+    std::vector<std::span<const uint8_t>> tx_frames_;
+    std::vector<uint8_t> kernel_rx_scratch_;
+    size_t default_rcvbuf_ = 212992;
+    size_t rmem_max_ = 212992;
+
+    // Declared last: stopped (joined) before anything it uses is destroyed.
+    std::unique_ptr<ProgressThread> progress_;
+};
+
+}  // namespace xlane::engine

@@ -1,0 +1,222 @@
+// UdpEngine's receive side: RX rings -> parse -> reassemble -> demux ->
+// socket queue, the kernel sockets' datagrams into the same queues, the
+// progress thread's round, and receive().
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <array>
+#include <cstring>
+
+#include "engine/engine_socket.h"
+#include "engine/socket_address.h"
+#include "engine/udp_engine.h"
+
+namespace xlane::engine {
+namespace {
+
+constexpr size_t kRxBatch = 64;
+// Datagrams taken off one kernel socket per round, so one busy socket
+// cannot hold the engine mutex for long.
+constexpr size_t kKernelBatch = 64;
+
+uint64_t clock_ns(clockid_t clock) {
+    timespec ts{};
+    ::clock_gettime(clock, &ts);
+    return uint64_t(ts.tv_sec) * 1'000'000'000 + uint64_t(ts.tv_nsec);
+}
+
+bool is_checksum_error(packet::ParseError error) {
+    return error == packet::ParseError::kBadIpv4Checksum ||
+           error == packet::ParseError::kBadL4Checksum;
+}
+
+}  // namespace
+
+size_t UdpEngine::poll_rx() {
+    std::lock_guard lock(mutex_);
+    return poll_rx_locked();
+}
+
+size_t UdpEngine::poll_rx_locked() {
+    std::array<afxdp::RxFrame, kRxBatch> frames{};
+    size_t total = 0;
+    const uint64_t now_mono = clock_ns(CLOCK_MONOTONIC);
+    const uint64_t now_real = clock_ns(CLOCK_REALTIME);
+    for (auto& port : ports_) {
+        for (const auto& xsk : port->queues()) {
+            while (total < config_.rx_budget) {
+                const size_t want = std::min(frames.size(), config_.rx_budget - total);
+                const size_t got = xsk->receive(std::span(frames.data(), want));
+                if (got == 0) break;
+                ++port->stats().rx_batches;
+                for (size_t i = 0; i < got; ++i) {
+                    const packet::Bytes bytes(frames[i].data.data(), frames[i].data.size());
+                    port->stats().rx_frames++;
+                    port->stats().rx_bytes += bytes.size();
+                    handle_frame(*port, bytes, now_mono, now_real);
+                    xsk->recycle(frames[i].addr);
+                }
+                total += got;
+            }
+            // receive() refilled before this batch's frames came back.
+            xsk->refill();
+        }
+    }
+    return total;
+}
+
+void UdpEngine::handle_frame(InterfacePort& port, packet::Bytes frame, uint64_t now_mono_ns,
+                             uint64_t now_real_ns) {
+    const packet::ParsedFrame parsed = packet::parse_frame(frame);
+    if (parsed.error == packet::ParseError::kFragment) {
+        ++port.stats().rx_fragments;
+        udp::ReassemblyOutcome outcome = reassembler_.submit(frame, parsed, now_mono_ns);
+        if (outcome.verdict != udp::FragmentVerdict::kReassembled) return;
+        ++port.stats().rx_reassembled;
+        const packet::Bytes whole(outcome.frame.data(), outcome.frame.size());
+        const packet::ParsedFrame reparsed = packet::parse_frame(whole);
+        if (reparsed.ok())
+            deliver(port, whole, reparsed, now_real_ns);
+        else if (is_checksum_error(reparsed.error))
+            ++port.stats().rx_dropped_bad_checksum;
+        else
+            ++port.stats().rx_dropped_malformed;
+        return;
+    }
+    if (is_checksum_error(parsed.error)) {
+        ++port.stats().rx_dropped_bad_checksum;
+        return;
+    }
+    if (!parsed.ok()) {
+        ++port.stats().rx_dropped_malformed;
+        return;
+    }
+    deliver(port, frame, parsed, now_real_ns);
+}
+
+void UdpEngine::deliver(InterfacePort& port, packet::Bytes frame, const packet::ParsedFrame& parsed,
+                        uint64_t now_real_ns) {
+    if (parsed.protocol != IPPROTO_UDP) {
+        ++port.stats().rx_dropped_not_udp;
+        return;
+    }
+    const auto hit = demux_.lookup(parsed);
+    auto socket = hit ? sockets_.find(hit->socket) : sockets_.end();
+    if (socket == sockets_.end()) {
+        ++port.stats().rx_dropped_no_socket;
+        return;
+    }
+    udp::DatagramMeta meta;
+    meta.src_addr = parsed.src_addr;
+    meta.dst_addr = parsed.dst_addr;
+    meta.src_port = parsed.src_port;
+    meta.dst_port = parsed.dst_port;
+    meta.ifindex = port.ifindex();
+    meta.rx_timestamp_ns = now_real_ns;
+    Socket& s = *socket->second;
+    const uint64_t dropped_before = s.stats.rx_dropped_queue_full;
+    push(s, meta, frame.subspan(parsed.payload_offset, parsed.payload_length), false);
+    if (s.stats.rx_dropped_queue_full != dropped_before)
+        ++port.stats().rx_dropped_queue_full;
+    else
+        ++port.stats().rx_delivered;
+}
+
+void UdpEngine::push(Socket& socket, const udp::DatagramMeta& meta, packet::Bytes payload,
+                     bool from_kernel) {
+    const bool was_empty = socket.queue.empty();
+    if (!socket.queue.push(meta, payload)) {
+        ++socket.stats.rx_dropped_queue_full;
+        return;
+    }
+    ++(from_kernel ? socket.stats.rx_kernel_datagrams : socket.stats.rx_datagrams);
+    socket.stats.rx_bytes += payload.size();
+    if (was_empty) socket.signal_readable();
+}
+
+size_t UdpEngine::drain_kernel_locked(Socket& socket) {
+    size_t moved = 0;
+    for (; moved < kKernelBatch; ++moved) {
+        sockaddr_storage source{};
+        alignas(cmsghdr) uint8_t control[128];
+        iovec iov{kernel_rx_scratch_.data(), kernel_rx_scratch_.size()};
+        msghdr msg{};
+        msg.msg_name = &source;
+        msg.msg_namelen = sizeof(source);
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof(control);
+        const ssize_t got = ::recvmsg(socket.kernel_fd, &msg, MSG_DONTWAIT);
+        if (got < 0) break;  // EAGAIN, or an ICMP error the kernel socket reports
+        udp::DatagramMeta meta;
+        auto from =
+            Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&source), msg.msg_namelen);
+        if (from) {
+            meta.src_addr = to_packet_addr(from->addr);
+            meta.src_port = from->port;
+        }
+        if (socket.local) {
+            meta.dst_addr = to_packet_addr(socket.local->addr);
+            meta.dst_port = socket.local->port;
+        }
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+                in_pktinfo info{};
+                std::memcpy(&info, CMSG_DATA(c), sizeof(info));
+                meta.dst_addr = to_packet_addr(IpAddress::from_v4(info.ipi_addr));
+                meta.ifindex = static_cast<uint32_t>(info.ipi_ifindex);
+            } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+                in6_pktinfo info{};
+                std::memcpy(&info, CMSG_DATA(c), sizeof(info));
+                meta.dst_addr = to_packet_addr(IpAddress::from_v6(info.ipi6_addr));
+                meta.ifindex = info.ipi6_ifindex;
+            }
+        }
+        meta.rx_timestamp_ns = clock_ns(CLOCK_REALTIME);
+        push(socket, meta, packet::Bytes(kernel_rx_scratch_.data(), static_cast<size_t>(got)),
+             true);
+    }
+    return moved;
+}
+
+void UdpEngine::progress_round() {
+    // The netlink caches have their own locks; reading their change
+    // notifications keeps route and neighbour answers current.
+    (void)routes_->poll_changes();
+    (void)neighbours_->poll_changes();
+
+    std::lock_guard lock(mutex_);
+    poll_rx_locked();
+    std::array<epoll_event, 64> ready{};
+    const int count =
+        ::epoll_wait(kernel_sockets_epoll_.get(), ready.data(), static_cast<int>(ready.size()), 0);
+    for (int i = 0; i < count; ++i) {
+        auto socket = sockets_.find(ready[i].data.u32);
+        if (socket != sockets_.end()) drain_kernel_locked(*socket->second);
+    }
+    reassembler_.expire(clock_ns(CLOCK_MONOTONIC));
+    for (auto& port : ports_)
+        for (const auto& xsk : port->queues()) xsk->complete();
+}
+
+Result<udp::ReceivedDatagram> UdpEngine::receive(SocketId id, std::span<const iovec> buffer,
+                                                 ReceiveFlags flags) {
+    std::lock_guard lock(mutex_);
+    poll_rx_locked();
+    auto found = find_locked(id);
+    if (!found) return found.error();
+    Socket& socket = *found.value();
+    if (socket.queue.empty()) drain_kernel_locked(socket);
+    auto datagram = socket.queue.receive(buffer, flags.peek);
+    if (!datagram) return make_error(EAGAIN, "no datagram waiting");
+    if (!flags.peek) {
+        ++socket.stats.rx_read;
+        if (socket.queue.empty()) socket.clear_readable();
+    }
+    return std::move(datagram).value();
+}
+
+}  // namespace xlane::engine
