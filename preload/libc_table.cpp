@@ -194,6 +194,9 @@ constinit Original<decltype(::sendfile)> sendfile{"sendfile",
 constinit Original<decltype(::sendfile)> sendfile64{"sendfile64",
     [](int out, int in, off_t* off, size_t n) noexcept {
         return sys(SYS_sendfile, out, in, off, n); }};
+constinit Original<decltype(::splice)> splice{"splice",
+    [](int in, loff_t* in_off, int out, loff_t* out_off, size_t n, unsigned flags) {
+        return sys(SYS_splice, in, in_off, out, out_off, n, flags); }};
 
 constinit Original<decltype(::poll)> poll{"poll", poll_syscall};
 constinit Original<decltype(::__poll_chk)> poll_chk{"__poll_chk",

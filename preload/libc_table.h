@@ -73,6 +73,7 @@ extern Original<decltype(::sendmsg)> sendmsg;
 extern Original<decltype(::sendmmsg)> sendmmsg;
 extern Original<decltype(::sendfile)> sendfile;
 extern Original<decltype(::sendfile)> sendfile64;  // same contract; the LFS name
+extern Original<decltype(::splice)> splice;
 
 // Readiness.
 extern Original<decltype(::poll)> poll;

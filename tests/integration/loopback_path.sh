@@ -3,12 +3,14 @@
 # private network namespace, then socket semantics (loopback_probe), streams
 # across enable/disable, non-local and other-cgroup connections left alone,
 # and real programs (python3 echo, iperf3, sockperf) through the path.
-#   loopback_path.sh XLANE_BIN PROBE_BIN
+#   loopback_path.sh XLANE_BIN PROBE_BIN LIBXLANE
 . "$(dirname "$0")/lib.sh"
 xl_require_root
 XLANE="$1"
 PROBE="$2"
-[ -x "$XLANE" ] && [ -x "$PROBE" ] || xl_fail "usage: $0 XLANE_BIN PROBE_BIN"
+LIBXLANE="$3"
+[ -x "$XLANE" ] && [ -x "$PROBE" ] && [ -f "$LIBXLANE" ] ||
+    xl_fail "usage: $0 XLANE_BIN PROBE_BIN LIBXLANE"
 XL_TAG=lo
 # Kernel gaps of the sockmap receive path on this kernel (README, "Loopback
 # path"): splice() never sees redirected bytes; SO_RCVLOWAT is not applied;
@@ -48,6 +50,16 @@ for addr in 127.0.0.1 ::1 "$XL_ADDR_A" "$XL_ADDR6_A"; do
     after=$(counter redirected)
     [ "$after" -gt "$before" ] || xl_fail "nothing was redirected on $addr"
     xl_log "probe on $addr: ok ($((after - before)) messages redirected)"
+done
+
+# 1b. splice() from a socket on the path: under libxlane.so the wrapper moves
+# the redirected bytes (recv + write into the pipe), so it is no gap there.
+for addr in 127.0.0.1 ::1; do
+    before=$(counter redirected)
+    LD_PRELOAD="$LIBXLANE" in_cg timeout 60 "$PROBE" splice "$addr" ||
+        xl_fail "splice under libxlane.so on $addr"
+    [ "$(counter redirected)" -gt "$before" ] || xl_fail "splice case on $addr was not redirected"
+    xl_log "splice under libxlane.so on $addr: ok"
 done
 
 # 2. Sockets of other cgroups are untouched.

@@ -474,6 +474,51 @@ void case_splice_sendfile() {
     report("sendfile() into the socket gives the bytes", ok);
 }
 
+// A blocking splice() that waits for the bytes: the peer sends only after
+// the receiver is inside splice(), then closes; every byte must come through
+// the pipe, and 0 only at that EOF. SO_RCVTIMEO bounds a splice that never
+// sees the bytes (it then fails with EAGAIN instead of hanging the test).
+void case_splice_blocking() {
+    Pair p = make_pair();
+    const timeval tv{3, 0};
+    ::setsockopt(p.server.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    const auto data = pattern(200000, 11);
+    int pipefd[2];
+    if (::pipe(pipefd) != 0) die("pipe");
+    std::thread sender([&] {
+        ::usleep(100000);
+        (void)write_all(p.client.fd, data.data(), data.size());
+        ::shutdown(p.client.fd, SHUT_WR);
+    });
+    std::vector<uint8_t> got;
+    bool eof = false, failed = false;
+    std::string why;
+    while (!eof && !failed) {
+        const ssize_t s = ::splice(p.server.fd, nullptr, pipefd[1], nullptr, 65536, 0);
+        if (s == 0) {
+            eof = true;
+        } else if (s < 0) {
+            failed = true;
+            why = std::string("splice: ") + std::strerror(errno);
+        } else {
+            std::vector<uint8_t> buf(static_cast<size_t>(s));
+            for (size_t have = 0; have < buf.size();) {  // the pipe holds exactly s bytes
+                const ssize_t r = ::read(pipefd[0], buf.data() + have, buf.size() - have);
+                if (r <= 0) die("read pipe");
+                have += static_cast<size_t>(r);
+            }
+            got.insert(got.end(), buf.begin(), buf.end());
+        }
+    }
+    sender.join();
+    ::close(pipefd[0]);
+    ::close(pipefd[1]);
+    report("blocking splice() waits for the bytes and ends at EOF", eof && got == data,
+           failed ? why + " after " + std::to_string(got.size()) + " bytes"
+                  : std::to_string(got.size()) + " of " + std::to_string(data.size()),
+           "splice");
+}
+
 // One paced stream (client -> server, plus echo of a running checksum) for
 // `secs` seconds; the caller flips enable/disable meanwhile.
 int run_stream(double secs) {
@@ -520,13 +565,18 @@ int run_stream(double secs) {
 
 int main(int argc, char** argv) {
     if (argc < 3) {
-        std::fprintf(stderr, "usage: %s cases ADDR | stream ADDR SECS\n", argv[0]);
+        std::fprintf(stderr, "usage: %s cases ADDR [GAPS] | splice ADDR | stream ADDR SECS\n", argv[0]);
         return 2;
     }
     g_addr = argv[2];
     if (argc > 3 && std::string(argv[1]) == "cases") g_known_gaps = argv[3];
     const std::string mode = argv[1];
     if (mode == "stream") return run_stream(argc > 3 ? std::atof(argv[3]) : 2.0);
+    if (mode == "splice") {  // splice() and sendfile() only (run under libxlane.so)
+        case_splice_sendfile();
+        case_splice_blocking();
+        return g_failures == 0 ? 0 : 1;
+    }
     if (mode != "cases") return 2;
     case_streams();
     case_blocking_duplex_threads();
@@ -536,5 +586,6 @@ int main(int argc, char** argv) {
     case_fionread_peek_rcvlowat();
     case_epoll();
     case_splice_sendfile();
+    case_splice_blocking();
     return g_failures == 0 ? 0 : 1;
 }

@@ -15,7 +15,7 @@ accept accept4 bind close close_range closefrom connect dup dup2 dup3
 epoll_create epoll_create1 epoll_ctl epoll_pwait epoll_pwait2 epoll_wait
 fcntl fcntl64 getpeername getsockname getsockopt ioctl listen poll ppoll pselect
 read readv recv recvfrom recvmmsg recvmsg select send sendfile sendfile64 sendmmsg
-sendmsg sendto setsockopt shutdown socket socketpair write writev"
+sendmsg sendto setsockopt shutdown socket socketpair splice write writev"
 
 exported="$(nm -D --defined-only "$library" | awk '{print $NF}' | sed 's/@.*//' | sort)"
 want="$(tr ' ' '\n' <<<"$expected" | sed '/^$/d' | sort)"
@@ -35,7 +35,8 @@ echo "every export shadows a function of $libc"
 
 # Strong imports limited to what the bootstrap needs: no malloc, no stdio, no
 # libstdc++ (weak imports are the C runtime's own hooks).
-allowed="__chk_fail __errno_location dlsym syscall"
+# splice support (loopback_splice.cpp): stat/fstat/secure_getenv/clock_gettime/raise.
+allowed="__chk_fail __errno_location dlsym syscall clock_gettime fstat memcpy raise secure_getenv stat strlen"
 imports="$(nm -D --undefined-only "$library" | awk '$1 == "U" {print $2}' | sed 's/@.*//' | sort)"
 unexpected="$(comm -23 <(echo "$imports") <(tr ' ' '\n' <<<"$allowed" | sort))"
 [ -z "$unexpected" ] || fail "unexpected imports (allocation, logging or C++ runtime?): $unexpected"

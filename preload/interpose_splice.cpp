@@ -1,0 +1,38 @@
+// Interposed splice(). Only one case differs from libc: socket -> pipe when
+// the socket is on the loopback path (loopback_splice.h); everything else,
+// including pipe -> socket (which works through sk_msg), is the kernel's.
+#include <sys/stat.h>
+
+#include "interpose.h"
+#include "libc_table.h"
+#include "loopback_splice.h"
+#include "socket_table.h"
+
+namespace libc = xlane::preload::libc;
+using xlane::preload::g_sockets;
+
+namespace {
+
+// TCP/IP sockets that this process created or accepted; sockets inherited
+// from before the library was loaded are not in the table and keep the
+// kernel's splice (they were connected before, so never on the path).
+bool may_be_loopback_socket(int fd) {
+    const auto entry = g_sockets.find(fd);
+    return entry && entry->type == SOCK_STREAM &&
+           (entry->family == AF_INET || entry->family == AF_INET6);
+}
+
+bool is_pipe(int fd) {
+    struct stat st {};
+    return ::fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+}  // namespace
+
+XLANE_INTERPOSE ssize_t splice(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out, size_t len,
+                               unsigned int flags) {
+    if (off_in == nullptr && off_out == nullptr && may_be_loopback_socket(fd_in) &&
+        is_pipe(fd_out) && xlane::preload::loopback_may_redirect_into(fd_in))
+        return xlane::preload::splice_socket_to_pipe(fd_in, fd_out, len, flags);
+    return libc::splice(fd_in, off_in, fd_out, off_out, len, flags);
+}

@@ -1,0 +1,28 @@
+// splice() from a socket on the loopback path. The kernel's tcp_splice_read()
+// reads only the TCP receive queue, while the sk_msg redirect of the loopback
+// path queues bytes on the receiver's psock: a splice() from such a socket
+// would block (or return EAGAIN) with data waiting. For those sockets the
+// wrapper moves the bytes with recv() + write() instead, which reads both
+// queues in order (tcp_bpf_recvmsg), so the caller sees the same stream.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+
+namespace xlane::preload {
+
+// True when `fd` is a TCP socket that the loopback path has in its SOCKHASH
+// (or may still redirect into), per the pinned xlane_lb_runs map of this
+// network namespace. False when the loopback path is not enabled here, the
+// socket is not local, or the map cannot be read (then splice is the kernel's).
+[[nodiscard]] bool loopback_may_redirect_into(int fd);
+
+// splice(socket -> pipe) done as recv() into a bounce buffer, then write()
+// into the pipe, never taking more than the pipe has room for, so no byte is
+// consumed that cannot be delivered. Same return values and errno as splice:
+// bytes moved, 0 at EOF, -1 with EAGAIN/EPIPE (and SIGPIPE)/... on error.
+[[nodiscard]] ssize_t splice_socket_to_pipe(int socket_fd, int pipe_fd, size_t len,
+                                            unsigned flags);
+
+}  // namespace xlane::preload
