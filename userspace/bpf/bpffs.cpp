@@ -15,8 +15,10 @@
 namespace xlane {
 
 std::string bpffs_root() {
+    // Only an absolute path is accepted (docs/configuration.md), as in
+    // libxlane.so: a relative one would pin wherever the tool happens to run.
     const char* env = std::getenv("XLANE_BPFFS");
-    if (env != nullptr && env[0] != '\0') return env;
+    if (env != nullptr && env[0] == '/') return env;
     return "/sys/fs/bpf";
 }
 
