@@ -15,8 +15,8 @@
 //   wrapper's frame would be returned from by the child and then reused by the
 //   parent, so vfork can only ever be libc's own.
 // - fork: the socket table is process memory and is inherited exactly as the
-//   fds are, which is already right for kernel-path sockets; there is nothing to
-//   do until sockets live on AF_XDP rings (then: pthread_atfork, not a wrapper).
+//   fds are, which is right for kernel-path sockets; what a child must do about
+//   the parent's fast path is a pthread_atfork child handler (runtime.cpp).
 // - exec*: called in vfork/posix_spawn children, where a wrapper that may run
 //   dlsym could deadlock on the loader lock another parent thread holds; kernel
 //   sockets survive exec (or close on it) without help.

@@ -1,75 +1,186 @@
-// Interposed data-transfer calls, _FORTIFY_SOURCE variants included. This is
-// where the fast path will serve accelerated sockets; every socket is on the
-// kernel path today, so each call goes straight to libc (the _chk variants to
-// libc's _chk, which keeps its buffer-overflow check and abort message).
+// Interposed data-transfer calls, _FORTIFY_SOURCE variants included. Sockets
+// the UDP fast path serves (and UDP sockets sending for the first time, which
+// it may adopt) go to fast_udp; every other fd goes straight to libc (the _chk
+// variants to libc's _chk, which keeps its buffer-overflow check and abort
+// message). The fast path sees every call as sendmsg/recvmsg.
+#include "fast_udp.h"
 #include "interpose.h"
 #include "libc_table.h"
+#include "spurious_eagain.h"
+#include "stats_hooks.h"
 
+namespace fast = xlane::preload::fast;
 namespace libc = xlane::preload::libc;
+namespace stats_hooks = xlane::preload::stats_hooks;
+using xlane::preload::retry_spurious_eagain;
+
+namespace {
+
+msghdr message(void* name, socklen_t namelen, iovec* iov, size_t count) {
+    msghdr msg{};
+    msg.msg_name = name;
+    msg.msg_namelen = namelen;
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
+    return msg;
+}
+
+// recv/recvfrom/read through the fast path; false when it does not serve fd.
+bool fast_recv(int fd, void* buf, size_t len, int flags, sockaddr* addr, socklen_t* addrlen,
+               ssize_t* ret) {
+    if (!fast::serves(fd)) return false;
+    iovec iov{buf, len};
+    msghdr msg = message(addr, addr != nullptr && addrlen != nullptr ? *addrlen : 0, &iov, 1);
+    if (!fast::recvmsg(fd, &msg, flags, ret)) return false;
+    if (*ret >= 0 && addr != nullptr && addrlen != nullptr) *addrlen = msg.msg_namelen;
+    return true;
+}
+
+bool fast_send(int fd, const void* buf, size_t len, int flags, const sockaddr* addr,
+               socklen_t addrlen, ssize_t* ret) {
+    if (!fast::may_serve(fd)) return false;
+    iovec iov{const_cast<void*>(buf), len};
+    msghdr msg = message(const_cast<sockaddr*>(addr), addr != nullptr ? addrlen : 0, &iov, 1);
+    return fast::sendmsg(fd, &msg, flags, ret);
+}
+
+}  // namespace
 
 XLANE_INTERPOSE ssize_t read(int fd, void* buf, size_t len) {
-    return libc::read(fd, buf, len);
+    ssize_t ret = 0;
+    if (!(fast_recv(fd, buf, len, 0, nullptr, nullptr, &ret))) ret = retry_spurious_eagain(fd, 0, [&] { return libc::read(fd, buf, len); });
+    stats_hooks::received(fd, ret);
+    return ret;
 }
 
 XLANE_INTERPOSE ssize_t __read_chk(int fd, void* buf, size_t len, size_t buflen) {
-    return libc::read_chk(fd, buf, len, buflen);
+    ssize_t ret = 0;
+    if (!(len <= buflen && fast_recv(fd, buf, len, 0, nullptr, nullptr, &ret)))
+        ret = retry_spurious_eagain(fd, 0, [&] { return libc::read_chk(fd, buf, len, buflen); });
+    stats_hooks::received(fd, ret);
+    return ret;
 }
 
 XLANE_INTERPOSE ssize_t readv(int fd, const iovec* iov, int count) {
-    return libc::readv(fd, iov, count);
+    ssize_t ret = 0;
+    bool served = false;
+    if (fast::serves(fd) && count >= 0) {
+        msghdr msg = message(nullptr, 0, const_cast<iovec*>(iov), static_cast<size_t>(count));
+        served = fast::recvmsg(fd, &msg, 0, &ret);
+    }
+    if (!served) ret = retry_spurious_eagain(fd, 0, [&] { return libc::readv(fd, iov, count); });
+    stats_hooks::received(fd, ret);
+    return ret;
 }
 
 XLANE_INTERPOSE ssize_t recv(int fd, void* buf, size_t len, int flags) {
-    return libc::recv(fd, buf, len, flags);
+    ssize_t ret = 0;
+    if (!(fast_recv(fd, buf, len, flags, nullptr, nullptr, &ret)))
+        ret = retry_spurious_eagain(fd, flags, [&] { return libc::recv(fd, buf, len, flags); });
+    stats_hooks::received(fd, ret);
+    return ret;
 }
 
 XLANE_INTERPOSE ssize_t __recv_chk(int fd, void* buf, size_t len, size_t buflen, int flags) {
-    return libc::recv_chk(fd, buf, len, buflen, flags);
+    ssize_t ret = 0;
+    if (!(len <= buflen && fast_recv(fd, buf, len, flags, nullptr, nullptr, &ret)))
+        ret = retry_spurious_eagain(
+            fd, flags, [&] { return libc::recv_chk(fd, buf, len, buflen, flags); });
+    stats_hooks::received(fd, ret);
+    return ret;
 }
 
 XLANE_INTERPOSE ssize_t recvfrom(int fd, void* buf, size_t len, int flags, sockaddr* addr,
                                  socklen_t* addrlen) {
-    return libc::recvfrom(fd, buf, len, flags, addr, addrlen);
+    ssize_t ret = 0;
+    if (!(fast_recv(fd, buf, len, flags, addr, addrlen, &ret)))
+        ret = retry_spurious_eagain(
+            fd, flags, [&] { return libc::recvfrom(fd, buf, len, flags, addr, addrlen); });
+    stats_hooks::received(fd, ret);
+    return ret;
 }
 
 XLANE_INTERPOSE ssize_t __recvfrom_chk(int fd, void* buf, size_t len, size_t buflen, int flags,
                                        sockaddr* addr, socklen_t* addrlen) {
-    return libc::recvfrom_chk(fd, buf, len, buflen, flags, addr, addrlen);
+    ssize_t ret = 0;
+    if (!(len <= buflen && fast_recv(fd, buf, len, flags, addr, addrlen, &ret)))
+        ret = retry_spurious_eagain(fd, flags, [&] {
+            return libc::recvfrom_chk(fd, buf, len, buflen, flags, addr, addrlen);
+        });
+    stats_hooks::received(fd, ret);
+    return ret;
 }
 
 XLANE_INTERPOSE ssize_t recvmsg(int fd, msghdr* msg, int flags) {
-    return libc::recvmsg(fd, msg, flags);
+    ssize_t ret = 0;
+    if (!(fast::serves(fd) && fast::recvmsg(fd, msg, flags, &ret)))
+        ret = retry_spurious_eagain(fd, flags, [&] { return libc::recvmsg(fd, msg, flags); });
+    stats_hooks::received(fd, ret);
+    return ret;
 }
 
 XLANE_INTERPOSE int recvmmsg(int fd, mmsghdr* msgs, unsigned count, int flags, timespec* timeout) {
-    return libc::recvmmsg(fd, msgs, count, flags, timeout);
+    int ret = 0;
+    if (!(fast::serves(fd) && fast::recvmmsg(fd, msgs, count, flags, timeout, &ret)))
+        ret = libc::recvmmsg(fd, msgs, count, flags, timeout);
+    stats_hooks::received_many(fd, ret, msgs);
+    return ret;
 }
 
 XLANE_INTERPOSE ssize_t write(int fd, const void* buf, size_t len) {
-    return libc::write(fd, buf, len);
+    ssize_t ret = 0;
+    if (!(fast::serves(fd) && fast_send(fd, buf, len, 0, nullptr, 0, &ret)))
+        ret = libc::write(fd, buf, len);
+    stats_hooks::sent(fd, ret);
+    return ret;
 }
 
 XLANE_INTERPOSE ssize_t writev(int fd, const iovec* iov, int count) {
-    return libc::writev(fd, iov, count);
+    ssize_t ret = 0;
+    bool served = false;
+    if (fast::serves(fd) && count >= 0) {
+        msghdr msg = message(nullptr, 0, const_cast<iovec*>(iov), static_cast<size_t>(count));
+        served = fast::sendmsg(fd, &msg, 0, &ret);
+    }
+    if (!served) ret = libc::writev(fd, iov, count);
+    stats_hooks::sent(fd, ret);
+    return ret;
 }
 
 XLANE_INTERPOSE ssize_t send(int fd, const void* buf, size_t len, int flags) {
-    return libc::send(fd, buf, len, flags);
+    ssize_t ret = 0;
+    if (!(fast_send(fd, buf, len, flags, nullptr, 0, &ret))) ret = libc::send(fd, buf, len, flags);
+    stats_hooks::sent(fd, ret);
+    return ret;
 }
 
 XLANE_INTERPOSE ssize_t sendto(int fd, const void* buf, size_t len, int flags, const sockaddr* addr,
                                socklen_t addrlen) {
-    return libc::sendto(fd, buf, len, flags, addr, addrlen);
+    ssize_t ret = 0;
+    if (!(fast_send(fd, buf, len, flags, addr, addrlen, &ret)))
+        ret = libc::sendto(fd, buf, len, flags, addr, addrlen);
+    stats_hooks::sent(fd, ret);
+    return ret;
 }
 
 XLANE_INTERPOSE ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
-    return libc::sendmsg(fd, msg, flags);
+    ssize_t ret = 0;
+    if (!(fast::may_serve(fd) && fast::sendmsg(fd, msg, flags, &ret)))
+        ret = libc::sendmsg(fd, msg, flags);
+    stats_hooks::sent(fd, ret);
+    return ret;
 }
 
 XLANE_INTERPOSE int sendmmsg(int fd, mmsghdr* msgs, unsigned count, int flags) {
-    return libc::sendmmsg(fd, msgs, count, flags);
+    int ret = 0;
+    if (!(fast::may_serve(fd) && fast::sendmmsg(fd, msgs, count, flags, &ret)))
+        ret = libc::sendmmsg(fd, msgs, count, flags);
+    stats_hooks::sent_many(fd, ret, msgs);
+    return ret;
 }
 
+// sendfile to a UDP socket is rare enough to leave with the kernel socket
+// (which is bound and connected like the fast one, so the datagram leaves).
 XLANE_INTERPOSE ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) noexcept {
     return libc::sendfile(out_fd, in_fd, offset, count);
 }

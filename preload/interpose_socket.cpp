@@ -1,17 +1,25 @@
 // Interposed socket lifecycle and option calls. The calls that create sockets
-// record them in the socket table with their path; today every path is the
-// kernel's, so each call ends in the original libc function.
+// record them in the socket table; a UDP socket's path is decided at its first
+// bind or connect (or send), where the fast path may adopt it; everything the
+// fast path does not serve ends in the original libc function.
+#include "fast_udp.h"
 #include "interpose.h"
 #include "libc_table.h"
 #include "socket_table.h"
+#include "stats_hooks.h"
 
 using xlane::preload::classify_socket;
 using xlane::preload::g_sockets;
 namespace libc = xlane::preload::libc;
+namespace stats_hooks = xlane::preload::stats_hooks;
 
 XLANE_INTERPOSE int socket(int family, int type, int protocol) noexcept {
     const int fd = libc::socket(family, type, protocol);
-    if (fd >= 0) g_sockets.record(fd, classify_socket(family, type, protocol));
+    if (fd >= 0) {
+        const auto entry = classify_socket(family, type, protocol);
+        g_sockets.record(fd, entry);
+        stats_hooks::opened(fd, entry);
+    }
     return fd;
 }
 
@@ -29,29 +37,46 @@ XLANE_INTERPOSE int socketpair(int family, int type, int protocol, int fds[2]) n
 // takes the listener's path.
 XLANE_INTERPOSE int accept(int fd, sockaddr* addr, socklen_t* addrlen) {
     const int conn = libc::accept(fd, addr, addrlen);
-    if (conn >= 0) g_sockets.copy(fd, conn);
+    if (conn >= 0) {
+        g_sockets.copy(fd, conn);
+        if (const auto entry = g_sockets.find(conn)) stats_hooks::opened(conn, *entry);
+    }
     return conn;
 }
 
 XLANE_INTERPOSE int accept4(int fd, sockaddr* addr, socklen_t* addrlen, int flags) {
     const int conn = libc::accept4(fd, addr, addrlen, flags);
-    if (conn >= 0) g_sockets.copy(fd, conn);
+    if (conn >= 0) {
+        g_sockets.copy(fd, conn);
+        if (const auto entry = g_sockets.find(conn)) stats_hooks::opened(conn, *entry);
+    }
     return conn;
 }
 
 XLANE_INTERPOSE int bind(int fd, const sockaddr* addr, socklen_t len) noexcept {
-    return libc::bind(fd, addr, len);
+    int ret = 0;
+    if (!(xlane::preload::fast::may_serve(fd) && xlane::preload::fast::bind(fd, addr, len, &ret)))
+        ret = libc::bind(fd, addr, len);
+    if (ret == 0) stats_hooks::changed(fd);  // the endpoint `xlane sockets` shows
+    return ret;
 }
 
 XLANE_INTERPOSE int listen(int fd, int backlog) noexcept {
-    return libc::listen(fd, backlog);
+    const int ret = libc::listen(fd, backlog);
+    if (ret == 0) stats_hooks::changed(fd);  // listen() binds an unbound socket
+    return ret;
 }
 
 XLANE_INTERPOSE int connect(int fd, const sockaddr* addr, socklen_t len) {
-    return libc::connect(fd, addr, len);
+    int ret = 0;
+    if (!(xlane::preload::fast::may_serve(fd) && xlane::preload::fast::connect(fd, addr, len, &ret)))
+        ret = libc::connect(fd, addr, len);
+    if (ret == 0 || errno == EINPROGRESS) stats_hooks::changed(fd);  // keeps errno
+    return ret;
 }
 
 XLANE_INTERPOSE int shutdown(int fd, int how) noexcept {
+    if (xlane::preload::fast::serves(fd)) xlane::preload::fast::before_shutdown(fd);
     return libc::shutdown(fd, how);
 }
 
@@ -61,6 +86,10 @@ XLANE_INTERPOSE int getsockopt(int fd, int level, int name, void* value, socklen
 
 XLANE_INTERPOSE int setsockopt(int fd, int level, int name, const void* value,
                                socklen_t len) noexcept {
+    int ret = 0;
+    if (xlane::preload::fast::may_serve(fd) &&
+        xlane::preload::fast::setsockopt(fd, level, name, value, len, &ret))
+        return ret;
     return libc::setsockopt(fd, level, name, value, len);
 }
 

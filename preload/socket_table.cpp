@@ -21,6 +21,22 @@ const char* describe(PathReason reason) {
             return "not an IP socket";
         case PathReason::kNotTcpOrUdp:
             return "not a TCP or UDP socket";
+        case PathReason::kUndecided:
+            return "UDP socket: path decided at its first bind, connect or send";
+        case PathReason::kRule:
+            return "a rule keeps it on the kernel";
+        case PathReason::kNotAttached:
+            return "xlane not attached";
+        case PathReason::kFastPathOwned:
+            return "fast path owned by another process";
+        case PathReason::kResource:
+            return "resource";
+        case PathReason::kUnsupportedOption:
+            return "unsupported option";
+        case PathReason::kForked:
+            return "inherited across fork: the parent's fast path serves its flows";
+        case PathReason::kProcessExit:
+            return "handed back to the kernel at process exit";
     }
     return "unknown reason";
 }
@@ -30,8 +46,9 @@ SocketEntry classify_socket(int family, int type, int protocol) {
                       PathReason::kNone};
     if (family != AF_INET && family != AF_INET6) {
         entry.reason = PathReason::kNotIpSocket;
-    } else if ((entry.type == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP)) ||
-               (entry.type == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP))) {
+    } else if (entry.type == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP)) {
+        entry.reason = PathReason::kUndecided;
+    } else if (entry.type == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP)) {
         entry.reason = PathReason::kFastPathNotBuilt;
     } else {
         entry.reason = PathReason::kNotTcpOrUdp;

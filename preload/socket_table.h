@@ -10,7 +10,7 @@ namespace xlane::preload {
 
 // Which path carries a socket's traffic (DESIGN.md, "Three paths").
 enum class SocketPath : uint8_t {
-    kKernel = 1,  // the real libc call; today every socket
+    kKernel = 1,  // the real libc call
     kLoopback,    // sockmap redirect (decided by the kernel, not here)
     kFast,        // user space on AF_XDP rings
 };
@@ -19,9 +19,17 @@ enum class SocketPath : uint8_t {
 // to `xlane sockets`, so numbers never change meaning.
 enum class PathReason : uint8_t {
     kNone = 0,
-    kFastPathNotBuilt = 1,  // a UDP/TCP IP socket: the user-space stack does not exist yet
+    kFastPathNotBuilt = 1,  // a TCP socket: the user-space TCP stack does not exist yet
     kNotIpSocket = 2,       // AF_UNIX, netlink, packet, ...: never accelerated
     kNotTcpOrUdp = 3,       // raw, ICMP, SCTP, MPTCP over IP: never accelerated
+    kUndecided = 4,         // a UDP socket: decided at its first bind, connect or send
+    kRule = 5,              // a rule (or an unusable rules file) keeps it on the kernel
+    kNotAttached = 6,       // no interface of this network namespace has xlane attached
+    kFastPathOwned = 7,     // another process owns the AF_XDP sockets of the interfaces
+    kResource = 8,          // UMEM, AF_XDP socket, steering entry, memory: could not be had
+    kUnsupportedOption = 9, // an option or call the fast path does not serve
+    kForked = 10,           // inherited across fork(): the parent's engine serves its flows
+    kProcessExit = 11,      // handed back to the kernel while the process exits
 };
 
 [[nodiscard]] const char* describe(PathReason reason);

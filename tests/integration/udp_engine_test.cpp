@@ -606,3 +606,69 @@ TEST_CASE("an adopted kernel socket stays the caller's after close", "[.hosts]")
     REQUIRE_FALSE(again.ok());
     CHECK(again.error().errnum == EINVAL);
 }
+
+TEST_CASE("disconnect, release, next_length, and the kernel socket's pending error", "[.hosts]") {
+    auto e = make_engine();
+    UniqueFd peer = peer_socket(kAddrA, 42091);
+    auto opened = e->open(AF_INET);
+    REQUIRE(opened.ok());
+    const SocketId id = opened.value();
+    REQUIRE(e->bind(id, endpoint(kAddrB, 41091)).ok());
+    REQUIRE(e->connect(id, endpoint(kAddrA, 42091)).ok());
+
+    // FIONREAD's answer: 0 when empty, else the first datagram's length.
+    CHECK(e->next_length(id).value() == 0);
+    peer_send(peer.get(), pattern(300, 1), endpoint(kAddrB, 41091));
+    peer_send(peer.get(), pattern(20, 2), endpoint(kAddrB, 41091));
+    REQUIRE(eventually([&] { return e->queued(id).value() == 2; }));
+    CHECK(e->next_length(id).value() == 300);
+
+    // connect(AF_UNSPEC): the explicitly bound port stays, and its bind is
+    // steered again, so another peer reaches the socket.
+    auto local = e->disconnect(id);
+    INFO((local ? "" : local.error().describe()));
+    REQUIRE(local.ok());
+    REQUIRE(local.value().has_value());
+    CHECK(local.value()->port == 41091);
+    UniqueFd other = peer_socket(kAddrA, 42092);
+    peer_send(other.get(), pattern(40, 3), endpoint(kAddrB, 41091));
+    REQUIRE(eventually([&] { return e->queued(id).value() == 3; }));
+
+    // release(): steering gone, the queue kept and served; what comes later
+    // stays in the kernel socket.
+    REQUIRE(e->release(id).ok());
+    peer_send(other.get(), pattern(50, 4), endpoint(kAddrB, 41091));
+    const int kernel = e->kernel_fd(id).value();
+    REQUIRE(readable_within(kernel, kWaitMs));
+    std::this_thread::sleep_for(300ms);  // the progress thread had its chances
+    CHECK(e->queued(id).value() == 3);
+    std::vector<uint8_t> buffer(100);
+    const iovec iov{buffer.data(), buffer.size()};
+    for (size_t size : {300u, 20u, 40u}) {
+        auto got = e->receive(id, std::span(&iov, 1));
+        REQUIRE(got.ok());
+        CHECK(got->length == size);
+    }
+    auto empty = e->receive(id, std::span(&iov, 1));
+    REQUIRE_FALSE(empty.ok());
+    CHECK(empty.error().errnum == EAGAIN);
+    CHECK(kernel_receive(kernel).payload == pattern(50, 4));
+    REQUIRE(e->close(id).ok());
+
+    // A connected socket to a port nobody serves: the ICMP error that the
+    // kernel socket reports is kept for the next receive, which the eventfd
+    // announces, and is given out once.
+    auto refused = e->open(AF_INET);
+    REQUIRE(refused.ok());
+    REQUIRE(e->connect(refused.value(), endpoint(kAddrA, 42093)).ok());
+    REQUIRE(engine_send(*e, refused.value(), pattern(8, 5)).ok());
+    REQUIRE(readable_within(e->event_fd(refused.value()).value(), kWaitMs));
+    auto error = e->receive(refused.value(), std::span(&iov, 1));
+    REQUIRE_FALSE(error.ok());
+    CHECK(error.error().errnum == ECONNREFUSED);
+    auto after = e->receive(refused.value(), std::span(&iov, 1));
+    REQUIRE_FALSE(after.ok());
+    CHECK(after.error().errnum == EAGAIN);
+    CHECK_FALSE(readable_within(e->event_fd(refused.value()).value(), 0));
+    REQUIRE(e->close(refused.value()).ok());
+}

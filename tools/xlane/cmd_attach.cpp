@@ -8,6 +8,8 @@
 #include <memory>
 
 #include "commands.h"
+#include "engine/stale_steering.h"
+#include "steering/steering_table.h"
 #include "xdp/attach.h"
 #include "xlane/abi.h"
 
@@ -41,8 +43,16 @@ void run_attach(const AttachOptions& options) {
     if (!outcome) fail(outcome.error());
     const auto& o = outcome.value();
     if (o.already_attached) {
+        // Re-attaching is also how an operator tidies up: steering entries of
+        // processes that died (SIGKILL) go, live ones stay.
+        engine::StaleRemoval removed;
+        if (auto table = SteeringTable::open(o.pin_dir); table)
+            if (auto r = engine::remove_dead_owner_entries(table.value()); r) removed = r.value();
         std::printf("xlane is already attached to %s in %s mode (program id %u): nothing to do\n",
                     options.ifname.c_str(), options.mode.c_str(), o.prog_id);
+        if (removed.binds + removed.flows != 0)
+            std::printf("removed steering entries of dead processes: %zu binds, %zu flows\n",
+                        removed.binds, removed.flows);
         return;
     }
     if (o.removed_stale_pins)

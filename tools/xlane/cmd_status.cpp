@@ -7,7 +7,9 @@
 #include <string>
 
 #include "commands.h"
+#include "engine/stale_steering.h"
 #include "loopback_section.h"
+#include "stats/stats_reader.h"
 #include "steering/steering_table.h"
 #include "xdp/attachments.h"
 #include "xdp/pinned_maps.h"
@@ -37,10 +39,19 @@ struct AttachmentView {
     std::vector<MapView> maps;
     std::optional<XdpCounters> counters;
     std::string maps_error;
+    engine::StaleRemoval removed;  // steering entries of dead processes, removed now
 };
 
 AttachmentView gather(Attachment a) {
-    AttachmentView view{std::move(a), {}, std::nullopt, {}};
+    AttachmentView view{std::move(a), {}, std::nullopt, {}, {}};
+    // A preloaded process killed with SIGKILL leaves its binds and flows in
+    // the maps; with its AF_XDP socket gone they already pass to the kernel
+    // (PASS_NO_XSK), and `status` removes them so that `flows` and the fill
+    // levels show the truth. Entries of live processes are never touched.
+    if (auto table = SteeringTable::open(view.attachment.pin_dir); table) {
+        if (auto removed = engine::remove_dead_owner_entries(table.value()); removed)
+            view.removed = removed.value();
+    }
     auto maps = PinnedXdpMaps::open(view.attachment.pin_dir);
     if (!maps) {
         view.maps_error = maps.error().describe();
@@ -81,6 +92,7 @@ json to_json(const AttachmentView& v) {
                         {"max_entries", m.fill->max_entries}};
     }
     out["maps"] = maps;
+    out["removed_dead_entries"] = {{"binds", v.removed.binds}, {"flows", v.removed.flows}};
     json counters = json::object();
     if (v.counters) {
         for (const auto& c : *v.counters)
@@ -103,6 +115,9 @@ void print_human(const AttachmentView& v) {
                 a.link_id ? std::to_string(a.link_id).c_str() : "-",
                 a.xdp ? a.xdp->mode.c_str() : "unknown (namespace not reachable)");
     std::printf("  pins %s\n", a.pin_dir.c_str());
+    if (v.removed.binds + v.removed.flows != 0)
+        std::printf("  removed steering entries of dead processes: %zu binds, %zu flows\n",
+                    v.removed.binds, v.removed.flows);
     if (!v.maps_error.empty()) std::printf("  maps: %s\n", v.maps_error.c_str());
     for (const auto& m : v.maps) {
         if (!m.fill) continue;
@@ -122,9 +137,41 @@ void print_human(const AttachmentView& v) {
 
 void run_status_xdp(bool as_json);
 
+// Preloaded processes in one line (or object); `xlane sockets` has the detail.
+json preloaded_json(const stats::ReadReport& report) {
+    json paths = json::object();
+    size_t sockets = 0;
+    for (const auto& p : report.processes)
+        for (const auto& s : p.sockets) {
+            ++sockets;
+            const std::string path = stats::name(s.path);
+            paths[path] = paths.value(path, 0) + 1;
+        }
+    return {{"processes", report.processes.size()}, {"sockets", sockets}, {"paths", paths},
+            {"hidden_processes", report.unreadable}};
+}
+
+void print_preloaded() {
+    auto report = stats::read_segments();
+    if (!report) {
+        std::printf("preloaded: %s\n", report.error().describe().c_str());
+        return;
+    }
+    const json summary = preloaded_json(report.value());
+    std::string paths;
+    for (const auto& [path, count] : summary["paths"].items())
+        paths += (paths.empty() ? "" : ", ") + std::to_string(count.get<size_t>()) + " " + path;
+    std::printf("preloaded: %zu process(es), %zu socket(s)%s%s (`xlane sockets`, `xlane stats`)\n",
+                report->processes.size(), summary["sockets"].get<size_t>(),
+                paths.empty() ? "" : ": ", paths.c_str());
+}
+
 void run_status(bool as_json) {
     run_status_xdp(as_json);
-    if (!as_json) print_loopback_section();
+    if (!as_json) {
+        print_loopback_section();
+        print_preloaded();
+    }
 }
 
 void run_status_xdp(bool as_json) {
@@ -139,6 +186,10 @@ void run_status_xdp(bool as_json) {
                      "multi-program dispatcher needs freplace)"}};
         for (const auto& v : views) out["attachments"].push_back(to_json(v));
         out["loopback"] = loopback_section_json();
+        if (auto report = stats::read_segments(); report)
+            out["preloaded"] = preloaded_json(report.value());
+        else
+            out["preloaded"] = {{"error", report.error().describe()}};
         std::printf("%s\n", out.dump(2).c_str());
         return;
     }

@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
     xlane::cli::add_status_commands(app);
     xlane::cli::add_doctor_command(app);
     xlane::cli::add_loopback_commands(app);
+    xlane::cli::add_sockets_commands(app);
+    xlane::cli::add_run_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

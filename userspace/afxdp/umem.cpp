@@ -1,6 +1,7 @@
 // Umem: registration, frame accounting, fill and completion ring service.
 #include "afxdp/umem.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -46,6 +47,9 @@ Result<std::unique_ptr<Umem>> Umem::create(const UmemConfig& config) {
                           "cannot register the AF_XDP UMEM (XDP_UMEM_REG; check "
                           "RLIMIT_MEMLOCK and that the kernel has CONFIG_XDP_SOCKETS)");
     }
+    // libxdp creates the socket without SOCK_CLOEXEC: an exec'd program
+    // must not inherit it (it would keep the UMEM and its xlane_xsks slot).
+    (void)::fcntl(xsk_umem__fd(umem->umem_), F_SETFD, FD_CLOEXEC);
     umem->free_.reserve(config.frame_count);
     // Hand out low addresses first (LIFO stack, filled in reverse).
     for (uint32_t i = config.frame_count; i-- > 0;)

@@ -2,6 +2,7 @@
 // and the RX/TX ring service loops.
 #include "afxdp/xsk_port.h"
 
+#include <fcntl.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -60,6 +61,10 @@ Result<std::unique_ptr<XskPort>> XskPort::open(const XskPortConfig& config) {
                                : " (does the queue exist? is another socket bound to it?)";
         return make_error(err, "cannot bind an AF_XDP socket to " + where + hint);
     }
+    // libxdp makes the socket without SOCK_CLOEXEC (it reuses the UMEM's for
+    // the first one): an exec'd program must not inherit an AF_XDP socket,
+    // which would keep this process's xlane_xsks slot alive.
+    (void)::fcntl(port->fd(), F_SETFD, FD_CLOEXEC);
     if (config.busy_poll_usecs > 0) {
         const int fd = port->fd();
         for (auto [option, value, name] :

@@ -1,12 +1,14 @@
 #include "bpf/bpffs.h"
 
 #include <dirent.h>
+#include <grp.h>
 #include <linux/magic.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -122,9 +124,40 @@ Status make_dirs(const std::string& path) {
         pos = path.find('/', pos + 1);
         partial = path.substr(0, pos);
         if (partial.empty()) continue;
-        if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST)
+        if (::mkdir(partial.c_str(), 0700) == 0) {
+            // Only directories of our own: never re-mode the bpffs root or above.
+            if (partial.rfind(pin_root(), 0) == 0)
+                if (auto restricted = restrict_pin(partial, PinAccess::kGroupRead); !restricted)
+                    return restricted;
+        } else if (errno != EEXIST) {
             return errno_error("cannot create directory " + partial);
+        }
     }
+    return {};
+}
+
+std::optional<gid_t> xlane_group() {
+    group entry{};
+    group* found = nullptr;
+    std::vector<char> buffer(4096);
+    while (::getgrnam_r("xlane", &entry, buffer.data(), buffer.size(), &found) == ERANGE)
+        buffer.resize(buffer.size() * 2);
+    if (found == nullptr) return std::nullopt;
+    return found->gr_gid;
+}
+
+Status restrict_pin(const std::string& path, PinAccess access) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return errno_error("cannot stat " + path);
+    const bool directory = S_ISDIR(st.st_mode);
+    const std::optional<gid_t> group = xlane_group();
+    mode_t mode = directory ? 0700 : 0600;
+    if (group && access != PinAccess::kRootOnly) {
+        if (::chown(path.c_str(), static_cast<uid_t>(-1), *group) != 0)
+            return errno_error("cannot give " + path + " to group xlane");
+        mode = directory ? 0750 : (access == PinAccess::kGroupReadWrite ? 0660 : 0640);
+    }
+    if (::chmod(path.c_str(), mode) != 0) return errno_error("cannot set the mode of " + path);
     return {};
 }
 

@@ -99,8 +99,9 @@ constexpr std::array<SettingSpec, 7> kSpecs{{
     {"XLANE_LOG_FILE", "", "standard error", "a file path; `%p` becomes the process id",
      "Where libxlane.so writes its log (appended to, created when missing).", store_log_file},
     {"XLANE_STATS_FILE", "", "none", "a file path; `%p` becomes the process id",
-     "A file each preloaded process writes its per-socket counters and path decisions to when "
-     "it exits (`xlane stats` and `xlane sockets` read live processes from shared memory).",
+     "A file each preloaded process appends one JSON line per socket to, with its path "
+     "decision and counters, when the socket closes and, for sockets still open, when the "
+     "process exits (`xlane stats` and `xlane sockets` read live processes from shared memory).",
      store_stats_file},
     {"XLANE_BPFFS", "/sys/fs/bpf", "", "an absolute path",
      "The bpffs under which xlane pins its programs and maps (`xlane/<netns>/<ifname>/`). The "

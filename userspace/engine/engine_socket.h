@@ -36,8 +36,17 @@ struct UdpEngine::Socket {
     std::optional<FlowKey> steered_flow;
     bool demux_bound = false;
     bool demux_connected = false;
+    // release(): steering removed, the kernel socket no longer drained.
+    bool released = false;
+    // An error the kernel socket reported while being drained (ICMP port
+    // unreachable on a connected socket: ECONNREFUSED, ...). The kernel
+    // hands it out once; receive() gives it to the application in turn, and
+    // the eventfd stays readable while it waits, as the socket's POLLERR would.
+    int pending_error = 0;
     SocketStats stats;
 
+    // What the eventfd says: a datagram or a pending error waits.
+    [[nodiscard]] bool readable() const { return !queue.empty() || pending_error != 0; }
     // The eventfd side of the readiness invariant; call with the engine mutex held.
     void signal_readable() {
         const uint64_t one = 1;

@@ -26,6 +26,7 @@ class InterfaceLock {
     InterfaceLock& operator=(InterfaceLock&&) noexcept = default;
 
     [[nodiscard]] const std::string& path() const { return path_; }
+    [[nodiscard]] int fd() const { return fd_.get(); }
 
   private:
     InterfaceLock(UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}

@@ -46,7 +46,11 @@ Result<std::unique_ptr<InterfacePort>> InterfacePort::open(
     if (!mac) return mac.error();
     port->mac_ = mac.value();
 
-    auto removed = remove_dead_owner_entries(port->steering_);
+    // Holding the lock, this process owns nothing live here: entries in its
+    // own name are left from before an exec and go with the dead owners'.
+    auto self = SteerOwner::current_process();
+    if (!self) return self.error();
+    auto removed = remove_dead_owner_entries(port->steering_, &self.value());
     if (!removed) return removed.error();
     port->stale_removed_ = removed.value();
 

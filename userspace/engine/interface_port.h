@@ -47,6 +47,8 @@ class InterfacePort {
     [[nodiscard]] afxdp::XskPort& queue(size_t index) { return *queues_[index]; }
     [[nodiscard]] PortStats& stats() { return stats_; }
     [[nodiscard]] const PortStats& stats() const { return stats_; }
+    // The interface lock's fd (a forked child closes its inherited copy).
+    [[nodiscard]] int lock_fd() const { return lock_.fd(); }
     // What the start-up cleanup removed.
     [[nodiscard]] const StaleRemoval& stale_removed() const { return stale_removed_; }
 

@@ -11,11 +11,13 @@ namespace xlane::engine {
 
 Result<std::unique_ptr<ProgressThread>> ProgressThread::start(std::vector<int> fds,
                                                               std::chrono::milliseconds tick,
-                                                              Callback on_wake) {
+                                                              Callback on_wake,
+                                                              Callback on_start) {
     UniqueFd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!stop) return errno_error("cannot create the progress thread's stop eventfd");
     std::unique_ptr<ProgressThread> thread(
-        new ProgressThread(std::move(fds), tick, std::move(on_wake), std::move(stop)));
+        new ProgressThread(std::move(fds), tick, std::move(on_wake), std::move(on_start),
+                           std::move(stop)));
     thread->thread_ = std::thread([self = thread.get()] { self->run(); });
     return thread;
 }
@@ -27,6 +29,7 @@ ProgressThread::~ProgressThread() {
 }
 
 void ProgressThread::run() {
+    if (on_start_) on_start_();
     std::vector<pollfd> set;
     set.push_back(pollfd{stop_.get(), POLLIN, 0});
     for (int fd : fds_) set.push_back(pollfd{fd, POLLIN, 0});

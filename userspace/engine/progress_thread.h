@@ -21,8 +21,11 @@ class ProgressThread {
   public:
     using Callback = std::function<void()>;
 
+    // `on_start`, when set, runs first on the new thread (the preload library
+    // marks the thread as its own there, so its calls bypass the interposition).
     [[nodiscard]] static Result<std::unique_ptr<ProgressThread>> start(
-        std::vector<int> fds, std::chrono::milliseconds tick, Callback on_wake);
+        std::vector<int> fds, std::chrono::milliseconds tick, Callback on_wake,
+        Callback on_start = {});
     // Stops and joins.
     ~ProgressThread();
     ProgressThread(const ProgressThread&) = delete;
@@ -33,13 +36,18 @@ class ProgressThread {
 
   private:
     ProgressThread(std::vector<int> fds, std::chrono::milliseconds tick, Callback on_wake,
-                   UniqueFd stop)
-        : fds_(std::move(fds)), tick_(tick), on_wake_(std::move(on_wake)), stop_(std::move(stop)) {}
+                   Callback on_start, UniqueFd stop)
+        : fds_(std::move(fds)),
+          tick_(tick),
+          on_wake_(std::move(on_wake)),
+          on_start_(std::move(on_start)),
+          stop_(std::move(stop)) {}
     void run();
 
     std::vector<int> fds_;
     std::chrono::milliseconds tick_;
     Callback on_wake_;
+    Callback on_start_;
     UniqueFd stop_;  // eventfd: written once by the destructor
     std::atomic<uint64_t> wakeups_{0};
     std::thread thread_;

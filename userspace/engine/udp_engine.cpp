@@ -114,8 +114,9 @@ Result<std::unique_ptr<UdpEngine>> UdpEngine::create(const UdpEngineConfig& conf
         fds.push_back(engine->kernel_sockets_epoll_.get());
         fds.push_back(engine->routes_->fd());
         fds.push_back(engine->neighbours_->fd());
-        auto thread = ProgressThread::start(std::move(fds), config.progress_tick,
-                                            [self = engine.get()] { self->progress_round(); });
+        auto thread = ProgressThread::start(
+            std::move(fds), config.progress_tick, [self = engine.get()] { self->progress_round(); },
+            config.on_progress_thread_start);
         if (!thread) return thread.error();
         engine->progress_ = std::move(thread).value();
     }
@@ -322,6 +323,41 @@ Result<Endpoint> UdpEngine::connect(SocketId id, const Endpoint& remote) {
     return local.value();
 }
 
+Result<std::optional<Endpoint>> UdpEngine::disconnect(SocketId id) {
+    std::lock_guard lock(mutex_);
+    auto found = find_locked(id);
+    if (!found) return found.error();
+    Socket& socket = *found.value();
+    sockaddr unspec{};
+    unspec.sa_family = AF_UNSPEC;
+    if (::connect(socket.kernel_fd, &unspec, sizeof(unspec)) != 0)
+        return errno_error("cannot dissolve the UDP socket's association");
+    // Before local/remote change: unsteer_locked removes exactly what they name.
+    unsteer_locked(socket);
+    socket.remote.reset();
+    auto local = local_endpoint(socket.kernel_fd);
+    if (!local) return local.error();
+    if (local->port == 0) {
+        // The port came with connect(); the kernel gave it back (__udp_disconnect).
+        socket.local.reset();
+        return std::optional<Endpoint>{};
+    }
+    socket.local = local.value();
+    if (auto status = steer_bind_locked(id, socket); !status) return status.error();
+    return std::optional<Endpoint>(local.value());
+}
+
+Status UdpEngine::release(SocketId id) {
+    std::lock_guard lock(mutex_);
+    auto found = find_locked(id);
+    if (!found) return found.error();
+    Socket& socket = *found.value();
+    unsteer_locked(socket);
+    (void)::epoll_ctl(kernel_sockets_epoll_.get(), EPOLL_CTL_DEL, socket.kernel_fd, nullptr);
+    socket.released = true;
+    return {};
+}
+
 Status UdpEngine::close(SocketId id) {
     std::lock_guard lock(mutex_);
     auto found = find_locked(id);
@@ -435,6 +471,16 @@ Result<size_t> UdpEngine::queued(SocketId id) const {
     return found.value()->queue.size();
 }
 
+Result<size_t> UdpEngine::next_length(SocketId id) {
+    std::lock_guard lock(mutex_);
+    poll_rx_locked();
+    auto found = find_locked(id);
+    if (!found) return found.error();
+    Socket& socket = *found.value();
+    if (socket.queue.empty() && !socket.released) drain_kernel_locked(socket);
+    return socket.queue.empty() ? size_t{0} : socket.queue.next_length();
+}
+
 Result<SocketStats> UdpEngine::socket_stats(SocketId id) const {
     std::lock_guard lock(mutex_);
     auto found = find_locked(id);
@@ -453,6 +499,25 @@ std::vector<std::string> UdpEngine::interfaces() const {
     std::vector<std::string> out;
     for (const auto& port : ports_) out.push_back(port->ifname());
     return out;
+}
+
+std::vector<int> UdpEngine::process_descriptors() const {
+    std::vector<int> fds;
+    for (const auto& port : ports_) {
+        fds.push_back(port->lock_fd());
+        for (const auto& queue : port->queues()) fds.push_back(queue->fd());
+    }
+    fds.push_back(kernel_sockets_epoll_.get());
+    if (routes_) fds.push_back(routes_->fd());
+    if (neighbours_) fds.push_back(neighbours_->fd());
+    return fds;
+}
+
+std::vector<int> UdpEngine::rx_descriptors() const {
+    std::vector<int> fds;
+    for (const auto& port : ports_)
+        for (const auto& queue : port->queues()) fds.push_back(queue->fd());
+    return fds;
 }
 
 StaleRemoval UdpEngine::stale_removed() const {

@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -42,6 +43,8 @@ struct UdpEngineConfig {
     bool progress_thread = true;
     // How often it wakes with nothing to do (reassembly timeouts, TX completions).
     std::chrono::milliseconds progress_tick{100};
+    // Runs first on the progress thread (see ProgressThread::start).
+    std::function<void()> on_progress_thread_start;
     // A send whose next hop has no MAC yet waits this long for the kernel's
     // ARP/ND, then the datagram is dropped (counted) and send still succeeds,
     // as the kernel's UDP does when resolution fails.
@@ -55,6 +58,10 @@ struct UdpEngineConfig {
 
 struct ReceiveFlags {
     bool peek = false;  // MSG_PEEK
+    // Move the kernel socket's datagrams into an empty queue first (one
+    // system call). A caller that spins, or that sleeps on the eventfd
+    // anyway, leaves that to the progress thread and makes none.
+    bool drain_kernel = true;
 };
 
 // Threading contract (one rule): every public method takes the engine mutex
@@ -74,7 +81,10 @@ struct ReceiveFlags {
 // socket (IP fragments, which xlane_steer passes to the kernel, and flows
 // not steered) are moved into the same queue, by the progress thread or by
 // a receive() that finds the queue empty, so the eventfd is the only
-// readiness an owner needs to watch.
+// readiness an owner needs to watch. An error the kernel socket reports
+// while drained (ECONNREFUSED after an ICMP port unreachable) is kept for
+// the next receive() and keeps the eventfd readable until then, as the
+// kernel socket's POLLERR would have woken its owner.
 class UdpEngine {
   public:
     // Opens an InterfacePort per interface (lock, stale-entry cleanup, one
@@ -109,6 +119,16 @@ class UdpEngine {
     // unbound, the port), then steers the exact 5-tuple instead of the bind:
     // as in the kernel, a connected socket receives from its peer only.
     [[nodiscard]] Result<Endpoint> connect(SocketId id, const Endpoint& remote);
+    // connect(AF_UNSPEC): dissolves the kernel socket's association, removes
+    // the flow and, when the socket keeps a bound port (bound explicitly),
+    // steers that bind again. Returns the local endpoint, nullopt when the
+    // kernel released an automatically chosen port.
+    [[nodiscard]] Result<std::optional<Endpoint>> disconnect(SocketId id);
+    // The first step of handing a socket back to its kernel socket: removes
+    // its steering entries and stops moving the kernel socket's datagrams
+    // into the queue, which keeps what it holds (receive() still serves
+    // them, and nothing else). close() once the queue is empty.
+    [[nodiscard]] Status release(SocketId id);
 
     // Sends one datagram to `destination` (or the connected peer). Routed
     // out of a served interface: encoded (fragmented as needed) onto the
@@ -132,9 +152,23 @@ class UdpEngine {
     [[nodiscard]] Result<int> event_fd(SocketId id) const;
     [[nodiscard]] Result<int> kernel_fd(SocketId id) const;
     [[nodiscard]] Result<size_t> queued(SocketId id) const;  // datagrams waiting
+    // FIONREAD/SIOCINQ of a UDP socket: the next datagram's payload length,
+    // 0 when none waits (the kernel socket's datagrams are moved in first).
+    [[nodiscard]] Result<size_t> next_length(SocketId id);
     [[nodiscard]] Result<SocketStats> socket_stats(SocketId id) const;
     [[nodiscard]] std::vector<std::pair<std::string, PortStats>> port_stats() const;
     [[nodiscard]] std::vector<std::string> interfaces() const;
+    // The long-lived descriptors the engine owns (AF_XDP sockets, interface
+    // locks, netlink sockets, epoll), read without the mutex (they never
+    // change after create()): a forked child closes its inherited copies so
+    // that it holds neither the interface locks nor the AF_XDP sockets,
+    // which would keep the parent's xlane_xsks slots (and its flows) alive.
+    [[nodiscard]] std::vector<int> process_descriptors() const;
+    // The AF_XDP sockets (one per RX queue and interface), fixed after
+    // create(): a thread about to sleep for a datagram may poll them too and
+    // run poll_rx() itself when they turn readable, one wake-up instead of
+    // two (the progress thread's, then its own on the eventfd).
+    [[nodiscard]] std::vector<int> rx_descriptors() const;
     // Stale entries removed at start, summed over interfaces.
     [[nodiscard]] StaleRemoval stale_removed() const;
 

@@ -126,14 +126,14 @@ void UdpEngine::deliver(InterfacePort& port, packet::Bytes frame, const packet::
 
 void UdpEngine::push(Socket& socket, const udp::DatagramMeta& meta, packet::Bytes payload,
                      bool from_kernel) {
-    const bool was_empty = socket.queue.empty();
+    const bool was_readable = socket.readable();
     if (!socket.queue.push(meta, payload)) {
         ++socket.stats.rx_dropped_queue_full;
         return;
     }
     ++(from_kernel ? socket.stats.rx_kernel_datagrams : socket.stats.rx_datagrams);
     socket.stats.rx_bytes += payload.size();
-    if (was_empty) socket.signal_readable();
+    if (!was_readable) socket.signal_readable();
 }
 
 size_t UdpEngine::drain_kernel_locked(Socket& socket) {
@@ -150,7 +150,17 @@ size_t UdpEngine::drain_kernel_locked(Socket& socket) {
         msg.msg_control = control;
         msg.msg_controllen = sizeof(control);
         const ssize_t got = ::recvmsg(socket.kernel_fd, &msg, MSG_DONTWAIT);
-        if (got < 0) break;  // EAGAIN, or an ICMP error the kernel socket reports
+        if (got < 0) {
+            // EAGAIN: empty. Anything else is the socket's pending error (an
+            // ICMP error on a connected socket), which this read consumed:
+            // keep it for the application's next receive.
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                const bool was_readable = socket.readable();
+                socket.pending_error = errno;
+                if (!was_readable) socket.signal_readable();
+            }
+            break;
+        }
         udp::DatagramMeta meta;
         auto from =
             Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&source), msg.msg_namelen);
@@ -209,12 +219,20 @@ Result<udp::ReceivedDatagram> UdpEngine::receive(SocketId id, std::span<const io
     auto found = find_locked(id);
     if (!found) return found.error();
     Socket& socket = *found.value();
-    if (socket.queue.empty()) drain_kernel_locked(socket);
+    if (socket.queue.empty() && !socket.released && flags.drain_kernel)
+        drain_kernel_locked(socket);
+    // As __skb_recv_udp(): a pending socket error comes before queued data.
+    if (socket.pending_error != 0) {
+        const int error = socket.pending_error;
+        socket.pending_error = 0;
+        if (!socket.readable()) socket.clear_readable();
+        return make_error(error, "the kernel UDP socket reported an error");
+    }
     auto datagram = socket.queue.receive(buffer, flags.peek);
     if (!datagram) return make_error(EAGAIN, "no datagram waiting");
     if (!flags.peek) {
         ++socket.stats.rx_read;
-        if (socket.queue.empty()) socket.clear_readable();
+        if (!socket.readable()) socket.clear_readable();
     }
     return std::move(datagram).value();
 }

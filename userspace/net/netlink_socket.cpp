@@ -5,7 +5,10 @@
 #include <sys/time.h>
 
 #include <cerrno>
+#include <span>
 #include <string>
+
+#include "net/rtnl_messages.h"
 
 namespace xlane::net {
 
@@ -106,9 +109,8 @@ Status NetlinkSocket::request(nlmsghdr* request, const MessageHandler& on_messag
                 return make_error(ETIMEDOUT, "the kernel did not answer an rtnetlink request");
             return errno_error("cannot read the kernel's rtnetlink answer");
         }
-        int len = static_cast<int>(n);
-        for (auto* msg = reinterpret_cast<const nlmsghdr*>(buffer_.data()); mnl_nlmsg_ok(msg, len);
-             msg = mnl_nlmsg_next(msg, &len)) {
+        std::span<const uint8_t> rest(buffer_.data(), static_cast<size_t>(n));
+        while (const nlmsghdr* msg = next_message(rest)) {
             // Answers to an earlier request that timed out may still arrive.
             if (msg->nlmsg_seq != seq || (msg->nlmsg_pid != 0 && msg->nlmsg_pid != port_id_))
                 continue;
@@ -148,9 +150,8 @@ Result<size_t> NetlinkSocket::drain(const MessageHandler& on_message) {
                 return make_error(ENOBUFS, "rtnetlink notifications were lost (queue overrun)");
             return errno_error("cannot read rtnetlink notifications");
         }
-        int len = static_cast<int>(n);
-        for (auto* msg = reinterpret_cast<const nlmsghdr*>(buffer_.data()); mnl_nlmsg_ok(msg, len);
-             msg = mnl_nlmsg_next(msg, &len)) {
+        std::span<const uint8_t> rest(buffer_.data(), static_cast<size_t>(n));
+        while (const nlmsghdr* msg = next_message(rest)) {
             if (msg->nlmsg_type < NLMSG_MIN_TYPE) continue;  // no control messages here
             on_message(*msg);
             ++count;

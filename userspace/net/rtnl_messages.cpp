@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace xlane::net {
@@ -111,6 +112,18 @@ void put_address(nlmsghdr* msg, uint16_t type, const IpAddress& address) {
 }
 
 }  // namespace
+
+const nlmsghdr* next_message(std::span<const uint8_t>& rest) {
+    if (rest.size() < sizeof(nlmsghdr)) return nullptr;
+    const auto* msg = reinterpret_cast<const nlmsghdr*>(rest.data());
+    const size_t length = msg->nlmsg_len;
+    if (length < sizeof(nlmsghdr) || length > rest.size()) {
+        rest = {};  // a cut or corrupt message: nothing after it can be trusted
+        return nullptr;
+    }
+    rest = rest.subspan(std::min<size_t>(rest.size(), NLMSG_ALIGN(length)));
+    return msg;
+}
 
 Result<RouteAnswer> decode_route(const nlmsghdr& msg) {
     const auto* rtm = fixed_header<rtmsg>(msg);

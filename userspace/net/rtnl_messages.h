@@ -55,6 +55,13 @@ struct AddressEntry {
     IpAddress address;   // IFA_LOCAL for IPv4 (IFA_ADDRESS is the peer on point-to-point)
 };
 
+// The next complete message of a received datagram, advancing `rest` past
+// it; nullptr when no whole message is left. Replaces libmnl 1.0.4's
+// mnl_nlmsg_ok()/mnl_nlmsg_next(), which compare nlmsg_len as an int, so a
+// length of 2^31 or more passed and the decoders read far past the buffer
+// (found by tests/fuzz/fuzz_rtnl). `rest` must be 4-byte aligned.
+[[nodiscard]] const nlmsghdr* next_message(std::span<const uint8_t>& rest);
+
 // Each decoder takes one complete message (nlmsg_len within the buffer) of
 // the matching RTM_NEW*/RTM_DEL* type and refuses truncated or malformed ones.
 [[nodiscard]] Result<RouteAnswer> decode_route(const nlmsghdr& msg);

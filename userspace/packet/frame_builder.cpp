@@ -63,12 +63,12 @@ FrameBuilder::Layer* FrameBuilder::last_ip() {
 }
 
 FrameBuilder& FrameBuilder::eth(const MacAddr& src, const MacAddr& dst) {
-    layers_.push_back(Eth{src, dst, std::nullopt});
+    layers_.emplace_back(std::in_place_type<Eth>, Eth{src, dst, std::nullopt});
     return *this;
 }
 
 FrameBuilder& FrameBuilder::vlan(uint16_t id, uint16_t tpid, uint8_t priority) {
-    layers_.push_back(Vlan{tpid, id, priority, std::nullopt});
+    layers_.emplace_back(std::in_place_type<Vlan>, Vlan{tpid, id, priority, std::nullopt});
     return *this;
 }
 
@@ -88,7 +88,8 @@ FrameBuilder& FrameBuilder::ethertype(uint16_t type) {
 
 FrameBuilder& FrameBuilder::arp(uint16_t op, const MacAddr& sender_mac, const Ipv4Addr& sender_ip,
                                 const MacAddr& target_mac, const Ipv4Addr& target_ip) {
-    layers_.push_back(Arp{op, sender_mac, target_mac, sender_ip, target_ip});
+    layers_.emplace_back(std::in_place_type<Arp>,
+                         Arp{op, sender_mac, target_mac, sender_ip, target_ip});
     return *this;
 }
 
@@ -96,7 +97,7 @@ FrameBuilder& FrameBuilder::ipv4(const Ipv4Addr& src, const Ipv4Addr& dst) {
     Ipv4 ip{};
     ip.src = src;
     ip.dst = dst;
-    layers_.push_back(ip);
+    layers_.emplace_back(std::in_place_type<Ipv4>, std::move(ip));
     return *this;
 }
 
@@ -126,14 +127,14 @@ FrameBuilder& FrameBuilder::ipv6(const Ipv6Addr& src, const Ipv6Addr& dst) {
     Ipv6 ip{};
     ip.src = src;
     ip.dst = dst;
-    layers_.push_back(ip);
+    layers_.emplace_back(std::in_place_type<Ipv6>, ip);
     return *this;
 }
 
 FrameBuilder& FrameBuilder::ipv6_extension(uint8_t type, uint16_t length) {
     if (length < 8 || length % 8 != 0 || length > 2048)
         misuse("IPv6 extension length must be a multiple of 8 in [8, 2048]");
-    layers_.push_back(Ipv6Ext{type, length, 0, 0, std::nullopt});
+    layers_.emplace_back(std::in_place_type<Ipv6Ext>, Ipv6Ext{type, length, 0, 0, std::nullopt});
     return *this;
 }
 
@@ -141,8 +142,9 @@ FrameBuilder& FrameBuilder::ipv6_fragment(uint16_t offset_units, bool more_fragm
                                           uint32_t identification) {
     const auto frag_off =
         static_cast<uint16_t>(((offset_units & 0x1fff) << 3) | (more_fragments ? 1 : 0));
-    layers_.push_back(Ipv6Ext{kProtoIpv6Fragment, static_cast<uint16_t>(kIpv6FragmentHeaderLen),
-                              frag_off, identification, std::nullopt});
+    layers_.emplace_back(std::in_place_type<Ipv6Ext>,
+                         Ipv6Ext{kProtoIpv6Fragment, static_cast<uint16_t>(kIpv6FragmentHeaderLen),
+                                 frag_off, identification, std::nullopt});
     return *this;
 }
 
@@ -163,7 +165,8 @@ FrameBuilder& FrameBuilder::ip_protocol(uint8_t protocol) {
 }
 
 FrameBuilder& FrameBuilder::udp(uint16_t src_port, uint16_t dst_port) {
-    layers_.push_back(Udp{src_port, dst_port, std::nullopt, false, false});
+    layers_.emplace_back(std::in_place_type<Udp>,
+                         Udp{src_port, dst_port, std::nullopt, false, false});
     return *this;
 }
 
@@ -175,7 +178,7 @@ FrameBuilder& FrameBuilder::tcp(uint16_t src_port, uint16_t dst_port, uint8_t fl
     tcp.flags = flags;
     tcp.seq = seq;
     tcp.ack = ack;
-    layers_.push_back(tcp);
+    layers_.emplace_back(std::in_place_type<Tcp>, std::move(tcp));
     return *this;
 }
 
@@ -190,12 +193,13 @@ FrameBuilder& FrameBuilder::tcp_options(Bytes options) {
 }
 
 FrameBuilder& FrameBuilder::icmp(uint8_t type, uint8_t code, uint32_t rest) {
-    layers_.push_back(Icmp{type, code, rest, false});
+    layers_.emplace_back(std::in_place_type<Icmp>, Icmp{type, code, rest, false});
     return *this;
 }
 
 FrameBuilder& FrameBuilder::payload(Bytes bytes) {
-    layers_.push_back(Payload{std::vector<uint8_t>(bytes.begin(), bytes.end())});
+    layers_.emplace_back(std::in_place_type<Payload>,
+                         Payload{std::vector<uint8_t>(bytes.begin(), bytes.end())});
     return *this;
 }
 
@@ -203,7 +207,7 @@ FrameBuilder& FrameBuilder::payload_size(size_t size) {
     Payload p;
     p.bytes.resize(size);
     for (size_t i = 0; i < size; ++i) p.bytes[i] = static_cast<uint8_t>(i);
-    layers_.push_back(std::move(p));
+    layers_.emplace_back(std::in_place_type<Payload>, std::move(p));
     return *this;
 }
 

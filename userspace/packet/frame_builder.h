@@ -150,6 +150,9 @@ class FrameBuilder {
     struct Payload {
         std::vector<uint8_t> bytes;
     };
+    // Layers are added with emplace_back(std::in_place_type<T>, ...): pushing
+    // a temporary variant makes GCC 12 (notably with -fsanitize=thread) warn
+    // -Wmaybe-uninitialized over every alternative of the variant's move.
     using Layer = std::variant<Eth, Vlan, Arp, Ipv4, Ipv6, Ipv6Ext, Udp, Tcp, Icmp, Payload>;
 
     template <typename T>

@@ -64,11 +64,20 @@ Status displace_foreign(const std::string& ifname, unsigned ifindex, const XdpSt
     return {};
 }
 
+// Who may open a pin of this attachment (bpf/bpffs.h): the maps the preload
+// library updates for its sockets, the counters it reads, nothing else.
+PinAccess pin_access(const std::string& name) {
+    if (name == XLANE_MAP_FLOWS || name == XLANE_MAP_BINDS || name == XLANE_MAP_XSKS)
+        return PinAccess::kGroupReadWrite;
+    if (name == XLANE_MAP_STATS) return PinAccess::kGroupRead;
+    return PinAccess::kRootOnly;
+}
+
 Status pin_fd(int fd, const std::string& path, AttachTransaction& tx) {
     if (int err = bpf_obj_pin(fd, path.c_str()); err != 0)
         return make_error(err, "cannot pin " + path);
     tx.pinned(path);
-    return {};
+    return restrict_pin(path, pin_access(path.substr(path.rfind('/') + 1)));
 }
 
 Error link_error(int err, const AttachRequest& request) {
@@ -155,6 +164,9 @@ Result<AttachOutcome> attach_xdp(const AttachRequest& request) {
     AttachTransaction tx;
     const std::string parent = pin_dir.value().substr(0, pin_dir.value().rfind('/'));
     if (auto made = make_dirs(parent); !made) return made.error();
+    // Also when they already existed: the `xlane` group may be newer than them.
+    for (const std::string& dir : {pin_root(), parent})
+        if (auto st = restrict_pin(dir, PinAccess::kGroupRead); !st) return st.error();
     // The final mkdir is the claim on the interface: a concurrent attach
     // loses here, before it could touch (or roll back) the winner's pins.
     if (::mkdir(pin_dir.value().c_str(), 0700) != 0) {
@@ -164,6 +176,7 @@ Result<AttachOutcome> attach_xdp(const AttachRequest& request) {
         return errno_error("cannot create directory " + pin_dir.value());
     }
     tx.created_dir(pin_dir.value());
+    if (auto st = restrict_pin(pin_dir.value(), PinAccess::kGroupRead); !st) return st.error();
 
     const int prog_fd = bpf_program__fd(skel.value()->progs.xlane_steer);
     if (auto st = pin_fd(prog_fd, pins::path(pin_dir.value(), pins::kProgram), tx); !st)

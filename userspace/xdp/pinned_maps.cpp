@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 
+#include <string_view>
 #include <vector>
 
 #include "xdp/pin_layout.h"
@@ -12,7 +13,12 @@ namespace {
 
 Result<UniqueFd> open_pin(const std::string& dir, const char* name) {
     const std::string path = pins::path(dir, name);
-    const int fd = bpf_obj_get(path.c_str());
+    // The counters are only read: read-only, they open for members of the
+    // `xlane` group too (0640, see restrict_pin in bpf/bpffs.h).
+    struct bpf_obj_get_opts opts {};
+    opts.sz = sizeof(opts);
+    opts.file_flags = std::string_view(name) == XLANE_MAP_STATS ? BPF_F_RDONLY : 0;
+    const int fd = bpf_obj_get_opts(path.c_str(), &opts);
     if (fd < 0) return make_error(fd, "cannot open pinned map " + path + " (is xlane attached?)");
     return UniqueFd(fd);
 }

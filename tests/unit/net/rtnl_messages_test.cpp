@@ -13,6 +13,7 @@
 #include <array>
 #include <catch2/catch.hpp>
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include "net/neighbour_table.h"
@@ -302,4 +303,41 @@ TEST_CASE("neighbour states are named as `ip neigh` names them") {
     CHECK(std::string(neighbour_state_name(NUD_FAILED)) == "failed");
     CHECK(std::string(neighbour_state_name(NUD_INCOMPLETE)) == "incomplete");
     CHECK(std::string(neighbour_state_name(NUD_NONE)) == "none");
+}
+
+TEST_CASE("next_message walks whole messages and stops at a cut or oversized one") {
+    alignas(4) std::array<uint8_t, 64> buffer{};
+    auto put = [&](size_t offset, uint32_t length, uint16_t type) {
+        nlmsghdr header{};
+        header.nlmsg_len = length;
+        header.nlmsg_type = type;
+        std::memcpy(buffer.data() + offset, &header, sizeof(header));
+    };
+    put(0, 20, RTM_NEWLINK);   // 20 bytes, aligned to 20
+    put(20, 17, RTM_NEWADDR);  // 17 bytes, the next one starts at 20 + 20
+    put(40, 16, NLMSG_DONE);
+    std::span<const uint8_t> rest(buffer.data(), 56);
+    const nlmsghdr* first = next_message(rest);
+    REQUIRE(first != nullptr);
+    CHECK(first->nlmsg_type == RTM_NEWLINK);
+    const nlmsghdr* second = next_message(rest);
+    REQUIRE(second != nullptr);
+    CHECK(second->nlmsg_type == RTM_NEWADDR);
+    const nlmsghdr* third = next_message(rest);
+    REQUIRE(third != nullptr);
+    CHECK(third->nlmsg_type == NLMSG_DONE);
+    CHECK(next_message(rest) == nullptr);  // 0 bytes left
+
+    // A length of 2^31 or more: libmnl 1.0.4's mnl_nlmsg_ok() takes it as a
+    // negative int and accepts it; next_message() must not.
+    put(0, 0x80000010u, RTM_NEWROUTE);
+    std::span<const uint8_t> huge(buffer.data(), buffer.size());
+    CHECK(next_message(huge) == nullptr);
+    CHECK(huge.empty());
+    put(0, 65, RTM_NEWROUTE);  // one byte beyond the datagram
+    std::span<const uint8_t> beyond(buffer.data(), buffer.size());
+    CHECK(next_message(beyond) == nullptr);
+    put(0, 8, RTM_NEWROUTE);  // shorter than its own header
+    std::span<const uint8_t> tiny(buffer.data(), buffer.size());
+    CHECK(next_message(tiny) == nullptr);
 }

@@ -1,5 +1,5 @@
-// The preload library's socket table and path decision: every socket is on the
-// kernel path today, each with an honest reason; fd bookkeeping through dup,
+// The preload library's socket table and path decision: each socket's path
+// with an honest reason; fd bookkeeping through dup,
 // close and close_range.
 #include "socket_table.h"
 
@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 #include <memory>
+#include <set>
+#include <tuple>
 #include <string>
 #include <utility>
 
@@ -26,22 +28,37 @@ std::unique_ptr<SocketTable> make_table() {
 
 }  // namespace
 
-TEST_CASE("UDP and TCP over IP wait for the fast path; they take the kernel path") {
+TEST_CASE("TCP waits for its fast path; UDP is decided at its first bind, connect or send") {
     for (int family : {AF_INET, AF_INET6}) {
-        const std::pair<int, int> kinds[] = {{SOCK_STREAM, 0},
-                                             {SOCK_STREAM, IPPROTO_TCP},
-                                             {SOCK_DGRAM, 0},
-                                             {SOCK_DGRAM, IPPROTO_UDP}};
-        for (auto [type, protocol] : kinds) {
+        const std::tuple<int, int, PathReason> kinds[] = {
+            {SOCK_STREAM, 0, PathReason::kFastPathNotBuilt},
+            {SOCK_STREAM, IPPROTO_TCP, PathReason::kFastPathNotBuilt},
+            {SOCK_DGRAM, 0, PathReason::kUndecided},
+            {SOCK_DGRAM, IPPROTO_UDP, PathReason::kUndecided}};
+        for (auto [type, protocol, reason] : kinds) {
             const auto entry =
                 classify_socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
             CHECK(entry.path == SocketPath::kKernel);
-            CHECK(entry.reason == PathReason::kFastPathNotBuilt);
+            CHECK(entry.reason == reason);
             CHECK(entry.type == type);  // creation flags are not part of the type
             CHECK(entry.family == family);
         }
     }
-    CHECK(std::string(describe(PathReason::kFastPathNotBuilt)) == "xlane fast path not built yet");
+    CHECK(std::string(describe(PathReason::kFastPathNotBuilt)) ==
+          "xlane fast path not built yet");
+    CHECK(std::string(describe(PathReason::kNotAttached)) == "xlane not attached");
+}
+
+TEST_CASE("Every path reason has its own words, and the numbers never move") {
+    // Published numbers (append-only): a renumbering fails here.
+    CHECK(static_cast<int>(PathReason::kUndecided) == 4);
+    CHECK(static_cast<int>(PathReason::kProcessExit) == 11);
+    std::set<std::string> seen;
+    for (int r = 0; r <= static_cast<int>(PathReason::kProcessExit); ++r) {
+        const std::string text = describe(static_cast<PathReason>(r));
+        CHECK(text != "unknown reason");
+        CHECK(seen.insert(text).second);
+    }
 }
 
 TEST_CASE("Sockets xlane will never accelerate say why") {

@@ -1,0 +1,42 @@
+// The fast path's side of the readiness contract (fast_path.h) with the
+// poll/select/epoll multiplexers.
+#include "fast_path.h"
+
+#include "fast_internal.h"
+#include "fast_udp.h"
+#include "runtime.h"
+
+namespace xlane::preload {
+
+bool fast_socket_event_fd(int fd, int* event_fd) {
+    if (inside_engine() || !fast::serves(fd)) return false;
+    FastRef socket = g_fast_sockets.find(fd);
+    if (!socket || socket->closed) return false;
+    *event_fd = socket->event_fd;
+    return true;
+}
+
+size_t fast_socket_queued(int fd) {
+    if (inside_engine() || !fast::serves(fd)) return 0;
+    FastRef socket = g_fast_sockets.find(fd);
+    if (!socket || socket->closed) return 0;
+    engine::UdpEngine* engine = current_engine();
+    if (engine == nullptr) return 0;
+    auto queued = fast::guarded([&] { return engine->queued(socket->id); });
+    return queued ? queued.value() : 0;
+}
+
+void fast_path_poll_once() {
+    if (inside_engine()) return;
+    engine::UdpEngine* engine = current_engine();
+    if (engine == nullptr) return;
+    (void)fast::guarded([&]() -> Result<size_t> { return engine->poll_rx(); });
+}
+
+unsigned fast_path_spin_us() {
+    // The settings exist once the engine does.
+    if (current_engine() == nullptr) return 0;
+    return settings().spin_us;
+}
+
+}  // namespace xlane::preload

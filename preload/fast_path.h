@@ -1,0 +1,63 @@
+// The contract between the UDP fast path (fast_path.cpp, owner: the data-path
+// wrappers in interpose_socket.cpp / interpose_io.cpp / interpose_fd.cpp) and
+// the readiness multiplexers (interpose_poll.cpp, interpose_epoll.cpp).
+//
+// An accelerated socket's fd is its kernel "shadow" socket (bound, port
+// reserved); datagrams that arrive on the AF_XDP rings wait in user space,
+// and a per-socket eventfd is readable exactly while that queue is non-empty
+// (the engine also moves anything the kernel socket receives into the same
+// queue). So for readiness:
+//   - POLLIN/EPOLLIN of an accelerated fd  = POLLIN of its eventfd;
+//   - POLLOUT, POLLERR, POLLHUP            = those of the fd itself (kernel).
+// Every function here is safe to call from any thread, at any time, and
+// costs one table lookup for fds that are not accelerated.
+#pragma once
+
+#include <cstddef>
+
+namespace xlane::preload {
+
+// True when `fd` is served by the fast path in this process; then
+// *event_fd is the eventfd that carries its POLLIN readiness.
+bool fast_socket_event_fd(int fd, int* event_fd);
+
+// Datagrams waiting in user space for `fd` (0 for any other fd).
+size_t fast_socket_queued(int fd);
+
+// Drives RX once on every AF_XDP port (non-blocking): used by blocking
+// calls while they spin before sleeping.
+void fast_path_poll_once();
+
+// XLANE_SPIN_US as configured (0 when the fast path is not in use), the time
+// a blocking call that involves an accelerated fd spins before it sleeps.
+unsigned fast_path_spin_us();
+
+// Implemented by the epoll multiplexer, called by the fast path right after
+// `fd` became accelerated (at its bind/connect/first send): epoll sets that
+// already hold `fd` re-register it so that its EPOLLIN follows the eventfd.
+void epoll_on_socket_accelerated(int fd);
+// ... and right before an accelerated `fd` goes back to the kernel path
+// (an unsupported option, close): epoll sets drop the eventfd half.
+void epoll_on_socket_released(int fd);
+// Both are called with no fast-path lock held: they call fast_socket_event_fd
+// under the epoll registry's own locks.
+
+// Implemented by the epoll multiplexer (readiness_epoll.cpp); to be called by
+// close/close_range/closefrom and for the target of dup2/dup3, before the
+// real call, for EVERY fd (two atomic loads when the fd is in no epoll
+// registry): drops the registry's records of `fd` as an epoll set or as a
+// registered UDP socket, so a number reused by a new socket or epoll set
+// never inherits a stale registration. Without it the registry heals itself
+// lazily (epoll_create and epoll_ctl drop what the kernel no longer knows).
+void epoll_on_fd_closed(int fd);
+// The same for close_range()/closefrom() (bounded by the highest fd the
+// registry ever recorded).
+void epoll_on_fd_range_closed(unsigned first, unsigned last);
+
+// Implemented by the fast path (fast_socket.cpp): true while the calling
+// thread runs the fast path's own code (progress thread, calls into the
+// engine); the readiness multiplexers then hand every call to libc as is,
+// so the engine's own epoll set and polls see plain kernel fds.
+bool inside_engine();
+
+}  // namespace xlane::preload

@@ -1,0 +1,171 @@
+// Building blocks of the readiness multiplexers (poll/select, epoll) that keep
+// libxlane.so free of malloc, pthread and libstdc++: a futex lock, an
+// mmap-backed object pool, scratch arrays and a monotonic deadline.
+#pragma once
+
+#include <poll.h>
+#include <signal.h>
+#include <time.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace xlane::preload {
+
+// A three-state futex mutex (Drepper, "Futexes are tricky"). Used instead of
+// pthread_mutex_t so the library imports nothing but syscall(): constant-
+// initialised, no destructor, safe to use before libc finished starting.
+// Not async-signal-safe (no mutex is): callers never take it on a path that
+// POSIX requires to be async-signal-safe.
+class FutexLock {
+  public:
+    constexpr FutexLock() = default;
+    FutexLock(const FutexLock&) = delete;
+    FutexLock& operator=(const FutexLock&) = delete;
+
+    void lock();
+    void unlock();
+    // In a fork child only: a thread of the parent may have held it at the
+    // fork, and that thread does not exist in the child.
+    void reset_after_fork() { state_.store(0, std::memory_order_relaxed); }
+
+  private:
+    std::atomic<int> state_{0};  // 0 free, 1 held, 2 held with waiters
+};
+
+class LockGuard {
+  public:
+    explicit LockGuard(FutexLock& lock) : lock_(lock) { lock_.lock(); }
+    ~LockGuard() { lock_.unlock(); }
+    LockGuard(const LockGuard&) = delete;
+    LockGuard& operator=(const LockGuard&) = delete;
+
+  private:
+    FutexLock& lock_;
+};
+
+// Anonymous memory straight from the kernel (mmap/munmap through syscall()):
+// async-signal-safe, unlike malloc. nullptr on failure.
+void* map_memory(size_t bytes);
+void unmap_memory(void* memory, size_t bytes);
+
+// Fixed-size blocks carved from 64 KiB mappings and recycled through a free
+// list; mappings are never returned, so a pointer to a freed block stays
+// dereferenceable (a racing reader sees a recycled object, never a fault).
+class BlockPool {
+  public:
+    constexpr explicit BlockPool(size_t block_size)
+        : block_size_((block_size + 15) & ~size_t{15}) {}
+    BlockPool(const BlockPool&) = delete;
+    BlockPool& operator=(const BlockPool&) = delete;
+
+    [[nodiscard]] void* allocate();  // zero-filled; nullptr when out of memory
+    void release(void* block);
+    void reset_after_fork() { lock_.reset_after_fork(); }
+
+  private:
+    struct FreeBlock {
+        FreeBlock* next;
+    };
+    FutexLock lock_;
+    size_t block_size_;
+    FreeBlock* free_ = nullptr;
+    char* chunk_ = nullptr;  // unused tail of the newest mapping
+    size_t chunk_left_ = 0;
+};
+
+// An array of `count` T: on the stack below kInline elements, else mapped for
+// the duration of the call. Not a thread-local cache on purpose: poll and
+// select are async-signal-safe, so a handler may poll while the interrupted
+// code is inside poll on the same thread; a per-call mapping has no owner to
+// collide with and nothing to free at thread exit. Its cost (two system calls,
+// ~2 us) only arises above kInline fds, where the poll itself costs more.
+template <typename T, size_t kInline>
+class ScratchArray {
+  public:
+    explicit ScratchArray(size_t count) {
+        if (count > kInline) {
+            bytes_ = count * sizeof(T);
+            data_ = static_cast<T*>(map_memory(bytes_));
+        }
+    }
+    ~ScratchArray() {
+        if (data_ != inline_) unmap_memory(data_, bytes_);
+    }
+    ScratchArray(const ScratchArray&) = delete;
+    ScratchArray& operator=(const ScratchArray&) = delete;
+
+    [[nodiscard]] T* data() const { return data_; }  // nullptr: out of memory (ENOMEM)
+
+  private:
+    T inline_[kInline];
+    T* data_ = inline_;
+    size_t bytes_ = 0;
+};
+
+// The point in CLOCK_MONOTONIC at which a blocking call gives up, fixed at
+// entry so that spinning before sleeping does not lengthen the wait.
+class Deadline {
+  public:
+    static Deadline never() { return Deadline{}; }
+    static Deadline after(const timespec& timeout);
+    static Deadline after_ms(int timeout_ms);  // negative: never
+
+    [[nodiscard]] bool infinite() const { return infinite_; }
+    [[nodiscard]] bool immediate() const { return immediate_; }
+    // Time left, zero once passed; only for finite deadlines.
+    [[nodiscard]] timespec remaining() const;
+    [[nodiscard]] bool passed() const;
+    // The earlier of this deadline and `us` microseconds from now.
+    [[nodiscard]] Deadline capped_us(unsigned us) const;
+
+  private:
+    bool infinite_ = true;
+    bool immediate_ = false;  // a zero timeout: never sleeps, never spins
+    timespec at_{};
+};
+
+[[nodiscard]] timespec monotonic_now();
+
+// Signals while a blocking call spins in user space before it sleeps. The
+// kernel applies a ppoll/pselect/epoll_pwait mask for the whole call and
+// returns EINTR for a signal that arrives at any point of it; a signal
+// handled in the middle of our spin would do neither (the handler would run
+// under the wrong mask, and the call would not return EINTR). So the spin
+// runs with every signal blocked, watching for pending ones, and the sleep
+// that follows applies the call's mask atomically (the kernel then delivers a
+// pending signal and returns EINTR, exactly as for a signal during its wait).
+// glibc's own SIGCANCEL/SIGSETXID stay unblocked. Async-signal-safe.
+class SpinSignals {
+  public:
+    // `call_mask`: the mask the call waits under (ppoll's), or nullptr for
+    // the thread's own (poll's).
+    explicit SpinSignals(const sigset_t* call_mask);
+    ~SpinSignals();  // the thread's mask as it was
+    SpinSignals(const SpinSignals&) = delete;
+    SpinSignals& operator=(const SpinSignals&) = delete;
+
+    // A signal is pending that the call's mask lets through: stop spinning.
+    [[nodiscard]] bool pending() const;
+    // The mask to sleep under (never nullptr: the thread's own is blocked now).
+    [[nodiscard]] const sigset_t* sleep_mask() const { return &call_mask_; }
+
+  private:
+    sigset_t thread_mask_{};
+    sigset_t call_mask_{};
+    bool blocked_ = false;
+};
+
+// Set (for good) when the first socket of this process is accelerated. Until
+// then every readiness call is libc's own, without even reading its
+// arguments: a program that never has an accelerated socket sees the kernel's
+// answers to everything, EFAULT for a bad pointer included.
+void note_accelerated_socket();
+[[nodiscard]] bool accelerated_socket_seen();
+
+// Readiness bits of a socket's receive side, which an accelerated fd takes
+// from its eventfd instead of from the kernel socket.
+inline constexpr short kPollReadBits = POLLIN | POLLRDNORM;
+
+}  // namespace xlane::preload

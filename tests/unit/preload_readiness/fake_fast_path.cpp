@@ -1,0 +1,174 @@
+// The fake fast path behind the readiness tests (see fake_fast_path.h).
+#include "fake_fast_path.h"
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+#include "fast_path.h"
+#include "socket_table.h"
+
+namespace xlane::test {
+namespace {
+
+constexpr int kMaxFd = 1 << 16;
+
+struct FakeSocket {
+    std::atomic<int> event_fd{-1};  // -1: not accelerated
+    std::atomic<size_t> queued{0};
+    std::atomic<bool> alias{false};  // names another fd's eventfd, owns nothing
+};
+
+FakeSocket g_fake[kMaxFd];
+std::mutex g_mutex;  // every change of a queue and its eventfd together
+std::atomic<unsigned> g_spin_us{0};
+std::atomic<unsigned> g_poll_once_calls{0};
+std::atomic<int> g_scheduled_fd{-1};
+std::atomic<unsigned> g_scheduled_at{0};
+
+FakeSocket& fake(int fd) {
+    if (fd < 0 || fd >= kMaxFd) throw std::out_of_range("fd " + std::to_string(fd));
+    return g_fake[fd];
+}
+
+void deliver_locked(FakeSocket& s, size_t count) {
+    const size_t before = s.queued.fetch_add(count);
+    if (before == 0 && count > 0) {
+        const uint64_t one = 1;
+        if (::write(s.event_fd.load(), &one, sizeof one) != sizeof one)
+            throw std::runtime_error("eventfd write failed");
+    }
+}
+
+}  // namespace
+
+int udp_socket(int family) {
+    const int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw std::runtime_error("socket: " + std::to_string(errno));
+    preload::g_sockets.record(fd, preload::classify_socket(family, SOCK_DGRAM, 0));
+    return fd;
+}
+
+void accelerate(int fd) {
+    {
+        std::lock_guard lock(g_mutex);
+        FakeSocket& s = fake(fd);
+        const int event_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (event_fd < 0) throw std::runtime_error("eventfd: " + std::to_string(errno));
+        s.queued.store(0);
+        s.event_fd.store(event_fd);
+    }
+    preload::epoll_on_socket_accelerated(fd);
+}
+
+void alias(int copy, int original) {
+    {
+        std::lock_guard lock(g_mutex);
+        preload::g_sockets.copy(original, copy);
+        fake(copy).alias.store(true);
+        fake(copy).event_fd.store(fake(original).event_fd.load());
+    }
+    preload::epoll_on_socket_accelerated(copy);
+}
+
+void release(int fd) {
+    preload::epoll_on_socket_released(fd);
+    std::lock_guard lock(g_mutex);
+    FakeSocket& s = fake(fd);
+    const int event_fd = s.event_fd.exchange(-1);
+    if (event_fd >= 0 && !s.alias.exchange(false)) ::close(event_fd);
+    s.queued.store(0);
+}
+
+void close_socket(int fd) {
+    if (fake(fd).event_fd.load() >= 0) release(fd);
+    preload::epoll_on_fd_closed(fd);
+    preload::g_sockets.forget(fd);
+    ::close(fd);
+}
+
+void close_fd(int fd) {
+    preload::epoll_on_fd_closed(fd);
+    ::close(fd);
+}
+
+void deliver(int fd, size_t count) {
+    std::lock_guard lock(g_mutex);
+    FakeSocket& s = fake(fd);
+    if (s.event_fd.load() < 0) throw std::logic_error("deliver to a kernel-path fd");
+    deliver_locked(s, count);
+}
+
+bool consume(int fd) {
+    std::lock_guard lock(g_mutex);
+    FakeSocket& s = fake(fd);
+    if (s.queued.load() == 0) return false;
+    if (s.queued.fetch_sub(1) == 1) {
+        uint64_t value = 0;
+        if (::read(s.event_fd.load(), &value, sizeof value) != sizeof value)
+            throw std::runtime_error("eventfd read failed");
+    }
+    return true;
+}
+
+size_t queued(int fd) {
+    return fake(fd).queued.load();
+}
+
+void set_spin_us(unsigned us) {
+    g_spin_us.store(us);
+}
+
+void deliver_on_poll_once(int fd, unsigned calls) {
+    g_scheduled_at.store(g_poll_once_calls.load() + calls);
+    g_scheduled_fd.store(fd);
+}
+
+unsigned poll_once_calls() {
+    return g_poll_once_calls.load();
+}
+
+}  // namespace xlane::test
+
+// ---- the fast_path.h contract ----
+namespace xlane::preload {
+
+bool fast_socket_event_fd(int fd, int* event_fd) {
+    if (fd < 0 || fd >= test::kMaxFd) return false;
+    const int e = test::g_fake[fd].event_fd.load(std::memory_order_acquire);
+    if (e < 0) return false;
+    *event_fd = e;
+    return true;
+}
+
+size_t fast_socket_queued(int fd) {
+    if (fd < 0 || fd >= test::kMaxFd) return 0;
+    return test::g_fake[fd].queued.load();
+}
+
+void fast_path_poll_once() {
+    const unsigned call = test::g_poll_once_calls.fetch_add(1) + 1;
+    int fd = test::g_scheduled_fd.load();
+    const int scheduled = fd;
+    if (fd >= 0 && call >= test::g_scheduled_at.load() &&
+        test::g_scheduled_fd.compare_exchange_strong(fd, -1)) {
+        test::deliver(scheduled);
+    }
+}
+
+unsigned fast_path_spin_us() {
+    return test::g_spin_us.load();
+}
+
+bool inside_engine() {
+    return false;
+}
+
+}  // namespace xlane::preload

@@ -1,0 +1,723 @@
+// The state machine segment by segment, the test playing the peer: every
+// RFC 9293 state, RST acceptance and generation with RFC 5961 challenge ACKs,
+// PAWS, window trimming, delayed ACK, Nagle/CORK/NODELAY, zero-window probes.
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <vector>
+
+#include "tcp/tcp_connection.h"
+
+namespace xlane::tcp {
+namespace {
+
+using namespace std::chrono_literals;
+const packet::Ipv6Addr kA = packet::ipv4_mapped({198, 18, 0, 1});
+const packet::Ipv6Addr kB = packet::ipv4_mapped({198, 18, 0, 2});
+
+// The connection under test is A:40000; the test is B:80.
+struct Script {
+    TcpConfig config;
+    Instant now{10s};
+    FourTuple tuple{{kA, 40000}, {kB, 80}};
+    std::unique_ptr<TcpConnection> conn;
+    uint32_t peer_iss = 5000;
+    uint32_t peer_nxt = 5001;  // next sequence number the peer sends
+    uint32_t iss = 0;          // the connection's
+    std::vector<uint8_t> payload_store;
+
+    Script() {
+        config.timestamps = false;  // plain arithmetic unless a test wants them
+        config.window_scaling = false;
+        config.sack = false;
+    }
+
+    std::vector<OutSegment> out() {
+        std::vector<OutSegment> segments;
+        while (auto s = conn->pop_output()) segments.push_back(std::move(*s));
+        return segments;
+    }
+
+    void deliver(uint8_t f, uint32_t seq, uint32_t ack, std::vector<uint8_t> payload = {},
+                 TcpOptions options = {}, uint16_t window = 65535) {
+        payload_store = std::move(payload);
+        Segment s;
+        s.header = {80, 40000, seq, ack, f, window, 0};
+        s.options = options;
+        s.payload = payload_store;
+        conn->on_segment(s, now);
+    }
+
+    // Peer data in order, acknowledging everything the connection sent.
+    void peer_data(size_t n) {
+        deliver(flags::kAck | flags::kPsh, peer_nxt, conn_nxt(), std::vector<uint8_t>(n, 'x'));
+        peer_nxt += static_cast<uint32_t>(n);
+    }
+
+    uint32_t conn_nxt_value = 0;
+    uint32_t conn_nxt() const { return conn_nxt_value; }
+    // Remembers the highest sequence the connection used.
+    void track(const std::vector<OutSegment>& segments) {
+        for (const auto& s : segments) {
+            const uint32_t end = s.header.seq + static_cast<uint32_t>(s.payload.size()) +
+                                 ((s.header.flags & flags::kSyn) ? 1 : 0) +
+                                 ((s.header.flags & flags::kFin) ? 1 : 0);
+            if (!(s.header.flags & flags::kRst) && end - conn_nxt_value < 0x80000000u)
+                conn_nxt_value = end;
+        }
+    }
+
+    void establish_active(TcpOptions peer_options = {}, uint16_t window = 65535) {
+        conn = TcpConnection::connect(config, tuple, now);
+        auto syn = out();
+        REQUIRE(syn.size() == 1);
+        REQUIRE(syn[0].header.flags == flags::kSyn);
+        iss = syn[0].header.seq;
+        conn_nxt_value = iss + 1;
+        if (!peer_options.mss) peer_options.mss = 1460;
+        deliver(flags::kSyn | flags::kAck, peer_iss, iss + 1, {}, peer_options, window);
+        auto ack = out();
+        REQUIRE(ack.size() == 1);
+        CHECK(ack[0].header.flags == flags::kAck);
+        CHECK(ack[0].header.ack == peer_iss + 1);
+        REQUIRE(conn->state() == TcpState::kEstablished);
+    }
+
+    void establish_passive() {
+        Segment syn;
+        syn.header = {80, 40000, peer_iss, 0, flags::kSyn, 65535, 0};
+        syn.options.mss = 1460;
+        conn = TcpConnection::from_syn(config, tuple, syn, now);
+        auto synack = out();
+        REQUIRE(synack.size() == 1);
+        REQUIRE(synack[0].header.flags == (flags::kSyn | flags::kAck));
+        CHECK(synack[0].header.ack == peer_iss + 1);
+        iss = synack[0].header.seq;
+        conn_nxt_value = iss + 1;
+        REQUIRE(conn->state() == TcpState::kSynReceived);
+    }
+
+    // States reached from ESTABLISHED.
+    void to_fin_wait1() {
+        conn->shutdown(false, true, now);
+        auto fin = out();
+        REQUIRE(fin.size() == 1);
+        REQUIRE((fin[0].header.flags & flags::kFin) != 0);
+        track(fin);
+        REQUIRE(conn->state() == TcpState::kFinWait1);
+    }
+    void to_fin_wait2() {
+        to_fin_wait1();
+        deliver(flags::kAck, peer_nxt, conn_nxt());
+        REQUIRE(conn->state() == TcpState::kFinWait2);
+    }
+    void to_closing() {
+        to_fin_wait1();
+        deliver(flags::kFin | flags::kAck, peer_nxt, conn_nxt() - 1);  // FIN not yet acked
+        ++peer_nxt;
+        REQUIRE(conn->state() == TcpState::kClosing);
+        out();
+    }
+    void to_time_wait() {
+        to_fin_wait2();
+        deliver(flags::kFin | flags::kAck, peer_nxt, conn_nxt());
+        ++peer_nxt;
+        REQUIRE(conn->state() == TcpState::kTimeWait);
+        out();
+    }
+    void to_close_wait() {
+        deliver(flags::kFin | flags::kAck, peer_nxt, conn_nxt());
+        ++peer_nxt;
+        REQUIRE(conn->state() == TcpState::kCloseWait);
+        out();
+    }
+    void to_last_ack() {
+        to_close_wait();
+        conn->shutdown(false, true, now);
+        track(out());
+        REQUIRE(conn->state() == TcpState::kLastAck);
+    }
+};
+
+bool only_ack(const std::vector<OutSegment>& segments, uint32_t ack) {
+    return segments.size() == 1 && segments[0].header.flags == flags::kAck &&
+           segments[0].header.ack == ack && segments[0].payload.empty();
+}
+
+}  // namespace
+
+TEST_CASE("active open negotiates options and reports establishment", "[tcp][state]") {
+    Script t;
+    t.config.timestamps = true;
+    t.config.window_scaling = true;
+    t.config.sack = true;
+    t.conn = TcpConnection::connect(t.config, t.tuple, t.now);
+    auto syn = t.out();
+    REQUIRE(syn.size() == 1);
+    CHECK(syn[0].options.mss == 1460);        // MTU 1500 - 20 - 20
+    CHECK(syn[0].options.window_scale == 3);  // 256 KiB needs a shift of 3
+    CHECK(syn[0].options.sack_permitted);
+    REQUIRE(syn[0].options.timestamps);
+    CHECK(t.conn->state() == TcpState::kSynSent);
+    TcpOptions peer;
+    peer.mss = 1400;
+    peer.window_scale = 7;
+    peer.sack_permitted = true;
+    peer.timestamps = Timestamps{777, syn[0].options.timestamps->value};
+    t.deliver(flags::kSyn | flags::kAck, t.peer_iss, syn[0].header.seq + 1, {}, peer, 100);
+    CHECK(t.conn->state() == TcpState::kEstablished);
+    CHECK((t.conn->take_events() & event::kEstablished) != 0);
+    CHECK(t.conn->effective_mss() == 1400 - 12);
+    const TcpInfo info = t.conn->info(t.now);
+    CHECK(info.opt_sack);
+    CHECK(info.opt_timestamps);
+    CHECK(info.snd_wscale == 7);
+    CHECK(info.snd_wnd == 100);  // the SYN-ACK window is not scaled
+    auto ack = t.out();
+    REQUIRE(ack.size() == 1);
+    REQUIRE(ack[0].options.timestamps);
+    CHECK(ack[0].options.timestamps->echo == 777);
+}
+
+TEST_CASE("MSS comes from the route MTU, IPv6 included", "[tcp][state]") {
+    TcpConfig config;
+    config.mtu = 9000;
+    auto v4 = TcpConnection::connect(config, {{kA, 1}, {kB, 2}}, 1s);
+    CHECK(v4->pop_output()->options.mss == 8960);
+    const auto a6 = *packet::parse_ipv6("fd00:198:18::1");
+    const auto b6 = *packet::parse_ipv6("fd00:198:18::2");
+    config.mtu = 1500;
+    auto v6 = TcpConnection::connect(config, {{a6, 1}, {b6, 2}}, 1s);
+    CHECK(v6->pop_output()->options.mss == 1440);
+}
+
+TEST_CASE("SYN-SENT: RST rules and refused connections", "[tcp][state][rst]") {
+    Script t;
+    t.conn = TcpConnection::connect(t.config, t.tuple, t.now);
+    const uint32_t iss = t.out()[0].header.seq;
+    SECTION("RST without ACK is ignored") {
+        t.deliver(flags::kRst, 0, 0);
+        CHECK(t.conn->state() == TcpState::kSynSent);
+    }
+    SECTION("RST with an unacceptable ACK is ignored") {
+        t.deliver(flags::kRst | flags::kAck, 0, iss + 5);
+        CHECK(t.conn->state() == TcpState::kSynSent);
+        CHECK(t.out().empty());
+    }
+    SECTION("RST acknowledging the SYN refuses the connection") {
+        t.deliver(flags::kRst | flags::kAck, 0, iss + 1);
+        CHECK(t.conn->state() == TcpState::kClosed);
+        CHECK(t.conn->error() == ECONNREFUSED);
+        CHECK((t.conn->take_events() & event::kClosed) != 0);
+        CHECK(t.conn->send(std::vector<uint8_t>{1}, t.now).error == ECONNREFUSED);
+    }
+    SECTION("an ACK of something never sent is answered by RST") {
+        t.deliver(flags::kAck, 900, iss + 77);
+        auto rst = t.out();
+        REQUIRE(rst.size() == 1);
+        CHECK(rst[0].header.flags == flags::kRst);
+        CHECK(rst[0].header.seq == iss + 77);
+        CHECK(t.conn->state() == TcpState::kSynSent);
+    }
+}
+
+TEST_CASE("simultaneous open, segment by segment", "[tcp][state]") {
+    Script t;
+    t.conn = TcpConnection::connect(t.config, t.tuple, t.now);
+    const uint32_t iss = t.out()[0].header.seq;
+    TcpOptions mss;
+    mss.mss = 1460;
+    t.deliver(flags::kSyn, t.peer_iss, 0, {}, mss);
+    CHECK(t.conn->state() == TcpState::kSynReceived);
+    auto synack = t.out();
+    REQUIRE(synack.size() == 1);
+    CHECK(synack[0].header.flags == (flags::kSyn | flags::kAck));
+    CHECK(synack[0].header.seq == iss);
+    CHECK(synack[0].header.ack == t.peer_iss + 1);
+    SECTION("the peer's SYN-ACK completes it") {
+        t.deliver(flags::kSyn | flags::kAck, t.peer_iss, iss + 1, {}, mss);
+        CHECK(t.conn->state() == TcpState::kEstablished);
+        CHECK(only_ack(t.out(), t.peer_iss + 1));
+    }
+    SECTION("so does a plain ACK") {
+        t.deliver(flags::kAck, t.peer_iss + 1, iss + 1);
+        CHECK(t.conn->state() == TcpState::kEstablished);
+    }
+}
+
+TEST_CASE("SYN-RECEIVED: bad ACK gets RST, exact RST closes, lost SYN-ACK retransmitted",
+          "[tcp][state][rst]") {
+    Script t;
+    t.establish_passive();
+    SECTION("unacceptable ACK") {
+        t.deliver(flags::kAck, t.peer_nxt, t.iss + 9);
+        auto rst = t.out();
+        REQUIRE(rst.size() == 1);
+        CHECK((rst[0].header.flags & flags::kRst) != 0);
+        CHECK(rst[0].header.seq == t.iss + 9);
+        CHECK(t.conn->state() == TcpState::kSynReceived);
+    }
+    SECTION("RST in window, not exact: challenge ACK") {
+        t.deliver(flags::kRst, t.peer_nxt + 10, 0);
+        CHECK(only_ack(t.out(), t.peer_nxt));
+        CHECK(t.conn->state() == TcpState::kSynReceived);
+    }
+    SECTION("exact RST") {
+        t.deliver(flags::kRst, t.peer_nxt, 0);
+        CHECK(t.conn->state() == TcpState::kClosed);
+    }
+    SECTION("retransmitted SYN") {
+        TcpOptions mss;
+        mss.mss = 1460;
+        t.deliver(flags::kSyn, t.peer_iss, 0, {}, mss);
+        auto again = t.out();
+        REQUIRE(again.size() == 1);
+        CHECK(again[0].header.flags == (flags::kSyn | flags::kAck));
+    }
+    SECTION("SYN-ACK retransmission timeout, then ETIMEDOUT") {
+        int synacks = 0;
+        while (t.conn->state() != TcpState::kClosed && synacks < 20) {
+            t.now = t.conn->next_deadline();
+            t.conn->on_timer(t.now);
+            synacks += static_cast<int>(t.out().size());
+        }
+        CHECK(synacks == 5);  // synack_retries
+        CHECK(t.conn->error() == ETIMEDOUT);
+    }
+    SECTION("ACK completes it") {
+        t.deliver(flags::kAck, t.peer_nxt, t.iss + 1);
+        CHECK(t.conn->state() == TcpState::kEstablished);
+    }
+}
+
+TEST_CASE("RST acceptance in every synchronized state (RFC 9293 + RFC 5961)", "[tcp][state][rst]") {
+    Script t;
+    t.establish_active();
+    int expected_error = ECONNRESET;
+    SECTION("ESTABLISHED") {}
+    SECTION("FIN-WAIT-1") {
+        t.to_fin_wait1();
+    }
+    SECTION("FIN-WAIT-2") {
+        t.to_fin_wait2();
+    }
+    SECTION("CLOSE-WAIT") {
+        t.to_close_wait();
+        expected_error = EPIPE;
+    }
+    SECTION("CLOSING") {
+        t.to_closing();
+        expected_error = 0;
+    }
+    SECTION("LAST-ACK") {
+        t.to_last_ack();
+        expected_error = 0;
+    }
+    SECTION("TIME-WAIT") {
+        t.to_time_wait();
+        // TIME-WAIT has a zero-width window past the FIN: an exact RST ends it.
+        expected_error = 0;
+    }
+    const TcpState before = t.conn->state();
+    INFO(to_string(before));
+    // Outside the window: silently dropped.
+    t.deliver(flags::kRst, t.peer_nxt + 1000000, 0);
+    CHECK(t.out().empty());
+    CHECK(t.conn->state() == before);
+    if (before != TcpState::kTimeWait) {
+        // In the window but not exact: a challenge ACK, nothing else.
+        t.deliver(flags::kRst, t.peer_nxt + 100, 0);
+        CHECK(only_ack(t.out(), t.peer_nxt));
+        CHECK(t.conn->state() == before);
+    }
+    // Exact: the connection is reset.
+    t.deliver(flags::kRst, t.peer_nxt, 0);
+    CHECK(t.conn->state() == TcpState::kClosed);
+    CHECK(t.conn->error() == expected_error);
+    CHECK(t.out().empty());
+}
+
+TEST_CASE("SYN on an established connection gets a challenge ACK", "[tcp][state][rst]") {
+    Script t;
+    t.establish_active();
+    t.deliver(flags::kSyn, t.peer_nxt + 5, 0);
+    CHECK(only_ack(t.out(), t.peer_nxt));
+    CHECK(t.conn->state() == TcpState::kEstablished);
+    t.deliver(flags::kSyn, t.peer_iss - 100000, 0);  // even out of window
+    CHECK(only_ack(t.out(), t.peer_nxt));
+}
+
+TEST_CASE("challenge ACKs are rate limited", "[tcp][state][rst]") {
+    Script t;
+    t.config.challenge_acks_per_second = 2;
+    t.establish_active();
+    int acks = 0;
+    for (int i = 0; i < 5; ++i) {
+        t.deliver(flags::kRst, t.peer_nxt + 10 + i, 0);
+        acks += static_cast<int>(t.out().size());
+    }
+    CHECK(acks == 2);
+    t.now += 1s;
+    t.deliver(flags::kRst, t.peer_nxt + 10, 0);
+    CHECK(t.out().size() == 1);
+    CHECK(t.conn->state() == TcpState::kEstablished);
+}
+
+TEST_CASE("ACK of unsent data and too-old ACKs are answered, not processed", "[tcp][state]") {
+    Script t;
+    t.establish_active();
+    t.deliver(flags::kAck, t.peer_nxt, t.iss + 1 + 5000, std::vector<uint8_t>(10, 'z'));
+    CHECK(only_ack(t.out(), t.peer_nxt));  // data not taken
+    CHECK(t.conn->readable_bytes() == 0);
+}
+
+TEST_CASE("segments outside the receive window are trimmed and answered", "[tcp][state]") {
+    Script t;
+    t.config.receive_buffer = 4096;
+    t.config.quickack_segments = 0;
+    t.establish_active();
+    // Entirely beyond the window.
+    t.deliver(flags::kAck, t.peer_nxt + 8192, t.iss + 1, std::vector<uint8_t>(100, 'a'));
+    CHECK(only_ack(t.out(), t.peer_nxt));
+    CHECK(t.conn->out_of_order_bytes() == 0);
+    // Straddling the right edge: only the part inside is kept.
+    t.deliver(flags::kAck, t.peer_nxt + 4000, t.iss + 1, std::vector<uint8_t>(500, 'b'));
+    CHECK(t.conn->out_of_order_bytes() == 96);
+    t.out();
+    // Old data (already received) only causes an ACK.
+    t.peer_data(10);
+    t.out();
+    t.deliver(flags::kAck, t.peer_nxt - 10, t.iss + 1, std::vector<uint8_t>(10, 'x'));
+    CHECK(only_ack(t.out(), t.peer_nxt));
+    CHECK(t.conn->readable_bytes() == 10);
+    CHECK(t.conn->readable_bytes() + t.conn->out_of_order_bytes() <= 4096);
+}
+
+TEST_CASE("out-of-order data is SACKed and delivered once the hole fills", "[tcp][state]") {
+    Script t;
+    t.config.sack = true;
+    TcpOptions peer;
+    peer.sack_permitted = true;
+    t.establish_active(peer);
+    t.deliver(flags::kAck, t.peer_nxt + 1000, t.iss + 1, std::vector<uint8_t>(500, 2));
+    auto dup = t.out();
+    REQUIRE(dup.size() == 1);
+    CHECK(dup[0].header.ack == t.peer_nxt);
+    REQUIRE(dup[0].options.sack_count == 1);
+    CHECK(dup[0].options.sack[0] == SackBlock{t.peer_nxt + 1000, t.peer_nxt + 1500});
+    t.deliver(flags::kAck, t.peer_nxt, t.iss + 1, std::vector<uint8_t>(1000, 1));
+    auto ack = t.out();
+    REQUIRE(ack.size() == 1);
+    CHECK(ack[0].header.ack == t.peer_nxt + 1500);
+    CHECK(ack[0].options.sack_count == 0);
+    std::vector<uint8_t> buffer(2000);
+    const IoResult r = t.conn->recv(buffer, t.now);
+    REQUIRE(r.bytes == 1500);
+    CHECK(buffer[999] == 1);
+    CHECK(buffer[1000] == 2);
+}
+
+TEST_CASE("PAWS drops segments with old timestamps", "[tcp][state]") {
+    Script t;
+    t.config.timestamps = true;
+    TcpOptions peer;
+    peer.timestamps = Timestamps{1000, 0};
+    t.establish_active(peer);
+    TcpOptions ts;
+    ts.timestamps = Timestamps{1010, 0};
+    t.deliver(flags::kAck, t.peer_nxt, t.iss + 1, std::vector<uint8_t>(10, 1), ts);
+    t.peer_nxt += 10;
+    t.out();
+    ts.timestamps = Timestamps{900, 0};  // older than TS.Recent
+    t.deliver(flags::kAck, t.peer_nxt, t.iss + 1, std::vector<uint8_t>(10, 2), ts);
+    auto ack = t.out();
+    REQUIRE(ack.size() == 1);
+    CHECK(ack[0].header.ack == t.peer_nxt);  // not taken
+    CHECK(t.conn->readable_bytes() == 10);
+    REQUIRE(ack[0].options.timestamps);
+    CHECK(ack[0].options.timestamps->echo == 1010);
+}
+
+TEST_CASE("TIME-WAIT re-acknowledges a retransmitted FIN and ends after 2 MSL", "[tcp][state]") {
+    Script t;
+    t.config.time_wait = 30s;
+    t.establish_active();
+    t.to_time_wait();
+    t.now += 10s;
+    t.deliver(flags::kFin | flags::kAck, t.peer_nxt - 1, t.conn_nxt());
+    CHECK(only_ack(t.out(), t.peer_nxt));
+    CHECK(t.conn->next_deadline() == t.now + 30s);  // restarted
+    t.now = t.conn->next_deadline();
+    t.conn->on_timer(t.now);
+    CHECK(t.conn->state() == TcpState::kClosed);
+    CHECK(t.conn->error() == 0);
+}
+
+TEST_CASE("FIN handling: half-close, out-of-order FIN, EOF", "[tcp][state]") {
+    Script t;
+    t.establish_active();
+    // FIN arrives before the data in front of it.
+    t.deliver(flags::kFin | flags::kAck, t.peer_nxt + 5, t.iss + 1);
+    CHECK(t.conn->state() == TcpState::kEstablished);
+    t.out();
+    t.deliver(flags::kAck, t.peer_nxt, t.iss + 1, std::vector<uint8_t>(5, 'q'));
+    CHECK(t.conn->state() == TcpState::kCloseWait);
+    auto ack = t.out();
+    REQUIRE_FALSE(ack.empty());
+    CHECK(ack.back().header.ack == t.peer_nxt + 6);
+    std::vector<uint8_t> buffer(16);
+    CHECK(t.conn->recv(buffer, t.now).bytes == 5);
+    IoResult eof = t.conn->recv(buffer, t.now);
+    CHECK(eof.bytes == 0);
+    CHECK(eof.error == 0);
+    // Still allowed to send in CLOSE-WAIT (half-close).
+    CHECK(t.conn->send(std::vector<uint8_t>(100, 'r'), t.now).bytes == 100);
+    auto data = t.out();
+    REQUIRE(data.size() == 1);
+    CHECK(data[0].payload.size() == 100);
+}
+
+TEST_CASE("delayed ACK and quick ACK", "[tcp][state][ack]") {
+    Script t;
+    t.config.quickack_segments = 0;
+    t.establish_active();
+    t.peer_data(100);
+    CHECK(t.out().empty());
+    CHECK(t.conn->next_deadline() == t.now + 40ms);
+    t.peer_data(100);  // the second segment is acknowledged at once
+    CHECK(only_ack(t.out(), t.peer_nxt));
+    t.peer_data(100);
+    CHECK(t.out().empty());
+    t.now += 40ms;
+    t.conn->on_timer(t.now);
+    CHECK(only_ack(t.out(), t.peer_nxt));
+    t.conn->set_quickack(true, t.now);
+    t.peer_data(100);
+    CHECK(only_ack(t.out(), t.peer_nxt));
+}
+
+TEST_CASE("Nagle, TCP_NODELAY and TCP_CORK", "[tcp][state][nagle]") {
+    Script t;
+    t.establish_active();
+    const std::vector<uint8_t> byte{1};
+    SECTION("Nagle holds small segments while data is unacknowledged") {
+        t.conn->send(byte, t.now);
+        CHECK(t.out().size() == 1);
+        t.conn->send(byte, t.now);
+        t.conn->send(byte, t.now);
+        CHECK(t.out().empty());
+        t.deliver(flags::kAck, t.peer_nxt, t.iss + 2);
+        auto held = t.out();
+        REQUIRE(held.size() == 1);
+        CHECK(held[0].payload.size() == 2);
+    }
+    SECTION("NODELAY sends every write") {
+        t.conn->set_nodelay(true, t.now);
+        t.conn->send(byte, t.now);
+        t.conn->send(byte, t.now);
+        CHECK(t.out().size() == 2);
+    }
+    SECTION("CORK holds partial segments until uncorked") {
+        t.conn->set_cork(true, t.now);
+        t.conn->send(std::vector<uint8_t>(100, 1), t.now);
+        t.conn->send(std::vector<uint8_t>(100, 1), t.now);
+        CHECK(t.out().empty());
+        t.conn->send(std::vector<uint8_t>(1460, 1), t.now);  // a full segment goes
+        auto full = t.out();
+        REQUIRE(full.size() == 1);
+        CHECK(full[0].payload.size() == 1460);
+        t.conn->set_cork(false, t.now);
+        auto rest = t.out();
+        REQUIRE(rest.size() == 1);
+        CHECK(rest[0].payload.size() == 200);
+    }
+    SECTION("CORK gives up after 200 ms") {
+        t.conn->set_cork(true, t.now);
+        t.conn->send(std::vector<uint8_t>(100, 1), t.now);
+        CHECK(t.out().empty());
+        CHECK(t.conn->next_deadline() == t.now + 200ms);
+        t.now += 200ms;
+        t.conn->on_timer(t.now);
+        CHECK(t.out().size() == 1);
+    }
+}
+
+TEST_CASE("zero window: persist probes, then the window update resumes sending",
+          "[tcp][state][window]") {
+    Script t;
+    t.establish_active({}, 0);
+    CHECK(t.conn->send(std::vector<uint8_t>(3000, 7), t.now).bytes == 3000);
+    CHECK(t.out().empty());
+    Duration previous{0};
+    Instant last = t.now;
+    for (int probe = 0; probe < 4; ++probe) {
+        const Instant deadline = t.conn->next_deadline();
+        REQUIRE(deadline != kNever);
+        if (probe > 0) CHECK(deadline - last > previous);  // backing off
+        previous = deadline - last;
+        last = t.now = deadline;
+        t.conn->on_timer(t.now);
+        auto p = t.out();
+        REQUIRE(p.size() == 1);
+        CHECK(p[0].header.seq == t.iss);  // SND.UNA - 1: elicits an ACK
+        CHECK(p[0].payload.empty());
+        t.deliver(flags::kAck, t.peer_nxt, t.iss + 1, {}, {}, 0);  // still closed
+        CHECK(t.out().empty());
+    }
+    CHECK(t.conn->state() == TcpState::kEstablished);
+    t.deliver(flags::kAck, t.peer_nxt, t.iss + 1, {}, {}, 2000);  // window update
+    auto data = t.out();
+    REQUIRE(data.size() == 1);
+    CHECK(data[0].payload.size() == 1460);
+    // Sender SWS avoidance: 540 usable bytes (< half the largest window) wait
+    // for the ACK; then the rest flows.
+    size_t sent = data[0].payload.size();
+    for (int round = 0; round < 10 && sent < 3000; ++round) {
+        t.deliver(flags::kAck, t.peer_nxt, t.iss + 1 + static_cast<uint32_t>(sent), {}, {}, 2000);
+        for (const auto& s : t.out()) sent += s.payload.size();
+    }
+    CHECK(sent == 3000);
+}
+
+TEST_CASE("a window shrunk to zero under outstanding data is probed, not timed out",
+          "[tcp][state][window]") {
+    Script t;
+    t.config.retries2 = 3;
+    t.establish_active();
+    t.conn->send(std::vector<uint8_t>(1000, 7), t.now);
+    REQUIRE(t.out().size() == 1);
+    // The peer acknowledges nothing and closes its window (RFC 9293 discourages it).
+    t.deliver(flags::kAck, t.peer_nxt, t.iss + 1, {}, {}, 0);
+    for (int i = 0; i < 10; ++i) {
+        t.now = t.conn->next_deadline();
+        t.conn->on_timer(t.now);
+        auto probe = t.out();
+        REQUIRE(probe.size() == 1);
+        CHECK(probe[0].payload.size() == 1000);
+        t.deliver(flags::kAck, t.peer_nxt, t.iss + 1, {}, {}, 0);  // still alive, still closed
+    }
+    CHECK(t.conn->state() == TcpState::kEstablished);  // 10 RTOs > retries2, yet alive
+    t.deliver(flags::kAck, t.peer_nxt, t.iss + 1001, {}, {}, 5000);
+    CHECK(t.conn->info(t.now).unacked == 0);
+}
+
+TEST_CASE("zero window with a user timeout gives up", "[tcp][state][window]") {
+    Script t;
+    t.config.user_timeout = 10s;
+    t.establish_active({}, 0);
+    t.conn->send(std::vector<uint8_t>(10, 7), t.now);
+    const Instant start = t.now;
+    while (t.conn->state() != TcpState::kClosed && t.now - start < 100s) {
+        t.now = t.conn->next_deadline();
+        t.conn->on_timer(t.now);
+        t.out();
+        if (t.conn->state() != TcpState::kClosed)
+            t.deliver(flags::kAck, t.peer_nxt, t.iss + 1, {}, {}, 0);
+        t.out();
+    }
+    CHECK(t.conn->error() == ETIMEDOUT);
+    CHECK(t.now - start >= 10s);
+    CHECK(t.now - start < 30s);
+}
+
+TEST_CASE("closing with unread data or receiving data after close resets", "[tcp][state][rst]") {
+    Script t;
+    t.establish_active();
+    SECTION("unread data") {
+        t.peer_data(10);
+        t.out();
+        t.conn->close(t.now);
+        auto rst = t.out();
+        REQUIRE(rst.size() == 1);
+        CHECK((rst[0].header.flags & flags::kRst) != 0);
+        CHECK(rst[0].header.seq == t.iss + 1);
+        CHECK(t.conn->state() == TcpState::kClosed);
+    }
+    SECTION("data for a closed application") {
+        t.conn->close(t.now);
+        t.track(t.out());
+        CHECK(t.conn->state() == TcpState::kFinWait1);
+        t.peer_data(10);
+        auto rst = t.out();
+        REQUIRE(rst.size() == 1);
+        CHECK((rst[0].header.flags & flags::kRst) != 0);
+        CHECK(t.conn->state() == TcpState::kClosed);
+    }
+    SECTION("abort") {
+        t.conn->abort(t.now);
+        auto rst = t.out();
+        REQUIRE(rst.size() == 1);
+        CHECK(rst[0].header.flags == (flags::kRst | flags::kAck));
+        CHECK(t.conn->state() == TcpState::kClosed);
+        CHECK(t.conn->error() == 0);
+    }
+}
+
+TEST_CASE("orphaned FIN-WAIT-2 times out", "[tcp][state]") {
+    Script t;
+    t.config.fin_wait2_timeout = 5s;
+    t.establish_active();
+    t.conn->close(t.now);
+    t.track(t.out());
+    t.deliver(flags::kAck, t.peer_nxt, t.conn_nxt());
+    REQUIRE(t.conn->state() == TcpState::kFinWait2);
+    CHECK(t.conn->next_deadline() == t.now + 5s);
+    t.now += 5s;
+    t.conn->on_timer(t.now);
+    CHECK(t.conn->state() == TcpState::kClosed);
+}
+
+TEST_CASE("listener: SYN starts a connection, stray ACK is reset, backlog bounds",
+          "[tcp][listener]") {
+    TcpConfig config;
+    TcpListener listener(config, {kB, 80}, 1);
+    Segment syn;
+    syn.header = {40000, 80, 100, 0, flags::kSyn, 65535, 0};
+    auto conn = listener.on_segment(syn, kA, kB, 1s);
+    REQUIRE(conn);
+    CHECK(conn->tuple().local == TcpEndpoint{kB, 80});
+    CHECK(conn->tuple().remote == TcpEndpoint{kA, 40000});
+    CHECK_FALSE(listener.acceptable());
+    syn.header.src_port = 40001;
+    CHECK_FALSE(listener.on_segment(syn, kA, kB, 1s));  // backlog of 1 is full
+    Segment ack;
+    ack.header = {40002, 80, 100, 4242, flags::kAck, 65535, 0};
+    CHECK_FALSE(listener.on_segment(ack, kA, kB, 1s));
+    auto rst = listener.pop_output();
+    REQUIRE(rst);
+    CHECK(rst->header.flags == flags::kRst);
+    CHECK(rst->header.seq == 4242);
+    CHECK(rst->dst_addr == kA);
+    // Complete the handshake: accept() hands it out.
+    auto synack = conn->pop_output();
+    REQUIRE(synack);
+    Segment final_ack;
+    final_ack.header = {40000, 80, 101, synack->header.seq + 1, flags::kAck, 65535, 0};
+    conn->on_segment(final_ack, 1s);
+    CHECK(listener.acceptable());
+    CHECK(listener.accept() == conn);
+    CHECK_FALSE(listener.accept());
+}
+
+TEST_CASE("reset_for answers segments to closed ports per RFC 9293", "[tcp][rst]") {
+    Segment syn;
+    syn.header = {40000, 81, 1000, 0, flags::kSyn, 65535, 0};
+    auto rst = reset_for(syn, kA, kB);
+    REQUIRE(rst);
+    CHECK(rst->header.flags == (flags::kRst | flags::kAck));
+    CHECK(rst->header.seq == 0);
+    CHECK(rst->header.ack == 1001);
+    CHECK(rst->header.src_port == 81);
+    CHECK(rst->src_addr == kB);
+    Segment data;
+    std::vector<uint8_t> payload(10);
+    data.header = {40000, 81, 1000, 77, flags::kAck, 65535, 0};
+    data.payload = payload;
+    rst = reset_for(data, kA, kB);
+    REQUIRE(rst);
+    CHECK(rst->header.flags == flags::kRst);
+    CHECK(rst->header.seq == 77);
+    data.header.flags = flags::kRst;
+    CHECK_FALSE(reset_for(data, kA, kB));
+}
+
+}  // namespace xlane::tcp

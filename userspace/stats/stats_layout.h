@@ -1,0 +1,174 @@
+// The shared-memory layout through which each preloaded process publishes its
+// sockets and counters (StatsPublisher) and `xlane sockets`/`xlane stats` read them.
+//
+// One segment per process: the file <dir>/xlane-stats.<pid> (dir: /dev/shm),
+// created by its owner with mode 0600, so only that user and root can read it.
+//
+//   [ SegmentHeader: one page ][ SocketSlot 0 ][ SocketSlot 1 ] ...
+//
+// The owner grows the file (ftruncate + one more mapping of the new part, so
+// the slots it already handed out never move); `slot_count` says how many
+// slots exist and is raised only after they do. No hard socket limit: slots
+// are added in chunks that double (64, 64, 128, ...) up to kMaxSlots, and a
+// socket beyond it is simply not published (it works all the same).
+//
+// Versioning: `magic` + `version` + the three sizes. A change that moves or
+// resizes a field raises kLayoutVersion; readers refuse other versions with a
+// message instead of misreading. Path and reason codes and counter indexes are
+// append-only: numbers never change meaning.
+//
+// Consistency: identity fields (endpoints, path, reason) of a slot and the
+// header's port table change under a seqlock (odd `seq` = being written);
+// counters are independent monotonic relaxed atomics that the owning process
+// adds to with no syscall and no lock.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "xlane/abi.h"
+
+namespace xlane::stats {
+
+inline constexpr uint64_t kMagic = 0x3153544154534c58ULL;  // "XLSTATS1" little-endian
+inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr const char* kDefaultDirectory = "/dev/shm";
+inline constexpr const char* kSegmentPrefix = "xlane-stats.";  // + decimal pid
+inline constexpr uint32_t kFirstChunkSlots = 64;
+// 2^20 slots, like the preload library's fd table; the file is sparse on
+// tmpfs, so only slots ever used cost memory.
+inline constexpr uint32_t kMaxSlots = 1u << 20;
+inline constexpr size_t kMaxPorts = 16;
+inline constexpr size_t kReasonTextSize = 88;
+inline constexpr size_t kCommSize = 16;
+
+// Which path serves a socket (numbers as in the preload library's SocketPath).
+enum class Path : uint8_t {
+    unknown = 0,
+    kernel = 1,
+    loopback = 2,
+    fast = 3,
+};
+
+// Why a socket is not on the fast path (kNone when it is). Append-only.
+enum class Reason : uint8_t {
+    none = 0,
+    rule = 1,                // a rule (file or built-in) sends it to the kernel; text: the rule
+    no_attachment = 2,       // no xlane XDP attachment on the interface its traffic uses
+    owned_elsewhere = 3,     // the interface's fast path is owned by another process
+    resource_exhausted = 4,  // UMEM, rings, steering map or slots full
+    unsupported_option = 5,  // a socket option or flag the user-space stack does not serve
+    not_ip = 6,              // AF_UNIX, netlink, packet, ...: never accelerated
+    not_tcp_udp = 7,         // raw, ICMP, SCTP, ...: never accelerated
+    not_built = 8,           // the user-space stack for this protocol does not exist yet
+    config_error = 9,        // the rules file has an error: everything goes to the kernel
+    error = 10,              // setting the fast path up failed; text: the error
+    undecided = 11,          // UDP: decided at its first bind, connect or send
+    forked = 12,             // inherited across fork(): the parent's fast path serves its flows
+    process_exit = 13,       // handed back to the kernel while the process exits
+};
+
+// Per-socket counters, indexes into SocketSlot::counters. Append-only.
+enum class Counter : uint8_t {
+    rx_packets,
+    rx_bytes,
+    tx_packets,
+    tx_bytes,
+    rx_drops,      // datagrams lost on receive (queue full, ...)
+    tx_drops,      // datagrams lost on send (no neighbour, ring stuck)
+    rx_eagain,     // a receive found nothing (EAGAIN/EWOULDBLOCK)
+    tx_eagain,     // a send could not go now (EAGAIN/ENOBUFS)
+    poll_hits,     // poll/epoll/select found the socket ready at once
+    poll_misses,   // ... had to wait or returned it not ready
+    count_,
+};
+inline constexpr size_t kCounterCount = static_cast<size_t>(Counter::count_);
+
+// Names as `xlane stats --json` and XLANE_STATS_FILE print them ("?" for a
+// number this build does not know, from a newer publisher).
+[[nodiscard]] const char* name(Path path) noexcept;
+[[nodiscard]] const char* name(Reason reason) noexcept;
+[[nodiscard]] const char* name(Counter counter) noexcept;
+// "udp", "tcp" or the number.
+[[nodiscard]] const char* protocol_name(uint8_t protocol, char (&buffer)[8]) noexcept;
+
+enum class SlotState : uint32_t {
+    free = 0,     // never used or retired (socket closed)
+    live = 1,
+};
+
+// An address and port; addr is IPv4-mapped for IPv4 (as in the steering maps).
+struct StatsEndpoint {
+    xlane_addr addr;
+    uint16_t port;  // host order
+    uint8_t set;    // 0: not bound/connected yet
+    uint8_t pad_[5];
+};
+static_assert(sizeof(StatsEndpoint) == 24);
+
+// From a sockaddr_in/sockaddr_in6 (anything else: not set). No allocation.
+[[nodiscard]] StatsEndpoint endpoint_from_sockaddr(const void* sockaddr, unsigned length) noexcept;
+// "198.18.0.2:5000", "[fd00:198:18::2]:5000", "*" when not set; always
+// NUL-terminated (truncated when `size` is too small). Returns `buffer`.
+inline constexpr size_t kEndpointTextSize = 56;
+const char* format_endpoint(const StatsEndpoint& endpoint, char* buffer, size_t size) noexcept;
+
+struct SocketSlot {
+    std::atomic<uint32_t> seq;    // seqlock over the identity fields below
+    std::atomic<uint32_t> state;  // SlotState
+    int32_t fd;
+    uint16_t family;  // AF_INET, AF_INET6
+    uint8_t protocol;  // IPPROTO_UDP, IPPROTO_TCP
+    uint8_t path;      // Path
+    uint8_t reason;    // Reason
+    uint8_t pad_[3];
+    uint32_t next_free;       // owner-private: free list (index + 1, 0 = end) while free
+    uint32_t refs;            // owner-private: fds naming the socket (dup) while live
+    uint32_t pad2_;
+    uint64_t opened_realtime_ns;  // CLOCK_REALTIME when published
+    StatsEndpoint local;
+    StatsEndpoint remote;
+    char reason_text[kReasonTextSize];  // NUL-terminated, may be empty
+    std::atomic<uint64_t> counters[kCounterCount];
+};
+static_assert(sizeof(SocketSlot) == 256, "SocketSlot is part of the layout: bump kLayoutVersion");
+static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free,
+              "counters must be address-free atomics to live in shared memory");
+
+// Ring and UMEM use of one interface the process serves (fast path).
+struct PortUsage {
+    char ifname[16];
+    uint32_t queues;             // AF_XDP sockets (one per RX queue)
+    uint32_t ring_size;          // entries per RX/TX ring
+    uint64_t umem_frames;        // frames in the UMEM(s)
+    uint64_t umem_frames_in_use; // handed to the kernel or waiting in user space
+    uint64_t rx_frames;
+    uint64_t tx_frames;
+    uint64_t rx_dropped;   // frames the process dropped (no socket, queue full, bad)
+    uint64_t tx_ring_full; // times a send waited for TX ring or UMEM room
+};
+static_assert(sizeof(PortUsage) == 72);
+
+struct SegmentHeader {
+    std::atomic<uint64_t> magic;  // kMagic, stored last when the header is ready
+    uint32_t version;
+    uint32_t header_size;
+    uint32_t slot_size;
+    uint32_t max_slots;
+    int32_t pid;
+    uint32_t uid;
+    uint64_t start_time;  // field 22 of /proc/<pid>/stat: tells a reused pid apart
+    uint64_t created_realtime_ns;
+    char comm[kCommSize];
+    std::atomic<uint32_t> slot_count;  // slots that exist in the file
+    std::atomic<uint32_t> ports_seq;   // seqlock over port_count and ports
+    uint32_t port_count;
+    uint32_t pad_;
+    PortUsage ports[kMaxPorts];
+    uint8_t reserved_[4096 - 80 - kMaxPorts * sizeof(PortUsage)];
+};
+static_assert(sizeof(SegmentHeader) == 4096, "SegmentHeader is one page");
+static_assert(offsetof(SegmentHeader, ports) == 80);
+
+}  // namespace xlane::stats

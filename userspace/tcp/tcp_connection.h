@@ -1,0 +1,433 @@
+// TcpConnection: one TCP connection as a sans-I/O state machine (RFC 9293 with
+// RFC 5961, 6298, 7323, 2018, 6582/6675, 9438); the caller moves the bytes.
+//
+// Design
+// ------
+// The object never touches a socket, a clock or a thread. Everything that
+// happens to a connection enters through four doors and leaves through three:
+//
+//   in:  on_segment(segment, now)    a decoded segment (tcp_segment.h) the
+//                                    caller demultiplexed to this connection
+//        send / recv / shutdown /    the socket API, already reduced to byte
+//        close / abort (…, now)      spans and errno-style results (IoResult)
+//        on_timer(now)               when now >= next_deadline()
+//        set_* options               NODELAY, CORK, QUICKACK, keepalive, user
+//                                    timeout (the setsockopt surface)
+//   out: pop_output()                segments to transmit, in order, each with
+//                                    its IP pair, ready for encode_segment()
+//        next_deadline()             the earliest timer (kNever when none)
+//        take_events() / state() /   edge events (readable, writable,
+//        error() / info()            established, closed) and level queries;
+//                                    error() is the SO_ERROR value
+//                                    (ECONNREFUSED, ETIMEDOUT, ECONNRESET)
+//
+// `now` is a monotonic Instant from the caller: a steady clock in production,
+// a virtual clock in tests, so whole transfers under loss run deterministically
+// in milliseconds of real time. A passive open starts at TcpListener, which
+// answers SYNs with new connections in SYN-RECEIVED and hands them out from
+// accept() once established; segments that match nothing get reset_for().
+//
+// Inside, the send side keeps bytes once: the send ByteRing holds unacked and
+// unsent data, and a list of TxRecords (one per transmitted segment: its
+// sequence range, SYN/FIN, SACKed/lost/retransmitted marks and send time) is
+// the scoreboard for RTO, fast retransmit and SACK; its send times give RTT
+// samples in microseconds (timestamps only when a retransmission was acked,
+// per Karn and RFC 7323 §4). Loss recovery follows
+// RFC 6582 (recovery point, partial-ACK retransmission, full-ACK exit) with
+// RFC 6675 pipe accounting; without SACK, duplicate ACKs stand in for SACKed
+// segments as Linux does. The window arithmetic lives behind
+// CongestionControl (NewReno or CUBIC). The receive side keeps in-order bytes
+// in a ByteRing and out-of-order data in a ReassemblyQueue; both together
+// never exceed the advertised window, which never exceeds the receive buffer
+// (plus less than one window-scale unit of rounding), and the right edge of
+// the advertised window never moves left. Buffer sizes, timers and retry
+// counts are TcpConfig fields with Linux's defaults.
+//
+// Not implemented yet: RACK-TLP (a lost retransmission waits for the RTO),
+// F-RTO / undo of spurious retransmissions, D-SACK, ECN, urgent data (URG is
+// ignored, its bytes are ordinary data), SYN cookies, reuse of a TIME-WAIT
+// pair by a new SYN (RFC 6191), path MTU discovery (TcpConfig::mtu is the
+// route MTU the caller looked up).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "packet/wire.h"
+#include "tcp/byte_ring.h"
+#include "tcp/congestion_control.h"
+#include "tcp/reassembly_queue.h"
+#include "tcp/rtt_estimator.h"
+#include "tcp/tcp_segment.h"
+#include "tcp/tcp_time.h"
+
+namespace xlane::tcp {
+
+// RFC 9293 §3.3.2; numbered as Linux's TCP_* states are not (info() maps).
+enum class TcpState : uint8_t {
+    kClosed,
+    kListen,
+    kSynSent,
+    kSynReceived,
+    kEstablished,
+    kFinWait1,
+    kFinWait2,
+    kCloseWait,
+    kClosing,
+    kLastAck,
+    kTimeWait,
+};
+[[nodiscard]] std::string_view to_string(TcpState state);
+
+struct TcpEndpoint {
+    packet::Ipv6Addr addr{};  // IPv4-mapped for IPv4
+    uint16_t port = 0;        // host order
+    friend bool operator==(const TcpEndpoint&, const TcpEndpoint&) = default;
+};
+
+struct FourTuple {
+    TcpEndpoint local;
+    TcpEndpoint remote;
+    friend bool operator==(const FourTuple&, const FourTuple&) = default;
+};
+
+struct KeepaliveConfig {
+    bool enabled = false;                          // SO_KEEPALIVE
+    Duration idle = std::chrono::seconds(7200);    // TCP_KEEPIDLE
+    Duration interval = std::chrono::seconds(75);  // TCP_KEEPINTVL
+    uint32_t probes = 9;                           // TCP_KEEPCNT
+};
+
+// Defaults follow Linux's (net.ipv4.tcp_* sysctls) so the two behave alike.
+struct TcpConfig {
+    uint32_t mtu = 1500;  // route MTU: MSS = mtu - IP header - 20
+    size_t send_buffer = 256 * 1024;
+    size_t receive_buffer = 256 * 1024;  // also bounds the out-of-order queue
+    bool window_scaling = true;
+    bool timestamps = true;
+    bool sack = true;
+    CongestionAlgorithm congestion = CongestionAlgorithm::kCubic;
+    uint32_t initial_window_segments = 10;  // RFC 6928
+    RttEstimator::Limits rto{};
+    uint32_t syn_retries = 6;
+    uint32_t synack_retries = 5;
+    uint32_t retries2 = 15;  // RTOs before ETIMEDOUT on an established connection
+    Duration time_wait = std::chrono::seconds(60);          // 2*MSL
+    Duration fin_wait2_timeout = std::chrono::seconds(60);  // orphans only
+    Duration delayed_ack = std::chrono::milliseconds(40);
+    Duration cork_ceiling = std::chrono::milliseconds(200);
+    uint32_t quickack_segments = 16;  // ACK every segment at the start
+    uint32_t challenge_acks_per_second = 1000;
+    KeepaliveConfig keepalive{};
+    Duration user_timeout{0};  // TCP_USER_TIMEOUT; 0 = off
+    bool nodelay = false;
+    // RFC 6528 ISN secret (also keys the timestamp offsets); 0 = a random
+    // per-process key. Tests set it for reproducible sequence numbers.
+    uint64_t iss_secret = 0;
+    // Tests only: this ISN instead of RFC 6528's (to put the sequence-number
+    // wrap where a test wants it). Never set in production: ISNs must be
+    // unpredictable.
+    std::optional<uint32_t> fixed_iss;
+};
+
+// A segment to transmit: encode_segment(header, options, payload, src, dst).
+struct OutSegment {
+    packet::Ipv6Addr src_addr{};
+    packet::Ipv6Addr dst_addr{};
+    SegmentHeader header;
+    TcpOptions options;
+    std::vector<uint8_t> payload;
+};
+
+// Socket-call result: bytes moved, or a positive errno (EAGAIN: try later).
+// recv(): bytes == 0 && error == 0 is end of stream.
+struct IoResult {
+    size_t bytes = 0;
+    int error = 0;
+};
+
+namespace event {
+inline constexpr uint32_t kReadable = 1;     // data, EOF or an error to read
+inline constexpr uint32_t kWritable = 2;     // send buffer space
+inline constexpr uint32_t kEstablished = 4;  // handshake completed
+inline constexpr uint32_t kClosed = 8;       // reached CLOSED (see error())
+}  // namespace event
+
+// The values Linux reports in struct tcp_info, in our units (µs, bytes,
+// segments as Linux counts them).
+struct TcpInfo {
+    TcpState state = TcpState::kClosed;
+    uint8_t ca_state = 0;  // 0 open, 1 disorder, 3 recovery, 4 loss (TCP_CA_*)
+    uint8_t retransmits = 0;
+    uint8_t probes = 0;
+    uint8_t backoff = 0;
+    bool opt_timestamps = false, opt_sack = false, opt_wscale = false;
+    uint8_t snd_wscale = 0, rcv_wscale = 0;
+    uint32_t rto_us = 0, ato_us = 0;
+    uint32_t snd_mss = 0, rcv_mss = 0, advmss = 0, pmtu = 0;
+    uint32_t unacked = 0, sacked = 0, lost = 0, retrans = 0;
+    uint32_t last_data_sent_ms = 0, last_data_recv_ms = 0, last_ack_recv_ms = 0;
+    uint32_t rtt_us = 0, rttvar_us = 0;
+    uint32_t snd_ssthresh = 0, snd_cwnd = 0;  // segments
+    uint32_t rcv_space = 0, snd_wnd = 0, rcv_wnd = 0;
+    uint32_t total_retrans = 0;
+    uint64_t bytes_sent = 0, bytes_retrans = 0, bytes_acked = 0, bytes_received = 0;
+    uint32_t segs_out = 0, segs_in = 0, data_segs_out = 0, data_segs_in = 0;
+    uint32_t notsent_bytes = 0;
+    // xlane additions (not in Linux's struct tcp_info).
+    uint32_t zero_window_probes = 0;  // persist probes sent over the connection's life
+    uint32_t keepalive_probes = 0;
+    CongestionAlgorithm congestion = CongestionAlgorithm::kCubic;
+};
+
+class TcpConnection {
+  public:
+    // Active open: queues the SYN.
+    static std::unique_ptr<TcpConnection> connect(const TcpConfig& config, const FourTuple& tuple,
+                                                  Instant now);
+    // Passive open from a SYN the listener accepted: queues the SYN-ACK.
+    static std::unique_ptr<TcpConnection> from_syn(const TcpConfig& config, const FourTuple& tuple,
+                                                   const Segment& syn, Instant now);
+
+    TcpConnection(const TcpConnection&) = delete;
+    TcpConnection& operator=(const TcpConnection&) = delete;
+    ~TcpConnection();
+
+    // ---- input
+    void on_segment(const Segment& segment, Instant now);
+    void on_timer(Instant now);
+
+    // ---- application
+    IoResult send(std::span<const uint8_t> bytes, Instant now);
+    IoResult recv(std::span<uint8_t> out, Instant now);
+    // shutdown(SHUT_WR) sends FIN after the queued data; SHUT_RD makes recv
+    // report end of stream. ENOTCONN when there is nothing to shut.
+    int shutdown(bool read, bool write, Instant now);
+    // close(): graceful (FIN) unless unread data makes it abortive (RST, as
+    // Linux and RFC 2525 do); the connection lingers as an orphan until done.
+    void close(Instant now);
+    // abort(): RST now (SO_LINGER with zero timeout).
+    void abort(Instant now);
+
+    void set_nodelay(bool on, Instant now);
+    void set_cork(bool on, Instant now);
+    void set_quickack(bool on, Instant now);
+    void set_keepalive(const KeepaliveConfig& keepalive, Instant now);
+    void set_user_timeout(Duration timeout) { config_.user_timeout = timeout; }
+
+    // ---- output
+    [[nodiscard]] bool has_output() const { return !output_.empty(); }
+    std::optional<OutSegment> pop_output();
+    [[nodiscard]] Instant next_deadline() const;
+    // Edge events since the last call (event:: bits).
+    uint32_t take_events();
+
+    // ---- queries
+    [[nodiscard]] TcpState state() const { return state_; }
+    [[nodiscard]] int error() const { return error_; }
+    [[nodiscard]] const FourTuple& tuple() const { return tuple_; }
+    [[nodiscard]] bool readable() const;
+    [[nodiscard]] bool writable() const;
+    // CLOSED, nothing left to transmit: the owner may drop the object.
+    [[nodiscard]] bool finished() const { return state_ == TcpState::kClosed && output_.empty(); }
+    [[nodiscard]] size_t readable_bytes() const { return rcvbuf_.size(); }
+    [[nodiscard]] size_t send_queue_bytes() const { return sndbuf_.size(); }
+    [[nodiscard]] size_t out_of_order_bytes() const { return ooo_.bytes(); }
+    [[nodiscard]] uint32_t effective_mss() const { return mss_; }
+    [[nodiscard]] TcpInfo info(Instant now) const;
+    [[nodiscard]] const TcpConfig& config() const { return config_; }
+
+  private:
+    struct TxRecord {
+        uint32_t seq = 0;
+        uint32_t data_len = 0;
+        bool syn = false, fin = false;
+        bool sacked = false;
+        bool lost = false;
+        bool retransmitted = false;  // in the current recovery episode
+        bool ever_retransmitted = false;
+        Instant sent_at{0};
+        [[nodiscard]] uint32_t seq_len() const { return data_len + (syn ? 1 : 0) + (fin ? 1 : 0); }
+        [[nodiscard]] uint32_t end() const { return seq + seq_len(); }
+    };
+
+    TcpConnection(const TcpConfig& config, const FourTuple& tuple, Instant now);
+
+    // Segment processing (RFC 9293 §3.10.7).
+    void on_segment_syn_sent(const Segment& seg, Instant now);
+    void on_segment_synchronized(const Segment& seg, Instant now);
+    bool sequence_acceptable(const Segment& seg) const;
+    bool process_ack(const Segment& seg, Instant now);  // false: drop the segment
+    void process_text(const Segment& seg, Instant now);
+    void process_fin(Instant now);
+    // Options from the peer's SYN or SYN-ACK: only what both sides offered.
+    void negotiate(const Segment& syn);
+    void update_send_window(const Segment& seg);
+    void process_sack(const Segment& seg, bool& new_sacks);
+    void mark_sack_losses();
+    [[nodiscard]] uint32_t pipe() const;
+    [[nodiscard]] uint32_t sacked_records() const;
+    void enter_recovery(Instant now);
+    void syn_acked(const Segment& seg, Instant now);
+    [[nodiscard]] uint32_t flight() const { return snd_nxt_ - snd_una_; }
+
+    // Output.
+    void transmit(Instant now, bool force_partial = false);
+    void send_record(TxRecord& record, Instant now, bool retransmission);
+    void send_ack(Instant now);
+    void send_probe(Instant now);  // keepalive / zero-window probe (SEQ = SND.UNA - 1)
+    void send_challenge_ack(Instant now);
+    void send_reset(uint32_t seq, Instant now);
+    OutSegment make_segment(uint32_t seq, uint8_t flags, Instant now);
+    uint16_t window_field();
+    void ack_sent(Instant now);
+    void schedule_ack(Instant now, bool immediate);
+
+    // Timers.
+    void arm_rto(Instant now);
+    void on_rto(Instant now);
+    void on_persist(Instant now);
+    void on_keepalive(Instant now);
+    void update_persist(Instant now);
+    void restart_keepalive(Instant now);
+
+    // Transitions.
+    void set_state(TcpState state, Instant now);
+    void enter_established(Instant now);
+    void terminate(int error, Instant now);  // to CLOSED with SO_ERROR = error
+    void enter_time_wait(Instant now);
+
+    [[nodiscard]] uint32_t ts_now(Instant now) const;
+    [[nodiscard]] uint32_t our_mss() const;
+    [[nodiscard]] bool synchronized() const;
+    [[nodiscard]] uint32_t unsent_bytes() const;
+    [[nodiscard]] size_t receive_space() const;
+
+    TcpConfig config_;
+    FourTuple tuple_;
+    TcpState state_ = TcpState::kClosed;
+    int error_ = 0;
+    uint32_t events_ = 0;
+    bool active_open_ = false;
+    bool app_closed_ = false;  // close() called: orphan
+    bool read_shutdown_ = false;
+    bool cork_ = false;
+    bool quickack_sticky_ = false;
+    bool ack_pending_now_ = false;  // an ACK must leave before on_segment returns
+
+    // Send sequence space (RFC 9293 §3.3.1).
+    uint32_t iss_ = 0;
+    uint32_t snd_una_ = 0;
+    uint32_t snd_nxt_ = 0;
+    uint32_t snd_wnd_ = 0;
+    uint32_t max_snd_wnd_ = 0;
+    uint32_t snd_wl1_ = 0, snd_wl2_ = 0;
+    ByteRing sndbuf_;
+    uint32_t sndbuf_seq_ = 0;  // sequence number of sndbuf_'s first byte
+    bool fin_queued_ = false;  // shutdown(WR): FIN follows the data
+    bool fin_sent_ = false;
+    uint32_t fin_seq_ = 0;
+    std::deque<TxRecord> records_;
+
+    // Receive sequence space.
+    uint32_t irs_ = 0;
+    uint32_t rcv_nxt_ = 0;
+    uint32_t rcv_adv_ = 0;  // right edge of the window we advertised
+    ByteRing rcvbuf_;
+    ReassemblyQueue ooo_;
+    std::optional<uint32_t> ooo_fin_seq_;
+    bool fin_received_ = false;
+
+    // Negotiated options.
+    bool ws_ok_ = false, ts_ok_ = false, sack_ok_ = false;
+    uint8_t snd_wscale_ = 0, rcv_wscale_ = 0;
+    uint32_t peer_mss_ = 536;
+    uint32_t mss_ = 536;  // payload per full segment (options excluded)
+    uint32_t ts_offset_ = 0;
+    uint32_t ts_recent_ = 0;
+    uint32_t last_ack_sent_ = 0;
+
+    // Retransmission and congestion.
+    RttEstimator rtt_;
+    std::unique_ptr<CongestionControl> cc_;
+    uint32_t rto_count_ = 0;  // consecutive RTOs (tcpi_retransmits)
+    bool in_recovery_ = false;
+    bool in_loss_ = false;  // after an RTO until snd_una passes recover_
+    uint32_t recover_ = 0;
+    uint32_t dupacks_ = 0;
+    uint32_t reno_sacked_ = 0;  // segments assumed delivered (no SACK)
+    bool syn_retransmitted_ = false;
+    Instant last_progress_{0};  // last ACK that moved snd_una (user timeout)
+
+    // Timers (kNever when idle).
+    Instant rto_deadline_ = kNever;
+    Instant persist_deadline_ = kNever;
+    Instant delack_deadline_ = kNever;
+    Instant keepalive_deadline_ = kNever;
+    Instant time_wait_deadline_ = kNever;
+    Instant fin_wait2_deadline_ = kNever;
+    Instant cork_deadline_ = kNever;
+    uint32_t persist_backoff_ = 0;
+    uint32_t probes_out_ = 0;  // zero-window or keepalive probes unanswered
+    Instant persist_start_{0};
+
+    // ACK generation.
+    uint32_t segments_unacked_ = 0;
+    uint32_t quickack_left_ = 0;
+    Instant challenge_window_start_{0};
+    uint32_t challenge_acks_in_window_ = 0;
+
+    // Counters for info().
+    Instant last_data_sent_{0}, last_data_recv_{0}, last_ack_recv_{0};
+    uint32_t total_retrans_ = 0;
+    uint32_t zero_window_probes_ = 0, keepalive_probes_ = 0;
+    uint64_t bytes_sent_ = 0, bytes_retrans_ = 0, bytes_acked_ = 0, bytes_received_ = 0;
+    uint32_t segs_out_ = 0, segs_in_ = 0, data_segs_out_ = 0, data_segs_in_ = 0;
+
+    std::deque<OutSegment> output_;
+};
+
+// RFC 9293 §3.10.7.1: the reset answering a segment that matched no
+// connection (nullopt for a RST, which is never answered).
+[[nodiscard]] std::optional<OutSegment> reset_for(const Segment& segment,
+                                                  const packet::Ipv6Addr& src,
+                                                  const packet::Ipv6Addr& dst);
+
+// RFC 6528 initial sequence number: a 4 µs clock plus a keyed hash of the
+// connection's addresses.
+[[nodiscard]] uint32_t initial_sequence(const FourTuple& tuple, uint64_t secret, Instant now);
+
+// Listening endpoint: answers SYNs with connections in SYN-RECEIVED (the
+// caller routes their later segments to them) and hands out the established
+// ones in order. Resets what a listener must reset (RFC 9293 §3.10.7.2).
+class TcpListener {
+  public:
+    TcpListener(const TcpConfig& config, const TcpEndpoint& local, uint32_t backlog);
+
+    // A segment for the listening endpoint that matched no connection;
+    // returns the new connection for an acceptable SYN.
+    std::shared_ptr<TcpConnection> on_segment(const Segment& segment, const packet::Ipv6Addr& src,
+                                              const packet::Ipv6Addr& dst, Instant now);
+    // The oldest connection that completed its handshake, or nullptr.
+    std::shared_ptr<TcpConnection> accept();
+    [[nodiscard]] bool acceptable() const;
+    std::optional<OutSegment> pop_output();
+    [[nodiscard]] const TcpEndpoint& local() const { return local_; }
+
+  private:
+    void purge();
+
+    TcpConfig config_;
+    TcpEndpoint local_;
+    uint32_t backlog_;
+    std::deque<std::shared_ptr<TcpConnection>> pending_;
+    std::deque<OutSegment> output_;
+};
+
+}  // namespace xlane::tcp
