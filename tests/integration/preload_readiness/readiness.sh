@@ -15,7 +15,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/../lib.sh"
 xl_require_root
 
-CASES="poll select epoll eintr many close threads"
+CASES="poll select epoll eintr many many10k close threads"
 WORK="$(mktemp -d /tmp/xl-prdy-$$.XXXXXX)"
 xl_on_exit "rm -rf '$WORK'"
 xl_make_hosts numtxqueues 2 numrxqueues 2
