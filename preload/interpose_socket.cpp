@@ -2,6 +2,7 @@
 // record them in the socket table; a UDP socket's path is decided at its first
 // bind or connect (or send), where the fast path may adopt it; everything the
 // fast path does not serve ends in the original libc function.
+#include "fast_socket.h"
 #include "fast_udp.h"
 #include "interpose.h"
 #include "libc_table.h"
@@ -18,7 +19,8 @@ XLANE_INTERPOSE int socket(int family, int type, int protocol) noexcept {
     if (fd >= 0) {
         const auto entry = classify_socket(family, type, protocol);
         g_sockets.record(fd, entry);
-        stats_hooks::opened(fd, entry);
+        // The engine's own sockets (link queries, ...) are not the program's.
+        if (!xlane::preload::inside_engine()) stats_hooks::opened(fd, entry, /*fresh=*/true);
     }
     return fd;
 }

@@ -49,14 +49,15 @@ namespace xlane::preload::stats_hooks {
            entry.reason != PathReason::kNotTcpOrUdp;
 }
 
-// socket(), accept(): `entry` as recorded in g_sockets. `text` says more than
-// the reason's name (the rule, the error); null: the reason's description.
-inline void opened(int fd, const SocketEntry& entry, const char* text = nullptr) {
+// socket() (`fresh`: no endpoints to ask the kernel for yet), accept():
+// `entry` as recorded in g_sockets. `text` says more than the reason's name
+// (the rule, the error); null: the reason's description.
+inline void opened(int fd, const SocketEntry& entry, bool fresh = false, const char* text = nullptr) {
     if (!published_kind(entry)) return;
     stats::process_fd_stats().opened(fd, entry.family,
                                      entry.type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP,
                                      to_stats(entry.path), to_stats(entry.reason),
-                                     text != nullptr ? text : describe(entry.reason));
+                                     text != nullptr ? text : describe(entry.reason), fresh);
 }
 
 // The path or reason changed (set_path), or bind/connect/listen changed the

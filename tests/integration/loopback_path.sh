@@ -41,7 +41,7 @@ counter() {  # counter NAME -> count of a loopback counter
 xl_log "enable on $CG in $NS"
 xl_in "$NS" "$XLANE" loopback enable --cgroup "$CG" || xl_fail "enable failed"
 xl_in "$NS" "$XLANE" loopback enable --cgroup "$CG" 2>/dev/null && xl_fail "second enable must refuse"
-xl_in "$NS" "$XLANE" loopback status | grep -q "loopback: enabled" || xl_fail "status not enabled"
+xl_in "$NS" "$XLANE" loopback status | grep "loopback: enabled" >/dev/null || xl_fail "status not enabled"
 
 # 1. Socket semantics, IPv4/IPv6 loopback and local addresses.
 for addr in 127.0.0.1 ::1 "$XL_ADDR_A" "$XL_ADDR6_A"; do
@@ -111,7 +111,7 @@ xl_wait_for 50 grep -q ready "$out" || xl_fail "stream did not start"
 sleep 1
 xl_in "$NS" "$XLANE" loopback disable || xl_fail "disable failed"
 wait $pid || xl_fail "stream across disable: $(cat "$out")"
-xl_in "$NS" "$XLANE" loopback status | grep -q "loopback: disabled" || xl_fail "still enabled"
+xl_in "$NS" "$XLANE" loopback status | grep "loopback: disabled" >/dev/null || xl_fail "still enabled"
 pins=$(xl_in "$NS" "$XLANE" loopback status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['pins'])")
 [ ! -e "$pins" ] || xl_fail "disable left pins in $pins"
 in_cg timeout 30 "$PROBE" stream 127.0.0.1 3 >"$out" &

@@ -52,7 +52,7 @@ void raise_end(std::atomic<int>& end, int fd) {
 }  // namespace
 
 void FdStatsTable::opened(int fd, int family, int protocol, Path path, Reason reason,
-                          const char* reason_text) noexcept {
+                          const char* reason_text, bool fresh) noexcept {
     KeepErrno keep;
     if (fd < 0 || fd >= kCapacity) return;
     SocketInfo info;
@@ -62,8 +62,10 @@ void FdStatsTable::opened(int fd, int family, int protocol, Path path, Reason re
     info.path = path;
     info.reason = reason;
     info.reason_text = reason_text;
-    info.local = local_endpoint(fd);
-    info.remote = remote_endpoint(fd);
+    if (!fresh) {
+        info.local = local_endpoint(fd);
+        info.remote = remote_endpoint(fd);
+    }
     StatsPublisher& publisher = publisher_();
     SocketSlot* slot = publisher.publish(info);
     raise_end(end_fd_, fd);

@@ -21,9 +21,10 @@ class FdStatsTable {
     FdStatsTable& operator=(const FdStatsTable&) = delete;
 
     // A new IP socket on `fd` (socket, accept): published with the endpoints
-    // the kernel knows for it (getsockname/getpeername, raw syscalls).
+    // the kernel knows for it (getsockname/getpeername, raw syscalls), unless
+    // it cannot have any yet (`fresh`: straight from socket()).
     void opened(int fd, int family, int protocol, Path path, Reason reason,
-                const char* reason_text = nullptr) noexcept;
+                const char* reason_text = nullptr, bool fresh = false) noexcept;
     // Its path or reason changed, or it was bound or connected: the
     // endpoints are read again. A null text keeps the one published.
     void changed(int fd, Path path, Reason reason, const char* reason_text = nullptr) noexcept;

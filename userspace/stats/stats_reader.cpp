@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -36,11 +37,13 @@ class SegmentMap {
     size_t length_;
 };
 
-// A seqlock read: retries while the owner is changing the fields; gives up
-// (false) after many tries, which only a writer stuck mid-update can cause.
+// A seqlock read: retries while the owner is changing the fields (yielding
+// now and then, so a writer on the same CPU can finish); gives up (false)
+// after many tries, which only a writer stuck mid-update can cause.
 template <typename Copy>
 bool read_consistent(const std::atomic<uint32_t>& seq, Copy copy) {
-    for (int attempt = 0; attempt < 10000; ++attempt) {
+    for (int attempt = 0; attempt < 100000; ++attempt) {
+        if (attempt % 64 == 63) sched_yield();
         const uint32_t before = seq.load(std::memory_order_acquire);
         if (before & 1u) continue;
         copy();

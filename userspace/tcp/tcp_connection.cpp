@@ -641,7 +641,9 @@ void TcpConnection::process_text(const Segment& seg, Instant now) {
             events_ |= event::kReadable;
             schedule_ack(now, filled_hole || !ooo_.empty());
         } else {
-            ooo_.insert(seq, payload);
+            if (config_.out_of_order_limit == 0 ||
+                ooo_.bytes() + payload.size() <= config_.out_of_order_limit)
+                ooo_.insert(seq, payload);
             ack_pending_now_ = true;  // duplicate ACK with SACK blocks, at once
         }
     }

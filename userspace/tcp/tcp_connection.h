@@ -109,6 +109,9 @@ struct TcpConfig {
     uint32_t mtu = 1500;  // route MTU: MSS = mtu - IP header - 20
     size_t send_buffer = 256 * 1024;
     size_t receive_buffer = 256 * 1024;  // also bounds the out-of-order queue
+    // A tighter bound on out-of-order bytes (0: the receive window is the
+    // bound). Segments beyond it are dropped and left to retransmission.
+    size_t out_of_order_limit = 0;
     bool window_scaling = true;
     bool timestamps = true;
     bool sack = true;

@@ -70,7 +70,7 @@ TEST_CASE("hooks publish UDP sockets with their path, endpoints and counters") {
     SocketEntry entry = classify_socket(AF_INET, SOCK_DGRAM, 0);
     g_sockets.record(a, entry);
     g_sockets.record(b, entry);
-    stats_hooks::opened(a, entry);
+    stats_hooks::opened(a, entry, /*fresh=*/true);
     stats_hooks::opened(b, entry);
 
     sockaddr_in address{};

@@ -429,9 +429,12 @@ TEST_CASE("snapshots are consistent while the owner rewrites a socket") {
     REQUIRE(slot != nullptr);
     std::atomic<bool> stop{false};
     std::thread writer([&] {
+        // Far more often than any socket changes (bind, connect, fall-back),
+        // with a breath now and then as a real owner has.
         for (int n = 1; !stop.load(std::memory_order_relaxed); n = n % 60000 + 1) {
             publisher.update(slot, version(n));
             count(slot, Counter::tx_packets);
+            if (n % 16 == 0) std::this_thread::yield();
         }
     });
     uint64_t last_tx = 0;

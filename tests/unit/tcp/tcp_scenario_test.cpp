@@ -266,3 +266,40 @@ TEST_CASE("TCP_INFO reports real values after a transfer", "[tcp][scenario]") {
 }
 
 }  // namespace xlane::tcp::test
+
+// The kernel's layout, seen only here and in tcp_info_linux.cpp.
+#include <linux/tcp.h>
+
+#include "tcp/tcp_info_linux.h"
+
+namespace xlane::tcp::test {
+
+TEST_CASE("TCP_INFO in the kernel's struct tcp_info layout", "[tcp][scenario]") {
+    Pair p;
+    StreamPump up;
+    up.sender = p.client;
+    up.receiver = p.server;
+    up.total = 100000;
+    REQUIRE(p.net.run_until([&] { return up.pump(p.net.now()); }, 60s));
+    const TcpInfo info = p.client->info(p.net.now());
+    tcp_info k{};
+    std::span<uint8_t> bytes(reinterpret_cast<uint8_t*>(&k), sizeof k);
+    REQUIRE(fill_linux_tcp_info(info, bytes) == sizeof k);
+    CHECK(k.tcpi_state == linux_tcp_state(info.state));
+    CHECK(k.tcpi_options == (TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE));
+    CHECK(k.tcpi_snd_mss == 1448);
+    CHECK(k.tcpi_rtt == info.rtt_us);
+    CHECK(k.tcpi_bytes_acked == info.bytes_acked);
+    CHECK(k.tcpi_snd_cwnd == info.snd_cwnd);
+    CHECK(k.tcpi_rcv_wscale == info.rcv_wscale);
+    CHECK(linux_tcp_state(TcpState::kEstablished) == 1);  // TCP_ESTABLISHED
+    CHECK(linux_tcp_state(TcpState::kClosing) == 11);  // TCP_CLOSING
+    // A short optlen gets the prefix, as from the kernel.
+    tcp_info prefix{};
+    std::span<uint8_t> eight(reinterpret_cast<uint8_t*>(&prefix), 8);
+    CHECK(fill_linux_tcp_info(info, eight) == 8);
+    CHECK(prefix.tcpi_state == k.tcpi_state);
+    CHECK(prefix.tcpi_rto == 0);
+}
+
+}  // namespace xlane::tcp::test

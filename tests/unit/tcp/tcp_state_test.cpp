@@ -287,6 +287,11 @@ TEST_CASE("SYN-RECEIVED: bad ACK gets RST, exact RST closes, lost SYN-ACK retran
         t.deliver(flags::kAck, t.peer_nxt, t.iss + 1);
         CHECK(t.conn->state() == TcpState::kEstablished);
     }
+    SECTION("the final ACK was lost: the first data segment completes it") {
+        t.deliver(flags::kAck | flags::kPsh, t.peer_nxt, t.iss + 1, std::vector<uint8_t>(100, 9));
+        CHECK(t.conn->state() == TcpState::kEstablished);
+        CHECK(t.conn->readable_bytes() == 100);
+    }
 }
 
 TEST_CASE("RST acceptance in every synchronized state (RFC 9293 + RFC 5961)", "[tcp][state][rst]") {
@@ -390,6 +395,17 @@ TEST_CASE("segments outside the receive window are trimmed and answered", "[tcp]
     CHECK(only_ack(t.out(), t.peer_nxt));
     CHECK(t.conn->readable_bytes() == 10);
     CHECK(t.conn->readable_bytes() + t.conn->out_of_order_bytes() <= 4096);
+}
+
+TEST_CASE("the out-of-order queue has its own configurable bound", "[tcp][state]") {
+    Script t;
+    t.config.out_of_order_limit = 1000;
+    t.establish_active();
+    for (uint32_t i = 1; i <= 3; ++i) {
+        t.deliver(flags::kAck, t.peer_nxt + 1000 * i, t.iss + 1, std::vector<uint8_t>(500, 1));
+        CHECK(only_ack(t.out(), t.peer_nxt));  // a duplicate ACK each time
+    }
+    CHECK(t.conn->out_of_order_bytes() == 1000);  // the third segment was dropped
 }
 
 TEST_CASE("out-of-order data is SACKed and delivered once the hole fills", "[tcp][state]") {

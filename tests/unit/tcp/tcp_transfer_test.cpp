@@ -184,4 +184,11 @@ TEST_CASE("transfers with small buffers keep the receive queues bounded", "[tcp]
     CHECK(out.max_buffered > 4 * 1024);
 }
 
+TEST_CASE("transfers with a tight out-of-order limit still complete", "[tcp][transfer]") {
+    TcpConfig config;
+    config.out_of_order_limit = 8 * 1024;
+    const Outcome out = run_transfer(size_t{1} << 20, kLoss5, config, 321);
+    check(out, size_t{1} << 20);
+}
+
 }  // namespace xlane::tcp::test
