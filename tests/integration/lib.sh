@@ -106,3 +106,20 @@ xl_wait_for() {
     done
     return 1
 }
+
+# xl_redirects XLANE NS IF: packets the XDP program on interface IF (of
+# namespace NS) redirected to an AF_XDP socket, all reasons, from
+# `xlane status --json` (which lists every namespace's attachments, so the
+# interface is picked by name).
+xl_redirects() {
+    xl_in "$2" "$1" status --json | python3 -c '
+import json, sys
+total = 0
+for a in json.load(sys.stdin).get("attachments", []):
+    if a.get("interface") != sys.argv[1]:
+        continue
+    for c in (a.get("counters") or {}).values():
+        if c.get("verdict") == "redirect":
+            total += c.get("packets", 0)
+print(total)' "$3"
+}

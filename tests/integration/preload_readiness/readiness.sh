@@ -27,20 +27,7 @@ xl_on_exit "rm -rf '/run/xlane/$netns_id'"
 xl_in "$XL_NS_A" "$XLANE" attach "$XL_IF_A" || xl_fail "xlane attach $XL_IF_A failed"
 
 # Packets A's XDP program redirected to an AF_XDP socket, all reasons.
-redirects() {
-    xl_in "$XL_NS_A" "$XLANE" status --json | python3 -c '
-import json, sys
-doc = json.load(sys.stdin)
-items = doc if isinstance(doc, list) else doc.get("attachments", doc.get("interfaces", [doc]))
-total = 0
-for a in items:
-    if a.get("interface") != sys.argv[1]:
-        continue
-    for c in (a.get("counters") or {}).values():
-        if c.get("verdict") == "redirect":
-            total += c.get("packets", 0)
-print(total)' "$XL_IF_A"
-}
+redirects() { xl_redirects "$XLANE" "$XL_NS_A" "$XL_IF_A"; }
 
 xl_in "$XL_NS_B" timeout 300 "$PROBE" echo >"$WORK/echo.out" 2>&1 &
 ECHO=$!

@@ -29,22 +29,14 @@
 #include <thread>
 #include <vector>
 
+#include "../../support/probe_expect.h"
+
 namespace {
 
 constexpr uint16_t kPort = 7500;
 constexpr const char* kServer = "198.18.0.2";
 constexpr int kWaitMs = 3000;
 
-int g_failures = 0;
-
-#define EXPECT(cond)                                                                       \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            std::fprintf(stderr, "FAIL %s:%d: %s (errno %s)\n", __FILE__, __LINE__, #cond, \
-                         strerrorname_np(errno) ? strerrorname_np(errno) : "0");           \
-            ++g_failures;                                                                  \
-        }                                                                                  \
-    } while (0)
 
 sockaddr_in server_address() {
     sockaddr_in in{};

@@ -29,22 +29,8 @@ for side in A B; do
 done
 
 # Packets the XDP program on interface IF (in namespace NS) redirected to an
-# AF_XDP socket, all reasons. `xlane status` lists every namespace's
-# attachments, so the interface is picked by name.
-redirects() {
-    xl_in "$1" "$XLANE" status --json | python3 -c '
-import json, sys
-doc = json.load(sys.stdin)
-items = doc if isinstance(doc, list) else doc.get("attachments", doc.get("interfaces", [doc]))
-total = 0
-for a in items:
-    if a.get("interface") != sys.argv[1]:
-        continue
-    for c in (a.get("counters") or {}).values():
-        if c.get("verdict") == "redirect":
-            total += c.get("packets", 0)
-print(total)' "$2"
-}
+# AF_XDP socket: redirects NS IF.
+redirects() { xl_redirects "$XLANE" "$1" "$2"; }
 
 preloaded() {
     local ns="$1" log="$2"

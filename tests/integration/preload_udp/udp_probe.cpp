@@ -27,6 +27,8 @@
 #include <thread>
 #include <vector>
 
+#include "../../support/probe_expect.h"
+
 namespace {
 
 constexpr uint16_t kPort = 7400;
@@ -35,16 +37,6 @@ constexpr const char* kServer6 = "fd00:198:18::2";
 constexpr const char* kClient4 = "198.18.0.1";
 constexpr int kWaitMs = 3000;
 
-int g_failures = 0;
-
-#define EXPECT(cond)                                                                       \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            std::fprintf(stderr, "FAIL %s:%d: %s (errno %s)\n", __FILE__, __LINE__, #cond, \
-                         strerrorname_np(errno) ? strerrorname_np(errno) : "0");           \
-            ++g_failures;                                                                  \
-        }                                                                                  \
-    } while (0)
 
 sockaddr_storage address(int family, const char* text, uint16_t port, socklen_t* len) {
     sockaddr_storage ss{};
