@@ -123,3 +123,18 @@ for a in json.load(sys.stdin).get("attachments", []):
             total += c.get("packets", 0)
 print(total)' "$3"
 }
+
+# xl_attach_xlane XLANE NS IF: `xlane attach IF` inside namespace NS, with
+# cleanups (run last-first at exit) that detach it and remove whatever a
+# failed detach or a killed engine could leave: the pin directory and the
+# engine's interface locks (/run/xlane/<netns-id>/).
+xl_attach_xlane() {
+    local xlane="$1" ns="$2" ifc="$3"
+    local netns_id dir
+    netns_id="netns-$(stat -L -c %i "/run/netns/$ns")"
+    dir="/sys/fs/bpf/xlane/$netns_id/$ifc"
+    xl_on_exit "rm -rf '$dir'; rmdir '$(dirname "$dir")'"
+    xl_on_exit "xl_in $ns '$xlane' detach $ifc"
+    xl_on_exit "rm -rf '/run/xlane/$netns_id'"
+    xl_in "$ns" "$xlane" attach "$ifc" || xl_fail "xlane attach $ifc in $ns failed"
+}

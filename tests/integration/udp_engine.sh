@@ -13,14 +13,7 @@ xl_require_root
 
 # Two RX queues: the peer's flows hash onto either, so every queue needs its socket.
 xl_make_hosts numtxqueues 2 numrxqueues 2
-NETNS_ID="netns-$(stat -L -c %i "/run/netns/$XL_NS_B")"
-DIR_B="/sys/fs/bpf/xlane/$NETNS_ID/$XL_IF_B"
-xl_on_exit "rm -rf '$DIR_B'; rmdir '$(dirname "$DIR_B")'"
-xl_on_exit "xl_in $XL_NS_B '$XLANE' detach $XL_IF_B"
-# The engine's interface locks (/run/xlane/<netns-id>/<ifname>.lock).
-xl_on_exit "rm -rf '/run/xlane/$NETNS_ID'"
-
-xl_in "$XL_NS_B" "$XLANE" attach "$XL_IF_B" || xl_fail "xlane attach $XL_IF_B failed"
+xl_attach_xlane "$XLANE" "$XL_NS_B" "$XL_IF_B"
 XL_ENGINE_IFACE="$XL_IF_B" XL_ENGINE_PEER_NETNS="/run/netns/$XL_NS_A" \
     xl_in "$XL_NS_B" timeout 240 "$TEST_BIN" "[hosts]" ||
     xl_fail "udp_engine_test [hosts] failed in $XL_NS_B"

@@ -19,12 +19,7 @@ CASES="poll select epoll eintr many many10k close threads"
 WORK="$(mktemp -d /tmp/xl-prdy-$$.XXXXXX)"
 xl_on_exit "rm -rf '$WORK'"
 xl_make_hosts numtxqueues 2 numrxqueues 2
-netns_id="netns-$(stat -L -c %i "/run/netns/$XL_NS_A")"
-dir="/sys/fs/bpf/xlane/$netns_id/$XL_IF_A"
-xl_on_exit "rm -rf '$dir'; rmdir '$(dirname "$dir")'"
-xl_on_exit "xl_in $XL_NS_A '$XLANE' detach $XL_IF_A"
-xl_on_exit "rm -rf '/run/xlane/$netns_id'"
-xl_in "$XL_NS_A" "$XLANE" attach "$XL_IF_A" || xl_fail "xlane attach $XL_IF_A failed"
+xl_attach_xlane "$XLANE" "$XL_NS_A" "$XL_IF_A"
 
 # Packets A's XDP program redirected to an AF_XDP socket, all reasons.
 redirects() { xl_redirects "$XLANE" "$XL_NS_A" "$XL_IF_A"; }

@@ -18,15 +18,8 @@ xl_require_root
 WORK="$(mktemp -d /tmp/xl-pudp-$$.XXXXXX)"
 xl_on_exit "rm -rf '$WORK'"
 xl_make_hosts numtxqueues 2 numrxqueues 2
-for side in A B; do
-    if [ $side = A ]; then ns=$XL_NS_A ifc=$XL_IF_A; else ns=$XL_NS_B ifc=$XL_IF_B; fi
-    netns_id="netns-$(stat -L -c %i "/run/netns/$ns")"
-    dir="/sys/fs/bpf/xlane/$netns_id/$ifc"
-    xl_on_exit "rm -rf '$dir'; rmdir '$(dirname "$dir")'"
-    xl_on_exit "xl_in $ns '$XLANE' detach $ifc"
-    xl_on_exit "rm -rf '/run/xlane/$netns_id'"
-    xl_in "$ns" "$XLANE" attach "$ifc" || xl_fail "xlane attach $ifc failed"
-done
+xl_attach_xlane "$XLANE" "$XL_NS_A" "$XL_IF_A"
+xl_attach_xlane "$XLANE" "$XL_NS_B" "$XL_IF_B"
 
 # Packets the XDP program on interface IF (in namespace NS) redirected to an
 # AF_XDP socket: redirects NS IF.
