@@ -347,14 +347,19 @@ Result<std::optional<Endpoint>> UdpEngine::disconnect(SocketId id) {
     return std::optional<Endpoint>(local.value());
 }
 
+// The flows go back to the kernel and the progress thread stops draining the
+// kernel socket: what release() and close() share.
+void UdpEngine::stop_serving_locked(Socket& socket) {
+    unsteer_locked(socket);
+    (void)::epoll_ctl(kernel_sockets_epoll_.get(), EPOLL_CTL_DEL, socket.kernel_fd, nullptr);
+}
+
 Status UdpEngine::release(SocketId id) {
     std::lock_guard lock(mutex_);
     auto found = find_locked(id);
     if (!found) return found.error();
-    Socket& socket = *found.value();
-    unsteer_locked(socket);
-    (void)::epoll_ctl(kernel_sockets_epoll_.get(), EPOLL_CTL_DEL, socket.kernel_fd, nullptr);
-    socket.released = true;
+    stop_serving_locked(*found.value());
+    found.value()->released = true;
     return {};
 }
 
@@ -362,9 +367,7 @@ Status UdpEngine::close(SocketId id) {
     std::lock_guard lock(mutex_);
     auto found = find_locked(id);
     if (!found) return found.error();
-    Socket& socket = *found.value();
-    unsteer_locked(socket);
-    (void)::epoll_ctl(kernel_sockets_epoll_.get(), EPOLL_CTL_DEL, socket.kernel_fd, nullptr);
+    stop_serving_locked(*found.value());
     sockets_.erase(id);
     return {};
 }

@@ -182,6 +182,7 @@ class UdpEngine {
     [[nodiscard]] Result<Endpoint> bind_locked(SocketId id, Socket& socket, const Endpoint& local);
     [[nodiscard]] Status steer_bind_locked(SocketId id, Socket& socket);
     void unsteer_locked(Socket& socket);
+    void stop_serving_locked(Socket& socket);
     [[nodiscard]] InterfacePort* port_for_ifindex(uint32_t ifindex);
 
     // RX path (udp_engine_rx.cpp)

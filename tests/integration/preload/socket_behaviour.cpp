@@ -35,6 +35,8 @@
 #include <iterator>
 #include <string>
 
+#include "../../support/private_network.h"
+
 namespace {
 
 int g_mismatches = 0;
@@ -970,19 +972,6 @@ void misuse_rows(bool network) {
         if (fd >= 0) ::close(fd);
 }
 
-// A private network namespace with lo up: the IP rows then touch nothing but
-// addresses of their own. Falls back to a user namespace when not root.
-bool enter_private_network() {
-    if (::unshare(CLONE_NEWNET) != 0 && ::unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) return false;
-    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    ifreq ifr{};
-    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
-    bool up = ::ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
-    ifr.ifr_flags |= IFF_UP;
-    up = up && ::ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
-    ::close(fd);
-    return up;
-}
 
 }  // namespace
 
