@@ -11,16 +11,6 @@
 
 namespace xlane::packet {
 
-// TCP flag bits as they sit in the 14th byte of the TCP header.
-namespace tcp_flags {
-inline constexpr uint8_t kFin = 0x01;
-inline constexpr uint8_t kSyn = 0x02;
-inline constexpr uint8_t kRst = 0x04;
-inline constexpr uint8_t kPsh = 0x08;
-inline constexpr uint8_t kAck = 0x10;
-inline constexpr uint8_t kUrg = 0x20;
-}  // namespace tcp_flags
-
 // Layers are serialised in call order; each setter after a layer call edits
 // that layer (`.ipv4(a, b).ttl(1).ipv4_options(opts)`). Type and length
 // fields left unset are derived at build(): ethertype from the next layer,

@@ -11,6 +11,16 @@
 
 namespace xlane::packet {
 
+// TCP flag bits as they sit in the 14th byte of the TCP header.
+namespace tcp_flags {
+inline constexpr uint8_t kFin = 0x01;
+inline constexpr uint8_t kSyn = 0x02;
+inline constexpr uint8_t kRst = 0x04;
+inline constexpr uint8_t kPsh = 0x08;
+inline constexpr uint8_t kAck = 0x10;
+inline constexpr uint8_t kUrg = 0x20;
+}  // namespace tcp_flags
+
 using MacAddr = std::array<uint8_t, 6>;
 using Ipv4Addr = std::array<uint8_t, 4>;
 using Ipv6Addr = std::array<uint8_t, 16>;

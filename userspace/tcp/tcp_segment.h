@@ -77,15 +77,8 @@ enum class SegmentError : uint8_t {
 // bytes written, 0 when `out` is smaller than encoded_size().
 size_t encode_options(const TcpOptions& options, std::span<uint8_t> out);
 
-// TCP flag bits (the low byte of header word 7).
-namespace flags {
-inline constexpr uint8_t kFin = 0x01;
-inline constexpr uint8_t kSyn = 0x02;
-inline constexpr uint8_t kRst = 0x04;
-inline constexpr uint8_t kPsh = 0x08;
-inline constexpr uint8_t kAck = 0x10;
-inline constexpr uint8_t kUrg = 0x20;
-}  // namespace flags
+// TCP flag bits: the packet codec's, under the short name this code uses.
+namespace flags = packet::tcp_flags;
 
 struct SegmentHeader {
     uint16_t src_port = 0;  // host order
