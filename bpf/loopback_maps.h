@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Maps shared by the loopback sock_ops and sk_msg programs. The first loaded
- * object creates and pins them under /sys/fs/bpf/xlane/<netns>/loopback/;
- * the other reuses the pinned maps, so both programs see the same sockets. */
+/* Maps shared by the loopback sock_ops, sk_msg and setsockopt programs. The
+ * first loaded object creates and pins them under
+ * /sys/fs/bpf/xlane/<netns>/loopback/; the others reuse the pinned maps, so
+ * every program sees the same sockets. */
 #ifndef XLANE_LOOPBACK_MAPS_H
 #define XLANE_LOOPBACK_MAPS_H
 

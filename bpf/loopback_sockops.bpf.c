@@ -65,9 +65,32 @@ static __always_inline int sockops_key(struct bpf_sock_ops *skops, struct xlane_
 	return 1;
 }
 
+#define XLANE_SOL_SOCKET 1
+#define XLANE_SO_RCVLOWAT 18
+
+/*
+ * Redirected bytes make a socket readable below its SO_RCVLOWAT mark, so a
+ * socket with a mark > 1 receives on TCP: it stays out of the map. The mark
+ * comes from the setsockopt hook's flag (set under this same socket lock) or,
+ * when it was set before `enable` or inherited from the listener, from the
+ * socket itself.
+ */
+static __always_inline int wants_rcvlowat(struct bpf_sock_ops *skops,
+					  const struct xlane_lb_sock_state *state)
+{
+	int lowat = 1;
+
+	if (state && (state->flags & XLANE_LB_SOCK_RCVLOWAT))
+		return 1;
+	if (bpf_getsockopt(skops, XLANE_SOL_SOCKET, XLANE_SO_RCVLOWAT, &lowat, sizeof(lowat)) != 0)
+		return 0;
+	return lowat > 1;
+}
+
 static __always_inline void insert(struct bpf_sock_ops *skops, struct xlane_lb_config *cfg)
 {
 	struct xlane_lb_flow_state fresh = { .inserted = 1 };
+	struct xlane_lb_sock_state *state = NULL;
 	struct xlane_lb_key key = {};
 
 	if (!sockops_key(skops, &key))
@@ -87,11 +110,24 @@ static __always_inline void insert(struct bpf_sock_ops *skops, struct xlane_lb_c
 		xlane_lb_count(XLANE_LB_SKIP_EARLY_DATA, 0);
 		return;
 	}
+	if (skops->sk)
+		state = bpf_sk_storage_get(&xlane_lb_state, skops->sk, NULL,
+					   BPF_SK_STORAGE_GET_F_CREATE);
+	if (wants_rcvlowat(skops, state)) {
+		xlane_lb_count(XLANE_LB_RCVLOWAT, 0);
+		return;
+	}
+	/* Without a state slot a later SO_RCVLOWAT could not be seen. */
+	if (!state) {
+		xlane_lb_count(XLANE_LB_INSERT_FAILED, 0);
+		return;
+	}
 	bpf_map_update_elem(&xlane_lb_runs, &key, &fresh, BPF_ANY);
 	if (bpf_sock_hash_update(skops, &xlane_lb_socks, &key, BPF_NOEXIST) != 0) {
 		xlane_lb_count(XLANE_LB_INSERT_FAILED, 0);
 		return;
 	}
+	state->flags |= XLANE_LB_SOCK_INSERTED;
 	xlane_lb_count(XLANE_LB_INSERTED, 0);
 	/* ACKs only flow once the socket sends on the kernel path: then the
 	 * RTT callback can take it out of the map (release_to_kernel). */

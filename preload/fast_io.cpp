@@ -11,6 +11,7 @@
 
 #include "engine/socket_address.h"
 #include "fast_internal.h"
+#include "fast_tcp.h"
 #include "fast_udp.h"
 #include "libc_table.h"
 #include "runtime.h"
@@ -82,7 +83,8 @@ bool message_readable(const msghdr& msg, sockaddr_storage& name_copy) {
     return true;
 }
 
-bool send_one(int fd, const msghdr& msg_in, int flags, ssize_t* ret) {
+// `more`: further datagrams of the same sendmmsg follow this one.
+bool send_one(int fd, const msghdr& msg_in, int flags, ssize_t* ret, bool more = false) {
     if ((flags & ~kSendFlags) != 0 || msg_in.msg_controllen != 0 || msg_in.msg_iovlen > kMaxIov)
         return false;
     const auto entry = g_sockets.find(fd);
@@ -106,7 +108,12 @@ bool send_one(int fd, const msghdr& msg_in, int flags, ssize_t* ret) {
     const std::span<const iovec> payload(msg.msg_iov, msg.msg_iovlen);
     std::optional<Endpoint> to;
     if (named) to = *destination;
-    auto sent = guarded([&] { return engine_of(*socket)->send(socket->id, payload, to); });
+    engine::SendFlags send_flags;
+    send_flags.nonblocking =
+        (flags & MSG_DONTWAIT) != 0 || socket->nonblocking.load(std::memory_order_relaxed);
+    send_flags.more = more;
+    auto sent =
+        guarded([&] { return engine_of(*socket)->send(socket->id, payload, to, send_flags); });
     if (!sent) {
         if (sent.error().errnum == EBADF && socket->closed) return false;  // closed meanwhile
         *ret = fail(sent.error().errnum != 0 ? sent.error().errnum : EIO);
@@ -342,7 +349,7 @@ static bool sendmmsg_unshielded(int fd, mmsghdr* msgs, unsigned count, int flags
     unsigned done = 0;
     for (; done < count; ++done) {
         ssize_t sent = 0;
-        if (!send_one(fd, msgs[done].msg_hdr, flags, &sent)) {
+        if (!send_one(fd, msgs[done].msg_hdr, flags, &sent, done + 1 < count)) {
             if (done == 0) return false;  // the kernel socket sends the lot
             // The rest through the kernel socket, in order.
             const int more = libc::sendmmsg(fd, msgs + done, count - done, flags);
@@ -423,18 +430,22 @@ static bool recvmmsg_unshielded(int fd, mmsghdr* msgs, unsigned count, int flags
 // ---- entry points (exceptions stop here) ----
 
 bool sendmsg(int fd, const msghdr* msg, int flags, ssize_t* ret) {
+    if (tcp::serves(fd)) return tcp::sendmsg(fd, msg, flags, ret);
     return shielded([&] { return sendmsg_unshielded(fd, msg, flags, ret); }, false);
 }
 
 bool sendmmsg(int fd, mmsghdr* msgs, unsigned count, int flags, int* ret) {
+    if (tcp::serves(fd)) return false;  // not served for TCP (the shadow answers)
     return shielded([&] { return sendmmsg_unshielded(fd, msgs, count, flags, ret); }, false);
 }
 
 bool recvmsg(int fd, msghdr* msg, int flags, ssize_t* ret) {
+    if (tcp::serves(fd)) return tcp::recvmsg(fd, msg, flags, ret);
     return shielded([&] { return recvmsg_unshielded(fd, msg, flags, ret); }, false);
 }
 
 bool recvmmsg(int fd, mmsghdr* msgs, unsigned count, int flags, timespec* timeout, int* ret) {
+    if (tcp::serves(fd)) return false;  // not served for TCP (the shadow answers)
     return shielded([&] { return recvmmsg_unshielded(fd, msgs, count, flags, timeout, ret); },
                     false);
 }

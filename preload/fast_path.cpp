@@ -3,8 +3,10 @@
 #include "fast_path.h"
 
 #include "fast_internal.h"
+#include "fast_tcp.h"
 #include "fast_udp.h"
 #include "runtime.h"
+#include "stats_hooks.h"
 
 namespace xlane::preload {
 
@@ -26,11 +28,27 @@ size_t fast_socket_queued(int fd) {
     return queued ? queued.value() : 0;
 }
 
+bool fast_stream_event_fd(int fd, short events, int* event_fd, bool* listening) {
+    return fast::tcp::poll_event_fd(fd, events, event_fd, listening);
+}
+
+short fast_stream_mask(int fd) {
+    return fast::tcp::poll_mask(fd);
+}
+
+bool fast_stream_socket(int fd) {
+    return fast::tcp::serves(fd);
+}
+
 void fast_path_poll_once() {
     if (inside_engine()) return;
     engine::UdpEngine* engine = current_engine();
     if (engine == nullptr) return;
     (void)fast::guarded([&]() -> Result<size_t> { return engine->poll_rx(); });
+}
+
+void fast_socket_polled(int fd, bool hit) {
+    stats_hooks::polled(fd, hit);
 }
 
 unsigned fast_path_spin_us() {

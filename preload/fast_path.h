@@ -24,13 +24,36 @@ bool fast_socket_event_fd(int fd, int* event_fd);
 // Datagrams waiting in user space for `fd` (0 for any other fd).
 size_t fast_socket_queued(int fd);
 
-// Drives RX once on every AF_XDP port (non-blocking): used by blocking
-// calls while they spin before sleeping.
+// TCP sockets on the fast path (fast_tcp.cpp) take ALL their readiness from
+// the engine: the shadow socket's own (POLLHUP: never connected) means
+// nothing. fast_stream_event_fd: true when `fd` is one; its interest becomes
+// `events`, *event_fd is readable while its mask meets them (or ERR/HUP),
+// and *listening says whether the fd's own POLLIN counts too (clients the
+// kernel queued on a listener). fast_stream_mask: its poll mask now, as
+// Linux's tcp_poll would give it. fast_stream_socket: the cheap test.
+bool fast_stream_event_fd(int fd, short events, int* event_fd, bool* listening);
+short fast_stream_mask(int fd);
+bool fast_stream_socket(int fd);
+
+// Drives RX once on every AF_XDP port (non-blocking), and wakes the kernel
+// for TX frames left for a batched wake-up: used by blocking calls while
+// they spin, and before they sleep.
 void fast_path_poll_once();
 
 // XLANE_SPIN_US as configured (0 when the fast path is not in use), the time
 // a blocking call that involves an accelerated fd spins before it sleeps.
 unsigned fast_path_spin_us();
+
+// Poll hits and misses of an accelerated fd (`xlane stats` POLL hit/miss),
+// counted by the multiplexers with one relaxed atomic add per accelerated fd:
+// a hit is a poll/ppoll/select/pselect/epoll_wait call that reported `fd`
+// ready without the thread sleeping in the kernel (at its first look or while
+// spinning, XLANE_SPIN_US); a miss is a poll/select call that watched `fd`
+// and slept before reporting it, or returned without it (timeout, EINTR, only
+// other fds ready), and an epoll_wait that reported `fd` only after sleeping.
+// An epoll_wait that returns without `fd` counts nothing for it: its set may
+// hold thousands of sockets, and walking them would cost what epoll saves.
+void fast_socket_polled(int fd, bool hit);
 
 // Implemented by the epoll multiplexer, called by the fast path right after
 // `fd` became accelerated (at its bind/connect/first send): epoll sets that

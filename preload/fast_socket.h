@@ -34,6 +34,10 @@ struct FastSocket {
     std::atomic<bool> nonblocking{false};
     std::atomic<int64_t> rcvtimeo_ns{0};  // SO_RCVTIMEO; 0 = none
     std::atomic<uint32_t> cmsg{0};        // CmsgFlag bits
+    // A TCP socket (fast_tcp.cpp): `id` names a TcpEngine socket.
+    std::atomic<bool> tcp{false};
+    std::atomic<bool> listening{false};  // TCP: listen() made it a listener
+    std::atomic<bool> linger_abort{false};  // TCP: SO_LINGER {1, 0}: close sends RST
 };
 
 // One reference to a FastSocket for the length of a call.

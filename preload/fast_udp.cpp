@@ -120,6 +120,18 @@ void fall_back(int fd, const std::string& what, PathReason reason, const std::st
     log_fallback(fd, text);
 }
 
+// The engine adds the socket's receive and send drops to its published
+// counters (`xlane stats` DROP rx/tx) as they happen. The engine socket is
+// closed with the last fd, before the slot is retired (close() order).
+void publish_drops(int fd, engine::UdpEngine& engine, engine::SocketId id) {
+    stats::SocketSlot* slot = stats::process_fd_stats().slot(fd);
+    if (slot == nullptr) return;
+    const engine::DropCounters counters{
+        &slot->counters[static_cast<size_t>(stats::Counter::rx_drops)],
+        &slot->counters[static_cast<size_t>(stats::Counter::tx_drops)]};
+    (void)guarded([&] { return engine.set_drop_counters(id, counters); });
+}
+
 // The decision for an undecided UDP socket. Returns the FastSocket when the
 // socket is now fast (adopted by the engine, unbound yet), or empty when it
 // stays on the kernel path (its entry then says why).
@@ -174,6 +186,7 @@ FastRef decide(int fd, const SocketEntry& entry, config::SocketRole role, const 
         return {};
     }
     g_fast_sockets.attach(fd, socket);
+    publish_drops(fd, *engine, id.value());
     set_path(fd, SocketPath::kFast, PathReason::kNone, decision->rule.c_str());
     note_fast_socket();
     log_decision(fd, what.c_str(), "fast path, " + decision->rule);
@@ -387,8 +400,13 @@ engine::UdpEngine* engine_of(const FastSocket&) {
 
 void close_engine_socket(FastSocket& socket) {
     if (socket.closed.exchange(true)) return;
-    if (engine::UdpEngine* engine = current_engine())
-        (void)guarded([&] { return engine->close(socket.id); });
+    if (engine::UdpEngine* engine = current_engine()) {
+        if (socket.tcp)
+            (void)guarded(
+                [&] { return engine->tcp().close(socket.id, socket.linger_abort.load()); });
+        else
+            (void)guarded([&] { return engine->close(socket.id); });
+    }
 }
 
 void drop_fd_ref(FastSocket* socket) {
@@ -652,6 +670,10 @@ static void release_all_for_exit_unshielded() {
         set_path(fd, SocketPath::kKernel, PathReason::kProcessExit);
         drop_fd_ref(socket);
     }
+    // TCP: the closes above queued FINs behind unacknowledged data; give the
+    // peers a moment to take it all, as the kernel would after exit.
+    if (engine::UdpEngine* engine = current_engine())
+        (void)engine->tcp().finish_closing(std::chrono::milliseconds(2000));
 }
 
 void abandon_all_after_fork() {

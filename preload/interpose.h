@@ -17,7 +17,7 @@
 // - fork: the socket table is process memory and is inherited exactly as the
 //   fds are, which is right for kernel-path sockets; what a child must do about
 //   the parent's fast path is a pthread_atfork child handler (runtime.cpp).
-// - exec*: called in vfork/posix_spawn children, where a wrapper that may run
-//   dlsym could deadlock on the loader lock another parent thread holds; kernel
-//   sockets survive exec (or close on it) without help.
+// - fexecve, execveat: rare; the other exec functions and _exit are
+//   interposed (interpose_exec.cpp) only to send batched TX frames first,
+//   with no dlsym and no allocation, since they run in vfork children too.
 // - __fdelt_chk: FD_SET's bounds check; it never touches an fd.

@@ -8,8 +8,9 @@
 #include <cstdarg>
 #include <cstdint>
 
-#include "fast_udp.h"
 #include "fast_path.h"
+#include "fast_tcp.h"
+#include "fast_udp.h"
 #include "interpose.h"
 #include "libc_table.h"
 #include "socket_table.h"
@@ -134,6 +135,13 @@ XLANE_INTERPOSE int ioctl(int fd, unsigned long request, ...) noexcept {
     va_end(args);
     if (!fast::serves(fd)) return libc::ioctl(fd, request, arg);
     int ret = 0;
+    if (fast::tcp::serves(fd)) {
+        if (fast::tcp::ioctl(fd, request, arg, &ret)) return ret;
+        ret = libc::ioctl(fd, request, arg);
+        if (ret == 0 && request == FIONBIO && arg != nullptr)
+            fast::after_set_nonblocking(fd, *static_cast<const int*>(arg) != 0);
+        return ret;
+    }
     if (fast::ioctl(fd, request, arg, &ret)) return ret;
     ret = libc::ioctl(fd, request, arg);
     if (ret == 0 && request == FIONBIO && arg != nullptr)

@@ -79,6 +79,8 @@ struct Watch {
     bool socket_half;  // registered in the sub-set
     bool event_half;   // registered in the sub-set
     bool armed;        // EPOLLONESHOT: not reported since the last arm
+    bool stream;       // a fast-path TCP socket: all readiness from the eventfd
+    bool listening;    // ... a listener: its kernel queue's EPOLLIN counts too
     uint8_t stamp;     // in every tag of this record
     uint32_t harvest;  // the drain that reported it last ...
     int slot;          // ... and at which output index
@@ -294,6 +296,12 @@ void close_own_event_fd(Watch* w) {
 epoll_event socket_half_event(Watch* w, uint32_t events) {
     epoll_event e{};
     e.events = events & ~kReadEvents;
+    // A fast-path TCP socket's shadow reports EPOLLHUP (never connected):
+    // its half stays registered (it answers EEXIST/EINVAL for the program)
+    // but quiet, except a listener's EPOLLIN (clients the kernel queued).
+    if (w->stream)
+        e.events = w->listening ? (events & (kReadEvents | kTriggerFlags))
+                                : (EPOLLONESHOT | (events & EPOLLET));
     e.data.u64 = tag(w, kSocketHalf);
     return e;
 }
@@ -345,7 +353,7 @@ bool attach_halves(Watch* w) {
     epoll_event socket_event = socket_half_event(w, w->events);
     if (sys_epoll_ctl(set->sub, EPOLL_CTL_ADD, w->fd, &socket_event) != 0) return false;
     w->socket_half = true;
-    if ((w->events & kReadEvents) != 0) {
+    if ((w->events & kReadEvents) != 0 || w->stream) {
         epoll_event read_event = event_half_event(w, w->events);
         if (add_event_half(w, &read_event) != 0) {
             const int error = errno;
@@ -472,6 +480,9 @@ int ctl_add_accelerated(int epfd, int fd, epoll_event* event, int event_fd) {
     w->events = event->events;
     w->data = event->data;
     w->event_fd = event_fd;
+    int stream_event_fd = -1;
+    w->stream = fast_stream_event_fd(fd, static_cast<short>(event->events & 0x3fff),
+                                     &stream_event_fd, &w->listening);
     LockGuard guard(set->lock);
     if (!ensure_sub(set) || !attach_halves(w)) {
         const int error = errno;
@@ -498,7 +509,12 @@ int ctl_mod_accelerated(Watch* w, epoll_event* event) {
     }
     if (sys_epoll_ctl(set->sub, op_socket, w->fd, &socket_event) != 0) return -1;
     w->socket_half = true;
-    const bool wants_read = (event->events & kReadEvents) != 0;
+    if (w->stream) {
+        int stream_event_fd = -1;
+        (void)fast_stream_event_fd(w->fd, static_cast<short>(event->events & 0x3fff),
+                                   &stream_event_fd, &w->listening);
+    }
+    const bool wants_read = (event->events & kReadEvents) != 0 || w->stream;
     if (wants_read) {
         epoll_event read_event = event_half_event(w, event->events);
         const int failed =
@@ -653,6 +669,12 @@ int drop_cookie(EpollSet* set, epoll_event* events, int count, bool* seen) {
 
 // Under the set lock: the events one half reports, in the program's terms.
 uint32_t half_events(const Watch* w, Half half, uint32_t got) {
+    if (w->stream) {
+        if (half == kSocketHalf) return w->listening ? (got & kReadEvents) : 0;
+        if ((got & EPOLLIN) == 0) return 0;
+        const auto mask = static_cast<uint16_t>(fast_stream_mask(w->fd));
+        return mask & (w->events | EPOLLERR | EPOLLHUP) & ~kTriggerFlags;
+    }
     if (half == kSocketHalf) return got;  // already masked by the kernel
     return (got & EPOLLIN) != 0 ? (w->events & kReadEvents) : 0;
 }
@@ -660,7 +682,9 @@ uint32_t half_events(const Watch* w, Half half, uint32_t got) {
 // Drains the sub-set into out[0, room): one event per accelerated socket,
 // the program's data. The raw events are read into `out` and rewritten in
 // place (each raw event yields at most one output, never ahead of it).
-int drain_sub(EpollSet* set, epoll_event* out, int room) {
+// Each socket reported counts a poll hit, or a miss when the call `slept`
+// before (fast_path.h).
+int drain_sub(EpollSet* set, epoll_event* out, int room, bool slept) {
     LockGuard guard(set->lock);
     if (room <= 0 || set->sub < 0) return 0;
     const int got = sys_epoll_wait_now(set->sub, out, room, nullptr);
@@ -705,6 +729,7 @@ int drain_sub(EpollSet* set, epoll_event* out, int room) {
         out[produced].events = bits;
         out[produced].data = w->data;
         ++produced;
+        fast_socket_polled(w->fd, !slept);
     }
     // Left alone, a level-triggered stale registration would keep the
     // sub-set (and so the program's set) readable with nothing to report.
@@ -716,12 +741,12 @@ int drain_sub(EpollSet* set, epoll_event* out, int room) {
 // replaced by the sub-set's events. Only while `set` is still the record of
 // `epfd` (a program may close an epoll fd under a waiting thread).
 int translate_events(EpollSet* set, int epfd, epoll_event* events, int got, int maxevents,
-                     bool* only_cookie) {
+                     bool slept, bool* only_cookie) {
     *only_cookie = false;
     if (got <= 0 || set->epfd != epfd) return got;
     bool seen = false;
     got = drop_cookie(set, events, got, &seen);
-    if (seen) got += drain_sub(set, events + got, maxevents - got);
+    if (seen) got += drain_sub(set, events + got, maxevents - got, slept);
     *only_cookie = seen && got == 0;
     return got;
 }
@@ -730,7 +755,7 @@ int translate_events(EpollSet* set, int epfd, epoll_event* events, int got, int 
 int collect(EpollSet* set, int epfd, epoll_event* events, int maxevents, const sigset_t* sigmask) {
     const int got = sys_epoll_wait_now(epfd, events, maxevents, sigmask);
     bool only_cookie = false;
-    return translate_events(set, epfd, events, got, maxevents, &only_cookie);
+    return translate_events(set, epfd, events, got, maxevents, false, &only_cookie);
 }
 
 int kernel_sleep(int epfd, epoll_event* events, int maxevents, const Deadline& deadline,
@@ -762,7 +787,7 @@ int sleep_accelerated(EpollSet* set, int epfd, epoll_event* events, int maxevent
     for (;;) {
         int got = kernel_sleep(epfd, events, maxevents, deadline, mask);
         bool only_cookie = false;
-        got = translate_events(set, epfd, events, got, maxevents, &only_cookie);
+        got = translate_events(set, epfd, events, got, maxevents, true, &only_cookie);
         // Only the cookie, and another thread drained the sub-set first: the
         // program has nothing yet, so the wait goes on for the time left.
         if (!only_cookie) return got;
@@ -777,7 +802,10 @@ int wait_accelerated(EpollSet* set, int epfd, epoll_event* events, int maxevents
 
     const unsigned spin_us =
         set->accelerated.load(std::memory_order_relaxed) > 0 ? fast_path_spin_us() : 0;
-    if (spin_us == 0) return sleep_accelerated(set, epfd, events, maxevents, deadline, sigmask);
+    if (spin_us == 0) {
+        fast_path_poll_once();  // also sends what the fast path left for a batched TX wake-up
+        return sleep_accelerated(set, epfd, events, maxevents, deadline, sigmask);
+    }
     // Spinning: every signal held until the sleep, which applies the call's
     // mask atomically (SpinSignals in readiness_support.h says why).
     const SpinSignals signals(sigmask);
@@ -832,8 +860,8 @@ int epoll_ctl_mixed(int epfd, int op, int fd, epoll_event* event) {
     const bool has_event = op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD;
     // EFAULT for a missing event, fds beyond the tables, the engine's own
     // epoll set (its calls carry the engine mark): the kernel's business.
-    if ((has_event && event == nullptr) || !in_range(fd) || !in_range(epfd) || !udp_candidate(fd) ||
-        inside_engine()) {
+    if ((has_event && event == nullptr) || !in_range(fd) || !in_range(epfd) ||
+        !(udp_candidate(fd) || fast_stream_socket(fd)) || inside_engine()) {
         const int ret = libc::epoll_ctl(epfd, op, fd, event);
         if (ret == 0) avoid_cookie(epfd, op, event);
         return ret;
@@ -864,7 +892,8 @@ int epoll_wait_mixed(int epfd, epoll_event* events, int maxevents, const timespe
     set = g_sets[epfd].load(std::memory_order_acquire);
     if (set == nullptr || !set->sub_registered.load(std::memory_order_acquire)) return got;
     bool only_cookie = false;
-    got = translate_events(set, epfd, events, got, maxevents, &only_cookie);
+    // The program's own call may have slept: a socket it reports is a miss.
+    got = translate_events(set, epfd, events, got, maxevents, true, &only_cookie);
     if (!only_cookie) return got;
     if (timed || timeout == nullptr)
         return wait_accelerated(set, epfd, events, maxevents, deadline, sigmask);

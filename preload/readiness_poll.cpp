@@ -39,25 +39,48 @@ int poll_now(pollfd* fds, nfds_t nfds, const sigset_t* sigmask) {
 
 // The translated set: the caller's slots first (same order), then one eventfd
 // slot per accelerated fd that asked for POLLIN; owner[j] is the caller's slot
-// of eventfd slot j.
+// of eventfd slot j. accelerated[k]: the caller's slots of accelerated fds
+// (for the poll hit/miss counters).
 struct Translation {
     pollfd* fds;
     nfds_t* owner;
+    nfds_t* accelerated;
     nfds_t user_count;
     nfds_t event_count;
+    nfds_t accelerated_count;
 };
 
-void translate(const pollfd* user, nfds_t nfds, size_t max_event_slots, Translation& t) {
+void translate(const pollfd* user, nfds_t nfds, size_t max_event_slots, size_t max_accelerated,
+               Translation& t) {
     t.user_count = nfds;
     t.event_count = 0;
+    t.accelerated_count = 0;
     for (nfds_t i = 0; i < nfds; ++i) {
         t.fds[i] = pollfd{user[i].fd, user[i].events, 0};
         int event_fd = -1;
+        bool listening = false;
+        if (user[i].fd >= 0 && t.event_count < max_event_slots &&
+            t.accelerated_count < max_accelerated &&
+            fast_stream_event_fd(user[i].fd, user[i].events, &event_fd, &listening)) {
+            // A TCP socket's whole readiness comes from its eventfd (the
+            // engine's mask); the shadow socket's own (HUP: unconnected)
+            // means nothing, except a listener's POLLIN for the clients
+            // the kernel queued on it.
+            t.accelerated[t.accelerated_count++] = i;
+            if (listening)
+                t.fds[i].events = static_cast<short>(user[i].events & kPollReadBits);
+            else
+                t.fds[i].fd = -1;
+            t.fds[nfds + t.event_count] = pollfd{event_fd, POLLIN, 0};
+            t.owner[t.event_count++] = i;
+            continue;
+        }
         // A race with a socket accelerated since the counting pass leaves the
         // extra one on its kernel readiness for this call (it has no slot).
         if (user[i].fd < 0 || t.event_count == max_event_slots ||
-            !fast_socket_event_fd(user[i].fd, &event_fd))
+            t.accelerated_count == max_accelerated || !fast_socket_event_fd(user[i].fd, &event_fd))
             continue;
+        t.accelerated[t.accelerated_count++] = i;
         t.fds[i].events = static_cast<short>(user[i].events & ~kPollReadBits);
         if ((user[i].events & kPollReadBits) == 0) continue;
         t.fds[nfds + t.event_count] = pollfd{event_fd, POLLIN, 0};
@@ -72,6 +95,12 @@ int fold_back(const Translation& t, pollfd* user) {
     for (nfds_t j = 0; j < t.event_count; ++j) {
         if ((t.fds[t.user_count + j].revents & POLLIN) == 0) continue;
         pollfd& owner = user[t.owner[j]];
+        if (fast_stream_socket(owner.fd)) {
+            const short mask = fast_stream_mask(owner.fd);
+            owner.revents =
+                static_cast<short>(owner.revents | (mask & (owner.events | POLLERR | POLLHUP)));
+            continue;
+        }
         owner.revents = static_cast<short>(owner.revents | (owner.events & kPollReadBits));
     }
     int ready = 0;
@@ -79,12 +108,24 @@ int fold_back(const Translation& t, pollfd* user) {
     return ready;
 }
 
-int finish(int ret, const Translation& t, pollfd* user) {
-    if (ret >= 0) return fold_back(t, user);
-    if (errno == EINTR) {
+// A hit for each accelerated fd reported ready without a sleep, else a miss
+// (fast_path.h defines both). Leaves errno alone.
+void count_polls(const Translation& t, const pollfd* user, int ret, bool slept) {
+    for (nfds_t k = 0; k < t.accelerated_count; ++k) {
+        const pollfd& slot = user[t.accelerated[k]];
+        fast_socket_polled(slot.fd, ret > 0 && !slept && slot.revents != 0);
+    }
+}
+
+// `slept`: the answer came from a sleep in the kernel, not a look.
+int finish(int ret, const Translation& t, pollfd* user, bool slept) {
+    if (ret >= 0) {
+        ret = fold_back(t, user);
+    } else if (errno == EINTR) {
         // The kernel copies revents back even when interrupted (all zero).
         for (nfds_t i = 0; i < t.user_count; ++i) user[i].revents = 0;
     }
+    count_polls(t, user, ret, slept);
     return ret;
 }
 
@@ -104,10 +145,13 @@ int wait_translated(pollfd* user, const Translation& t, const Deadline& deadline
                     const sigset_t* sigmask) {
     const nfds_t total = t.user_count + t.event_count;
     int ret = poll_now(t.fds, total, sigmask);
-    if (ret != 0 || deadline.immediate()) return finish(ret, t, user);
+    if (ret != 0 || deadline.immediate()) return finish(ret, t, user, false);
 
     const unsigned spin_us = fast_path_spin_us();
-    if (spin_us == 0) return finish(sleep_translated(t, deadline, sigmask), t, user);
+    if (spin_us == 0) {
+        fast_path_poll_once();  // also sends what the fast path left for a batched TX wake-up
+        return finish(sleep_translated(t, deadline, sigmask), t, user, true);
+    }
     // Spinning: every signal held until the sleep, which applies the call's
     // mask atomically (SpinSignals says why).
     const SpinSignals signals(sigmask);
@@ -115,9 +159,9 @@ int wait_translated(pollfd* user, const Translation& t, const Deadline& deadline
     while (!spin_end.passed() && !signals.pending()) {
         fast_path_poll_once();
         ret = poll_now(t.fds, total, nullptr);
-        if (ret != 0) return finish(ret, t, user);
+        if (ret != 0) return finish(ret, t, user, false);
     }
-    return finish(sleep_translated(t, deadline, signals.sleep_mask()), t, user);
+    return finish(sleep_translated(t, deadline, signals.sleep_mask()), t, user, true);
 }
 
 size_t words_for(int nfds) {
@@ -248,18 +292,20 @@ int poll_mixed_until(pollfd* fds, nfds_t nfds, const Deadline& deadline, const s
         int event_fd = -1;
         if (fds[i].fd < 0 || !fast_socket_event_fd(fds[i].fd, &event_fd)) continue;
         ++accelerated;
-        if ((fds[i].events & kPollReadBits) != 0) ++read_slots;
+        if ((fds[i].events & kPollReadBits) != 0 || fast_stream_socket(fds[i].fd)) ++read_slots;
     }
     if (accelerated == 0) return kNoAcceleratedFd;
 
     ScratchArray<pollfd, kInlineFds> translated(nfds + read_slots);
     ScratchArray<nfds_t, kInlineFds> owner(read_slots);
-    if (translated.data() == nullptr || owner.data() == nullptr) {
+    ScratchArray<nfds_t, kInlineFds> accelerated_slots(accelerated);
+    if (translated.data() == nullptr || owner.data() == nullptr ||
+        accelerated_slots.data() == nullptr) {
         errno = ENOMEM;  // poll(2) documents ENOMEM for this very case
         return -1;
     }
-    Translation t{translated.data(), owner.data(), 0, 0};
-    translate(fds, nfds, read_slots, t);
+    Translation t{translated.data(), owner.data(), accelerated_slots.data(), 0, 0, 0};
+    translate(fds, nfds, read_slots, accelerated, t);
     return wait_translated(fds, t, deadline, sigmask);
 }
 

@@ -10,13 +10,17 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <new>
 
+#include "fast_path.h"
 #include "fast_socket.h"
 #include "fast_udp.h"
 #include "log.h"
+#include "stats/process_publisher.h"
 
 namespace xlane::preload {
 namespace {
@@ -157,6 +161,59 @@ std::string reason_text(PathReason reason, const Error& error) {
     }
 }
 
+// The engine's port counters and ring/UMEM use, copied into the stats
+// segment's tables (`xlane stats`); runs on the progress thread.
+void publish_usage(const std::vector<engine::PortUsageSample>& samples) {
+    stats::PortUsage ports[stats::kMaxPorts]{};
+    stats::QueueUsage queues[stats::kMaxQueues]{};
+    size_t port_count = 0;
+    size_t queue_count = 0;
+    for (const auto& sample : samples) {
+        if (port_count == stats::kMaxPorts) break;
+        stats::PortUsage& port = ports[port_count++];
+        std::snprintf(port.ifname, sizeof(port.ifname), "%s", sample.ifname.c_str());
+        const engine::PortStats& c = sample.stats;
+        port.queues = static_cast<uint32_t>(sample.queues.size());
+        port.rx_frames = c.rx_frames;
+        port.rx_bytes = c.rx_bytes;
+        port.rx_delivered = c.rx_delivered;
+        port.rx_dropped_no_socket = c.rx_dropped_no_socket;
+        port.rx_dropped_queue_full = c.rx_dropped_queue_full;
+        port.rx_dropped_bad = c.rx_dropped_bad_checksum + c.rx_dropped_malformed;
+        port.rx_dropped_other_proto = c.rx_dropped_not_udp;
+        port.tx_datagrams = c.tx_datagrams;
+        port.tx_frames = c.tx_frames;
+        port.tx_bytes = c.tx_bytes;
+        port.tx_ring_full = c.tx_ring_full_waits;
+        for (const auto& q : sample.queues) {
+            if (queue_count == stats::kMaxQueues) break;
+            stats::QueueUsage& queue = queues[queue_count++];
+            std::snprintf(queue.ifname, sizeof(queue.ifname), "%s", sample.ifname.c_str());
+            queue.queue = q.queue;
+            queue.rx_ring_size = q.usage.rx.size;
+            queue.tx_ring_size = q.usage.tx.size;
+            queue.fill_ring_size = q.usage.fill.size;
+            queue.completion_ring_size = q.usage.completion.size;
+            queue.rx_ring_used = q.usage.rx.used;
+            queue.tx_ring_used = q.usage.tx.used;
+            queue.fill_ring_used = q.usage.fill.used;
+            queue.completion_ring_used = q.usage.completion.used;
+            queue.umem_frames = q.usage.umem_frames;
+            queue.umem_frames_free = q.usage.umem_frames_free;
+            queue.tx_in_flight = q.usage.tx_in_flight;
+            if (q.has_kernel_statistics) {
+                queue.kernel_rx_dropped = q.kernel.rx_dropped;
+                queue.kernel_rx_invalid = q.kernel.rx_invalid_descs;
+                queue.kernel_tx_invalid = q.kernel.tx_invalid_descs;
+                queue.kernel_rx_ring_full = q.kernel.rx_ring_full;
+                queue.kernel_fill_ring_empty = q.kernel.rx_fill_ring_empty_descs;
+                queue.kernel_tx_ring_empty = q.kernel.tx_ring_empty_descs;
+            }
+        }
+    }
+    stats::process_publisher().set_ports(ports, port_count, queues, queue_count);
+}
+
 }  // namespace
 
 const config::Settings& settings() {
@@ -167,6 +224,13 @@ const config::Settings& settings() {
 const config::RuleSet& rules() {
     ensure_config();
     return g_rules.get();
+}
+
+void flush_before_image_ends() {
+    if (g_engine.load(std::memory_order_acquire) == nullptr) return;
+    if (g_engine_pid.load(std::memory_order_relaxed) != static_cast<pid_t>(::syscall(SYS_getpid)))
+        return;
+    fast_path_poll_once();  // skips itself when this thread is inside the engine
 }
 
 engine::UdpEngine* current_engine() {
@@ -184,6 +248,8 @@ EngineOrReason engine_for_new_socket() {
 
     engine::UdpEngineConfig config;
     config.on_progress_thread_start = progress_thread_start;
+    config.on_usage = publish_usage;
+    config.usage_interval = std::chrono::milliseconds(stats::kUsageIntervalMs);
     // The progress thread is born with every signal blocked (no window in
     // which an application signal could land on it).
     sigset_t all;

@@ -38,6 +38,14 @@ struct RxFds {
 };
 [[nodiscard]] RxFds engine_rx_fds();
 
+// Before the process image ends without exit handlers (_exit, _Exit, exec*):
+// wakes the kernel for TX frames a batched send left on an AF_XDP TX ring,
+// which would otherwise go with the sockets. Only in the process that owns
+// the engine (a vfork child shares its memory but not its sockets' fate);
+// never allocates; a signal handler that interrupted the engine's own code
+// on this thread skips it rather than deadlock.
+void flush_before_image_ends();
+
 // Called once a socket is fast: the first one arms the exit handler.
 void note_fast_socket();
 

@@ -110,7 +110,8 @@ void print_loopback_section() {
     std::printf("  fall-backs: miss %llu  kernel path %llu  streams moved %llu  pass-all %llu\n",
                 count(XLANE_LB_MISS), count(XLANE_LB_KERNEL), count(XLANE_LB_DEMOTED),
                 count(XLANE_LB_PASS_ALL));
-    std::printf("  sockets given back to plain TCP %llu\n", count(XLANE_LB_RELEASED));
+    std::printf("  sockets given back to plain TCP %llu  receiving on TCP for SO_RCVLOWAT %llu\n",
+                count(XLANE_LB_RELEASED), count(XLANE_LB_RCVLOWAT));
 }
 
 void add_loopback_commands(CLI::App& app) {

@@ -88,15 +88,72 @@ json socket_identity_json(const stats::ProcessSnapshot& p, const stats::SocketSn
             {"reason_text", s.reason_text}};
 }
 
+json counters_json(const stats::SocketSnapshot& s) {
+    json counters = json::object();
+    for (size_t c = 0; c < stats::kCounterCount; ++c)
+        counters[stats::name(static_cast<Counter>(c))] = s.counters[c];
+    return counters;
+}
+
+// The process's fast-path counters per interface and ring/UMEM use per AF_XDP socket.
+json usage_json(const stats::ProcessSnapshot& p) {
+    json interfaces = json::array();
+    for (const auto& port : p.ports)
+        interfaces.push_back({{"interface", port.ifname},
+                              {"queues", port.queues},
+                              {"rx_frames", port.rx_frames},
+                              {"rx_bytes", port.rx_bytes},
+                              {"rx_delivered", port.rx_delivered},
+                              {"rx_dropped_no_socket", port.rx_dropped_no_socket},
+                              {"rx_dropped_queue_full", port.rx_dropped_queue_full},
+                              {"rx_dropped_bad", port.rx_dropped_bad},
+                              {"rx_dropped_other_proto", port.rx_dropped_other_proto},
+                              {"tx_datagrams", port.tx_datagrams},
+                              {"tx_frames", port.tx_frames},
+                              {"tx_bytes", port.tx_bytes},
+                              {"tx_ring_full", port.tx_ring_full}});
+    json queues = json::array();
+    for (const auto& q : p.queues) {
+        auto ring = [](uint32_t used, uint32_t size) { return json{{"used", used}, {"size", size}}; };
+        queues.push_back({{"interface", q.ifname},
+                          {"queue", q.queue},
+                          {"rx_ring", ring(q.rx_ring_used, q.rx_ring_size)},
+                          {"tx_ring", ring(q.tx_ring_used, q.tx_ring_size)},
+                          {"fill_ring", ring(q.fill_ring_used, q.fill_ring_size)},
+                          {"completion_ring", ring(q.completion_ring_used, q.completion_ring_size)},
+                          {"umem_frames", q.umem_frames},
+                          {"umem_frames_free", q.umem_frames_free},
+                          {"umem_frames_in_use", q.umem_frames - q.umem_frames_free},
+                          {"tx_in_flight", q.tx_in_flight},
+                          {"kernel", {{"rx_dropped", q.kernel_rx_dropped},
+                                      {"rx_invalid", q.kernel_rx_invalid},
+                                      {"tx_invalid", q.kernel_tx_invalid},
+                                      {"rx_ring_full", q.kernel_rx_ring_full},
+                                      {"fill_ring_empty", q.kernel_fill_ring_empty},
+                                      {"tx_ring_empty", q.kernel_tx_ring_empty}}}});
+    }
+    return {{"interfaces", interfaces},
+            {"queues", queues},
+            {"sampled_realtime_ns", p.usage_realtime_ns == 0 ? json(nullptr) : json(p.usage_realtime_ns)}};
+}
+
 // ---- xlane sockets ----
 
 void run_sockets(const Options& options) {
     const stats::ReadReport report = read_or_fail(options);
     if (options.as_json) {
-        json out = {{"sockets", json::array()}, {"removed_stale", report.removed},
-                    {"hidden_processes", report.unreadable}};
-        for (const auto& p : report.processes)
-            for (const auto& s : p.sockets) out["sockets"].push_back(socket_identity_json(p, s));
+        json out = {{"sockets", json::array()}, {"processes", json::array()},
+                    {"removed_stale", report.removed}, {"hidden_processes", report.unreadable}};
+        for (const auto& p : report.processes) {
+            for (const auto& s : p.sockets) {
+                json socket = socket_identity_json(p, s);
+                socket["counters"] = counters_json(s);
+                out["sockets"].push_back(socket);
+            }
+            json process = {{"pid", p.pid}, {"comm", p.comm}};
+            process.update(usage_json(p));
+            out["processes"].push_back(process);
+        }
         std::printf("%s\n", out.dump(2).c_str());
         print_notes(report);
         return;
@@ -198,25 +255,14 @@ json stats_json(const Sample& sample, const Previous* previous) {
                 {"processes", json::array()}};
     for (const auto& p : sample.report.processes) {
         json process = {{"pid", p.pid}, {"comm", p.comm}, {"uid", p.uid}, {"start_time", p.start_time},
-                        {"segment", p.segment}, {"ports", json::array()}, {"sockets", json::array()}};
-        for (const auto& port : p.ports)
-            process["ports"].push_back({{"interface", port.ifname},
-                                        {"queues", port.queues},
-                                        {"ring_size", port.ring_size},
-                                        {"umem_frames", port.umem_frames},
-                                        {"umem_frames_in_use", port.umem_frames_in_use},
-                                        {"rx_frames", port.rx_frames},
-                                        {"tx_frames", port.tx_frames},
-                                        {"rx_dropped", port.rx_dropped},
-                                        {"tx_ring_full", port.tx_ring_full}});
+                        {"segment", p.segment}};
+        process.update(usage_json(p));
+        process["sockets"] = json::array();
         for (const auto& s : p.sockets) {
             json socket = socket_identity_json(p, s);
             socket.erase("pid");
             socket.erase("comm");
-            json counters = json::object();
-            for (size_t c = 0; c < stats::kCounterCount; ++c)
-                counters[stats::name(static_cast<Counter>(c))] = s.counters[c];
-            socket["counters"] = counters;
+            socket["counters"] = counters_json(s);
             if (previous != nullptr) {
                 const SocketKey key{p.pid, p.start_time, s.slot, s.opened_realtime_ns};
                 json rates = json::object();
@@ -278,11 +324,22 @@ void print_stats(const Sample& sample, const Previous* previous) {
         any_socket = true;
         std::printf("pid %d %s\n", p.pid, p.comm.c_str());
         for (const auto& port : p.ports)
-            std::printf("  port %s: %u queue(s), rings of %u, UMEM %llu/%llu frames in use, "
-                        "rx %llu tx %llu frames, dropped %llu, tx ring full %llu\n",
-                        port.ifname, port.queues, port.ring_size, u(port.umem_frames_in_use),
-                        u(port.umem_frames), u(port.rx_frames), u(port.tx_frames), u(port.rx_dropped),
+            std::printf("  port %s: %u queue(s), rx %llu frames (%llu delivered; dropped: %llu queue "
+                        "full, %llu no socket, %llu bad, %llu other proto), tx %llu frames, "
+                        "tx ring full %llu\n",
+                        port.ifname, port.queues, u(port.rx_frames), u(port.rx_delivered),
+                        u(port.rx_dropped_queue_full), u(port.rx_dropped_no_socket),
+                        u(port.rx_dropped_bad), u(port.rx_dropped_other_proto), u(port.tx_frames),
                         u(port.tx_ring_full));
+        for (const auto& q : p.queues)
+            std::printf("    queue %s/%u: rings used rx %u/%u tx %u/%u fill %u/%u comp %u/%u, UMEM "
+                        "%llu/%llu frames in use; kernel: rx dropped %llu, rx ring full %llu, fill "
+                        "ring empty %llu\n",
+                        q.ifname, q.queue, q.rx_ring_used, q.rx_ring_size, q.tx_ring_used, q.tx_ring_size,
+                        q.fill_ring_used, q.fill_ring_size, q.completion_ring_used,
+                        q.completion_ring_size, u(q.umem_frames - q.umem_frames_free),
+                        u(q.umem_frames), u(q.kernel_rx_dropped), u(q.kernel_rx_ring_full),
+                        u(q.kernel_fill_ring_empty));
         if (p.sockets.empty()) continue;
         if (previous != nullptr)
             std::printf("  %4s %-5s %-24s %-24s %-7s %9s %9s %9s %9s %11s %11s %11s\n", "FD", "PROTO",

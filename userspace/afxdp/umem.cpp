@@ -80,8 +80,13 @@ uint8_t* Umem::data(uint64_t addr) const {
 }
 
 uint32_t Umem::refill(uint32_t max) {
+    // The fill ring never holds more than half the frames: a small UMEM
+    // with a large fill ring would otherwise leave none to transmit with.
+    const uint32_t in_fill = config_.fill_size - xsk_prod_nb_free(&fill_, config_.fill_size);
+    const uint32_t rx_share = std::max<uint32_t>(config_.frame_count / 2, 1);
+    const uint32_t room = in_fill < rx_share ? rx_share - in_fill : 0;
     const uint32_t wanted =
-        std::min<uint64_t>({max, free_.size(), xsk_prod_nb_free(&fill_, UINT32_MAX)});
+        std::min<uint64_t>({max, room, free_.size(), xsk_prod_nb_free(&fill_, UINT32_MAX)});
     if (wanted == 0) return 0;
     uint32_t index = 0;
     const uint32_t reserved = xsk_ring_prod__reserve(&fill_, wanted, &index);

@@ -52,7 +52,8 @@ class Umem {
         return {data(addr), len};
     }
 
-    // Moves up to `max` free frames into the fill ring; returns how many.
+    // Moves up to `max` free frames into the fill ring, which holds at most
+    // half of all frames (the rest stay for TX); returns how many.
     uint32_t refill(uint32_t max = UINT32_MAX);
     // Takes finished TX frames off the completion ring into the free list.
     uint32_t reap_completions();

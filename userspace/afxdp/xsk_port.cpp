@@ -134,8 +134,72 @@ size_t XskPort::send(std::span<const std::span<const uint8_t>> frames) {
     }
     xsk_ring_prod__submit(&tx_, queued);
     tx_in_flight_ += queued;
-    if (queued > 0) (void)kick_tx();
+    if (queued > 0) flush_tx();
     return queued;
+}
+
+bool XskPort::take_tx_frames(std::span<TxFrame> out) {
+    complete();
+    const uint32_t wanted = static_cast<uint32_t>(out.size());
+    if (out.size() > umem_->free_frames() || xsk_prod_nb_free(&tx_, wanted) < wanted) return false;
+    const uint32_t frame_size = umem_->config().frame_size;
+    for (TxFrame& frame : out) {
+        const uint64_t addr = *umem_->alloc_frame();  // free_frames() checked above
+        frame = TxFrame{addr, umem_->frame(addr, frame_size), 0};
+    }
+    return true;
+}
+
+void XskPort::return_tx_frames(std::span<const TxFrame> frames) {
+    for (const TxFrame& frame : frames) umem_->free_frame(frame.addr);
+}
+
+bool XskPort::queue_tx(std::span<const TxFrame> frames, uint64_t now_ns, TxWakeup wakeup) {
+    const uint32_t count = static_cast<uint32_t>(frames.size());
+    uint32_t index = 0;
+    // take_tx_frames() saw this much room, and only this thread produces.
+    const uint32_t reserved = xsk_ring_prod__reserve(&tx_, count, &index);
+    for (uint32_t i = 0; i < reserved; ++i) {
+        xdp_desc* desc = xsk_ring_prod__tx_desc(&tx_, index + i);
+        desc->addr = frames[i].addr;
+        desc->len = frames[i].length;
+        desc->options = 0;
+    }
+    xsk_ring_prod__submit(&tx_, reserved);
+    for (uint32_t i = reserved; i < count; ++i) umem_->free_frame(frames[i].addr);
+    tx_in_flight_ += reserved;
+    if (tx_unkicked_ == 0) tx_deferred_since_ns_ = now_ns;
+    tx_unkicked_ += reserved;
+    const uint64_t window = config_.tx_defer_window_ns;
+    const bool back_to_back = now_ns - tx_last_queue_ns_ < window;
+    tx_last_queue_ns_ = now_ns;
+    const bool batch_full = tx_unkicked_ >= config_.tx_kick_batch;
+    const bool waited_enough = now_ns - tx_deferred_since_ns_ >= window;
+    bool wake = true;
+    if (wakeup == TxWakeup::kLater) wake = batch_full;
+    if (wakeup == TxWakeup::kWhenIdle) wake = !back_to_back || batch_full || waited_enough;
+    if (wake) flush_tx();
+    return tx_waiting() > 0;
+}
+
+void XskPort::flush_tx() {
+    // In copy mode one wake-up transmits at most the kernel's TX budget (32
+    // frames): wake it until it has taken everything, or takes nothing more
+    // (link down, completion ring full: the next flush tries again).
+    const uint32_t max_wakeups = config_.tx_size / 16 + 2;
+    for (uint32_t round = 0; round < max_wakeups; ++round) {
+        const uint32_t waiting = tx_waiting();
+        if (waiting == 0) break;
+        if (config_.need_wakeup && !xsk_ring_prod__needs_wakeup(&tx_)) break;  // driver at work
+        if (!kick_tx()) break;
+        complete();
+        if (tx_waiting() == waiting) break;
+    }
+    tx_unkicked_ = 0;
+}
+
+uint32_t XskPort::tx_waiting() const {
+    return tx_.cached_prod - __atomic_load_n(tx_.consumer, __ATOMIC_ACQUIRE);
 }
 
 uint32_t XskPort::complete() {

@@ -30,7 +30,29 @@ struct XskPortConfig {
     // > 0: SO_PREFER_BUSY_POLL + SO_BUSY_POLL (usecs) + SO_BUSY_POLL_BUDGET.
     uint32_t busy_poll_usecs = 0;
     uint32_t busy_poll_budget = 64;
+    // Deferred TX wake-ups (TxWakeup::kWhenIdle): in copy mode every
+    // wake-up is a sendto() that transmits at most 32 frames, so frames
+    // queued back to back (less than tx_defer_window_ns after the previous
+    // ones) wait until tx_kick_batch are pending or the oldest has waited
+    // tx_defer_window_ns; the owner flushes before it blocks or polls.
+    uint32_t tx_kick_batch = 32;
+    uint64_t tx_defer_window_ns = 50'000;
     UmemConfig umem;
+};
+
+// When queue_tx() wakes the kernel to transmit.
+enum class TxWakeup {
+    kNow,
+    kWhenIdle,  // now, unless frames come back to back (see XskPortConfig)
+    kLater,     // more frames follow at once: only when tx_kick_batch are pending
+};
+
+// A UMEM frame taken for transmission: the caller writes the frame into
+// `buffer` and sets `length` before queue_tx().
+struct TxFrame {
+    uint64_t addr = 0;
+    std::span<uint8_t> buffer;
+    uint32_t length = 0;
 };
 
 // A received frame: owned by the caller until recycle(addr).
@@ -66,12 +88,33 @@ class XskPort {
     void recycle(uint64_t addr) { umem_->free_frame(addr); }
 
     // Copies each frame into a free UMEM frame and queues it on the TX ring;
-    // returns how many were queued (fewer when frames or ring slots run out).
+    // returns how many were queued (fewer when frames or ring slots run out),
+    // and wakes the kernel for them (and any deferred before) at once.
     [[nodiscard]] size_t send(std::span<const std::span<const uint8_t>> frames);
+    // Zero-copy transmit: takes out.size() free UMEM frames for the caller
+    // to write into, all or none (false when the UMEM or the TX ring has
+    // fewer free places; completions are reaped first).
+    [[nodiscard]] bool take_tx_frames(std::span<TxFrame> out);
+    // Gives frames from take_tx_frames() back unsent.
+    void return_tx_frames(std::span<const TxFrame> frames);
+    // Puts frames from take_tx_frames() on the TX ring, in order, and wakes
+    // the kernel as `wakeup` says.
+    // Returns true while queued frames wait for a wake-up: the owner must
+    // then call flush_tx() soon (before blocking, and from its progress thread).
+    bool queue_tx(std::span<const TxFrame> frames, uint64_t now_ns, TxWakeup wakeup);
+    // Wakes the kernel until it has taken every queued TX frame (or refuses).
+    void flush_tx();
+    // TX descriptors queued that the kernel has not taken off the ring yet
+    // (deferred, or refused: interface down); flush_tx() retries them.
+    [[nodiscard]] uint32_t tx_waiting() const;
+
     // Returns TX frames the kernel has finished with to the free list.
     uint32_t complete();
     // TX frames queued but not yet completed.
     [[nodiscard]] uint32_t tx_in_flight() const { return tx_in_flight_; }
+    // The rings themselves, for reading their fill level (xsk_usage.h).
+    [[nodiscard]] const xsk_ring_cons& rx_ring() const { return rx_; }
+    [[nodiscard]] const xsk_ring_prod& tx_ring() const { return tx_; }
 
     // Waits up to timeout_ms for the RX ring to hold a frame; false on timeout.
     [[nodiscard]] Result<bool> wait_readable(int timeout_ms);
@@ -87,6 +130,9 @@ class XskPort {
     xsk_ring_cons rx_{};
     xsk_ring_prod tx_{};
     uint32_t tx_in_flight_ = 0;
+    uint32_t tx_unkicked_ = 0;           // queued since the last wake-up
+    uint64_t tx_last_queue_ns_ = 0;      // when queue_tx() last ran
+    uint64_t tx_deferred_since_ns_ = 0;  // when the oldest unkicked frame was queued
 };
 
 }  // namespace xlane::afxdp

@@ -32,4 +32,4 @@ static_assert(offsetof(xlane_lb_config, stream_run) == 24);
 static_assert(sizeof(xlane_lb_sock_state) == 8);
 static_assert(sizeof(xlane_lb_flow_state) == 16);
 static_assert(offsetof(xlane_lb_flow_state, leaving) == 8);
-static_assert(XLANE_LB_COUNTER_COUNT == 11, "loopback counters are append-only: update the tool");
+static_assert(XLANE_LB_COUNTER_COUNT == 12, "loopback counters are append-only: update the tool");

@@ -44,6 +44,20 @@ struct UdpEngine::Socket {
     // the eventfd stays readable while it waits, as the socket's POLLERR would.
     int pending_error = 0;
     SocketStats stats;
+    DropCounters published_drops;
+
+    // A datagram lost on receive (queue over SO_RCVBUF) or send (neighbour
+    // unresolved, TX ring stuck): counted here and where it is published.
+    void count_rx_dropped() {
+        ++stats.rx_dropped_queue_full;
+        if (published_drops.rx_dropped != nullptr)
+            published_drops.rx_dropped->fetch_add(1, std::memory_order_relaxed);
+    }
+    void count_tx_dropped() {
+        ++stats.tx_dropped;
+        if (published_drops.tx_dropped != nullptr)
+            published_drops.tx_dropped->fetch_add(1, std::memory_order_relaxed);
+    }
 
     // What the eventfd says: a datagram or a pending error waits.
     [[nodiscard]] bool readable() const { return !queue.empty() || pending_error != 0; }

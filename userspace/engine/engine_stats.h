@@ -2,7 +2,14 @@
 // structs of uint64_t so that they can be copied into shared memory as they are.
 #pragma once
 
+#include <linux/if_xdp.h>
+
+#include <atomic>
 #include <cstdint>
+#include <string>
+#include <vector>
+
+#include "afxdp/xsk_usage.h"
 
 namespace xlane::engine {
 
@@ -24,6 +31,9 @@ struct PortStats {
     uint64_t tx_frames = 0;  // put on the TX rings (fragments count one each)
     uint64_t tx_bytes = 0;
     uint64_t tx_ring_full_waits = 0;  // times a send waited for TX ring or UMEM room
+    uint64_t tx_ring_full_eagain = 0;  // non-blocking sends refused (EAGAIN) for want of room
+    uint64_t tx_ring_full_enobufs = 0;  // blocking sends that waited tx_ring_wait in vain (ENOBUFS)
+    uint64_t tx_deferred = 0;  // datagrams left on the TX ring for a batched kernel wake-up
 };
 
 // One engine socket.
@@ -38,6 +48,29 @@ struct SocketStats {
     // Sent through the kernel socket: the route leaves by no engine port.
     uint64_t tx_kernel_datagrams = 0;
     uint64_t tx_dropped = 0;  // lost: neighbour unresolved or TX ring stuck
+};
+
+// Counters kept outside the engine (the preload library's published stats
+// slot) to which a socket's drops are added as they happen, so that another
+// process sees them with no call into the engine. Null: not kept.
+struct DropCounters {
+    std::atomic<uint64_t>* rx_dropped = nullptr;  // with SocketStats::rx_dropped_queue_full
+    std::atomic<uint64_t>* tx_dropped = nullptr;  // with SocketStats::tx_dropped
+};
+
+// One AF_XDP socket's rings and UMEM, sampled (UdpEngine::usage()).
+struct QueueUsageSample {
+    uint32_t queue = 0;
+    afxdp::XskUsage usage;
+    bool has_kernel_statistics = false;
+    xdp_statistics kernel{};  // XDP_STATISTICS
+};
+
+// One interface port: its counters and each of its queues.
+struct PortUsageSample {
+    std::string ifname;
+    PortStats stats;
+    std::vector<QueueUsageSample> queues;
 };
 
 }  // namespace xlane::engine

@@ -2,22 +2,33 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
 
 namespace xlane::engine {
+namespace {
+
+timespec to_timespec(std::chrono::nanoseconds span) {
+    return {static_cast<time_t>(span.count() / 1'000'000'000),
+            static_cast<long>(span.count() % 1'000'000'000)};
+}
+
+}  // namespace
 
 Result<std::unique_ptr<ProgressThread>> ProgressThread::start(std::vector<int> fds,
                                                               std::chrono::milliseconds tick,
-                                                              Callback on_wake,
-                                                              Callback on_start) {
+                                                              Callback on_wake, Callback on_start,
+                                                              std::chrono::microseconds soon) {
     UniqueFd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!stop) return errno_error("cannot create the progress thread's stop eventfd");
+    UniqueFd nudge(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!nudge) return errno_error("cannot create the progress thread's wake-up eventfd");
     std::unique_ptr<ProgressThread> thread(
         new ProgressThread(std::move(fds), tick, std::move(on_wake), std::move(on_start),
-                           std::move(stop)));
+                           std::move(stop), std::move(nudge), soon));
     thread->thread_ = std::thread([self = thread.get()] { self->run(); });
     return thread;
 }
@@ -32,13 +43,39 @@ void ProgressThread::run() {
     if (on_start_) on_start_();
     std::vector<pollfd> set;
     set.push_back(pollfd{stop_.get(), POLLIN, 0});
+    set.push_back(pollfd{nudge_.get(), POLLIN, 0});
     for (int fd : fds_) set.push_back(pollfd{fd, POLLIN, 0});
+    bool last_round_requested = false;
     for (;;) {
-        const int ready = ::poll(set.data(), set.size(), static_cast<int>(tick_.count()));
+        // After a requested round, the next comes within `soon` whatever
+        // happens; otherwise the long tick, announced first so that a
+        // request made from now on writes the nudge eventfd (the seq_cst
+        // store and load pair with those of request_round_soon()).
+        timespec timeout = to_timespec(soon_);
+        if (!last_round_requested) {
+            sleeping_long_.store(true);
+            if (!round_requested_.load()) timeout = to_timespec(tick_);
+        }
+        const int ready = ::ppoll(set.data(), set.size(), &timeout, nullptr);
+        sleeping_long_.store(false);
         if (ready < 0 && errno != EINTR) return;  // cannot happen with valid fds
         if (set[0].revents != 0) return;
+        if (set[1].revents != 0) {
+            uint64_t value = 0;
+            (void)!::read(nudge_.get(), &value, sizeof(value));
+        }
+        last_round_requested = round_requested_.exchange(false);
         on_wake_();
         wakeups_.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+void ProgressThread::request_round_soon() {
+    if (round_requested_.load(std::memory_order_relaxed)) return;  // already asked
+    round_requested_.store(true);
+    if (sleeping_long_.load()) {
+        const uint64_t one = 1;
+        (void)!::write(nudge_.get(), &one, sizeof(one));
     }
 }
 

@@ -25,20 +25,28 @@ class ProgressThread {
     // marks the thread as its own there, so its calls bypass the interposition).
     [[nodiscard]] static Result<std::unique_ptr<ProgressThread>> start(
         std::vector<int> fds, std::chrono::milliseconds tick, Callback on_wake,
-        Callback on_start = {});
+        Callback on_start = {}, std::chrono::microseconds soon = std::chrono::microseconds(200));
     // Stops and joins.
     ~ProgressThread();
     ProgressThread(const ProgressThread&) = delete;
     ProgressThread& operator=(const ProgressThread&) = delete;
+
+    // Asks for a round within `soon` (start()): work is waiting that only a
+    // round finishes (deferred TX wake-ups). Rounds then come every `soon`
+    // until one passes with no new request. Costs an eventfd write only
+    // when the thread sleeps for its long tick; any thread may call it.
+    void request_round_soon();
 
     // Times the callback ran (for tests and stats).
     [[nodiscard]] uint64_t wakeups() const { return wakeups_.load(std::memory_order_relaxed); }
 
   private:
     ProgressThread(std::vector<int> fds, std::chrono::milliseconds tick, Callback on_wake,
-                   Callback on_start, UniqueFd stop)
+                   Callback on_start, UniqueFd stop, UniqueFd nudge, std::chrono::microseconds soon)
         : fds_(std::move(fds)),
           tick_(tick),
+          soon_(soon),
+          nudge_(std::move(nudge)),
           on_wake_(std::move(on_wake)),
           on_start_(std::move(on_start)),
           stop_(std::move(stop)) {}
@@ -46,6 +54,12 @@ class ProgressThread {
 
     std::vector<int> fds_;
     std::chrono::milliseconds tick_;
+    std::chrono::microseconds soon_;
+    UniqueFd nudge_;  // eventfd: wakes the thread out of its long tick
+    // A round was requested since the last one began; the thread sleeps
+    // for its long tick (the requester must then write nudge_).
+    std::atomic<bool> round_requested_{false};
+    std::atomic<bool> sleeping_long_{false};
     Callback on_wake_;
     Callback on_start_;
     UniqueFd stop_;  // eventfd: written once by the destructor

@@ -107,15 +107,31 @@ Result<std::unique_ptr<UdpEngine>> UdpEngine::create(const UdpEngineConfig& conf
         engine->ip_id_ = static_cast<uint32_t>(::getpid());
     engine->kernel_rx_scratch_.resize(udp::DatagramQueue::kMaxPayload);
 
+    TcpEngineHost tcp_host;
+    tcp_host.mutex = &engine->mutex_;
+    tcp_host.ports = engine->ports_;
+    tcp_host.owner = engine->owner_;
+    tcp_host.routes = engine->routes_.get();
+    tcp_host.neighbours = engine->neighbours_.get();
+    tcp_host.poll_rx_locked = [self = engine.get()] { self->poll_rx_locked(); };
+    tcp_host.neighbour_wait = config.neighbour_wait;
+    engine->tcp_ = std::make_unique<TcpEngine>(tcp_host, TcpFaultConfig::from_environment());
+    if (auto status = engine->tcp_->init(); !status) return status.error();
+
     if (config.progress_thread) {
         std::vector<int> fds;
+        fds.push_back(engine->tcp_->timer_fd());
         for (const auto& port : engine->ports_)
             for (const auto& queue : port->queues()) fds.push_back(queue->fd());
         fds.push_back(engine->kernel_sockets_epoll_.get());
         fds.push_back(engine->routes_->fd());
         fds.push_back(engine->neighbours_->fd());
         auto thread = ProgressThread::start(
-            std::move(fds), config.progress_tick, [self = engine.get()] { self->progress_round(); },
+            std::move(fds), config.progress_tick,
+            [self = engine.get()] {
+                self->progress_round();
+                self->report_usage_when_due();
+            },
             config.on_progress_thread_start);
         if (!thread) return thread.error();
         engine->progress_ = std::move(thread).value();
@@ -128,6 +144,7 @@ UdpEngine::~UdpEngine() {
     std::lock_guard lock(mutex_);
     for (auto& [id, socket] : sockets_) unsteer_locked(*socket);
     sockets_.clear();
+    flush_tx_locked();
 }
 
 Result<SocketId> UdpEngine::open(int family) {
@@ -369,6 +386,8 @@ Status UdpEngine::close(SocketId id) {
     if (!found) return found.error();
     stop_serving_locked(*found.value());
     sockets_.erase(id);
+    // What it sent goes now, not at the next round (the program may exit).
+    flush_tx_locked();
     return {};
 }
 
@@ -380,7 +399,7 @@ InterfacePort* UdpEngine::port_for_ifindex(uint32_t ifindex) {
 }
 
 Result<size_t> UdpEngine::send(SocketId id, std::span<const iovec> payload,
-                               const std::optional<Endpoint>& destination) {
+                               const std::optional<Endpoint>& destination, SendFlags flags) {
     const size_t length = udp::iovec_total_length(payload);
     TxPlan plan;
     int family = 0;
@@ -441,7 +460,7 @@ Result<size_t> UdpEngine::send(SocketId id, std::span<const iovec> payload,
             // The kernel's UDP also reports success and loses the datagram
             // when ARP/ND gets no answer.
             std::lock_guard lock(mutex_);
-            if (auto found = find_locked(id); found) ++found.value()->stats.tx_dropped;
+            if (auto found = find_locked(id); found) found.value()->count_tx_dropped();
             return length;
         }
         plan.dst_mac = mac.value();
@@ -450,7 +469,7 @@ Result<size_t> UdpEngine::send(SocketId id, std::span<const iovec> payload,
     std::lock_guard lock(mutex_);
     auto found = find_locked(id);
     if (!found) return found.error();
-    return transmit_locked(*port, *found.value(), plan, payload, length);
+    return transmit_locked(*port, *found.value(), plan, payload, length, flags);
 }
 
 Result<int> UdpEngine::event_fd(SocketId id) const {
@@ -498,6 +517,46 @@ std::vector<std::pair<std::string, PortStats>> UdpEngine::port_stats() const {
     return out;
 }
 
+std::vector<PortUsageSample> UdpEngine::usage() const {
+    std::vector<PortUsageSample> out;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& port : ports_) {
+            PortUsageSample sample{port->ifname(), port->stats(), {}};
+            for (const auto& xsk : port->queues())
+                sample.queues.push_back(QueueUsageSample{xsk->config().queue, afxdp::usage_of(*xsk)});
+            out.push_back(std::move(sample));
+        }
+    }
+    // The socket fds never change after create(): read without the mutex.
+    for (size_t p = 0; p < out.size(); ++p) {
+        const auto queues = ports_[p]->queues();
+        for (size_t q = 0; q < out[p].queues.size() && q < queues.size(); ++q) {
+            auto statistics = afxdp::kernel_statistics(queues[q]->fd());
+            if (!statistics) continue;
+            out[p].queues[q].has_kernel_statistics = true;
+            out[p].queues[q].kernel = statistics.value();
+        }
+    }
+    return out;
+}
+
+void UdpEngine::report_usage_when_due() {
+    if (!config_.on_usage) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_usage_report_) return;
+    next_usage_report_ = now + config_.usage_interval;
+    config_.on_usage(usage());
+}
+
+Status UdpEngine::set_drop_counters(SocketId id, DropCounters counters) {
+    std::lock_guard lock(mutex_);
+    auto found = find_locked(id);
+    if (!found) return found.error();
+    found.value()->published_drops = counters;
+    return {};
+}
+
 std::vector<std::string> UdpEngine::interfaces() const {
     std::vector<std::string> out;
     for (const auto& port : ports_) out.push_back(port->ifname());
@@ -511,6 +570,7 @@ std::vector<int> UdpEngine::process_descriptors() const {
         for (const auto& queue : port->queues()) fds.push_back(queue->fd());
     }
     fds.push_back(kernel_sockets_epoll_.get());
+    if (tcp_) fds.push_back(tcp_->timer_fd());
     if (routes_) fds.push_back(routes_->fd());
     if (neighbours_) fds.push_back(neighbours_->fd());
     return fds;

@@ -21,6 +21,7 @@
 #include "engine/engine_stats.h"
 #include "engine/interface_port.h"
 #include "engine/progress_thread.h"
+#include "engine/tcp_engine.h"
 #include "net/neighbour_table.h"
 #include "net/route_resolver.h"
 #include "steering/address.h"
@@ -53,7 +54,21 @@ struct UdpEngineConfig {
     std::chrono::milliseconds tx_ring_wait{100};
     // Frames taken off all RX rings per poll_rx() call (later ones wait for the next).
     size_t rx_budget = 1024;
+    // Called on the progress thread at most every `usage_interval` with
+    // usage() (the preload library publishes it for `xlane stats`), so that
+    // no sending or receiving call ever pays for it.
+    std::function<void(const std::vector<PortUsageSample>&)> on_usage;
+    std::chrono::milliseconds usage_interval{200};
     udp::ReassemblyConfig reassembly;
+};
+
+struct SendFlags {
+    // MSG_DONTWAIT or O_NONBLOCK: EAGAIN at once when the TX ring or the
+    // UMEM has no room, instead of waiting up to tx_ring_wait (then ENOBUFS).
+    bool nonblocking = false;
+    // More datagrams follow in the same call (sendmmsg): the TX wake-up may
+    // wait for them; the last one goes without it.
+    bool more = false;
 };
 
 struct ReceiveFlags {
@@ -135,8 +150,12 @@ class UdpEngine {
     // AF_XDP TX ring; any other route: through the kernel socket. An unbound
     // socket is first bound to the wildcard, like the kernel's autobind.
     // Returns the payload length.
+    // Datagrams sent back to back may wait (tens of µs, see XskPortConfig)
+    // for a batched TX wake-up, which receive(), poll_rx(), close() and the
+    // progress thread (within 200 µs) always make.
     [[nodiscard]] Result<size_t> send(SocketId id, std::span<const iovec> payload,
-                                      const std::optional<Endpoint>& destination = std::nullopt);
+                                      const std::optional<Endpoint>& destination = std::nullopt,
+                                      SendFlags flags = {});
     // The next datagram (EAGAIN when none), after draining the RX rings.
     [[nodiscard]] Result<udp::ReceivedDatagram> receive(SocketId id, std::span<const iovec> buffer,
                                                         ReceiveFlags flags = {});
@@ -157,6 +176,12 @@ class UdpEngine {
     [[nodiscard]] Result<size_t> next_length(SocketId id);
     [[nodiscard]] Result<SocketStats> socket_stats(SocketId id) const;
     [[nodiscard]] std::vector<std::pair<std::string, PortStats>> port_stats() const;
+    // Counters of every port and the ring and UMEM use of each of its
+    // AF_XDP sockets (ring indexes under the mutex, one getsockopt per
+    // socket outside it).
+    [[nodiscard]] std::vector<PortUsageSample> usage() const;
+    // The socket's drops are also added to these (null to stop); see DropCounters.
+    [[nodiscard]] Status set_drop_counters(SocketId id, DropCounters counters);
     [[nodiscard]] std::vector<std::string> interfaces() const;
     // The long-lived descriptors the engine owns (AF_XDP sockets, interface
     // locks, netlink sockets, epoll), read without the mutex (they never
@@ -171,6 +196,8 @@ class UdpEngine {
     [[nodiscard]] std::vector<int> rx_descriptors() const;
     // Stale entries removed at start, summed over interfaces.
     [[nodiscard]] StaleRemoval stale_removed() const;
+    // The TCP sockets served from the same ports, mutex and progress thread.
+    [[nodiscard]] TcpEngine& tcp() { return *tcp_; }
 
   private:
     struct Socket;
@@ -195,11 +222,15 @@ class UdpEngine {
               bool from_kernel);
     size_t drain_kernel_locked(Socket& socket);
     void progress_round();
+    // On the progress thread: config_.on_usage(usage()) when the interval passed.
+    void report_usage_when_due();
 
     // TX path (udp_engine_tx.cpp)
     [[nodiscard]] Result<size_t> transmit_locked(InterfacePort& port, Socket& socket,
                                                  const TxPlan& plan, std::span<const iovec> payload,
-                                                 size_t length);
+                                                 size_t length, SendFlags flags);
+    // Wakes the kernel for every TX frame a send left waiting (deferred wake-ups).
+    void flush_tx_locked();
     [[nodiscard]] Result<size_t> send_via_kernel(int kernel_fd, int family,
                                                  std::span<const iovec> payload,
                                                  const std::optional<Endpoint>& destination);
@@ -217,13 +248,15 @@ class UdpEngine {
     udp::Reassembler reassembler_;
     UniqueFd kernel_sockets_epoll_;  // EPOLLIN of every kernel socket, data = SocketId
     uint32_t ip_id_ = 0;
-    std::vector<uint8_t> tx_scratch_;  // encoded frames before XskPort::send copies them
+    std::vector<afxdp::TxFrame> tx_frames_;  // UMEM frames a datagram is encoded into
     std::vector<udp::FrameSlot> tx_slots_;
-    std::vector<std::span<const uint8_t>> tx_frames_;
     std::vector<uint8_t> kernel_rx_scratch_;
     size_t default_rcvbuf_ = 212992;
     size_t rmem_max_ = 212992;
+    std::chrono::steady_clock::time_point next_usage_report_{};  // progress thread only
 
+    // Destroyed before the ports it sends on (it removes its steering entries).
+    std::unique_ptr<TcpEngine> tcp_;
     // Declared last: stopped (joined) before anything it uses is destroyed.
     std::unique_ptr<ProgressThread> progress_;
 };

@@ -40,16 +40,23 @@ size_t UdpEngine::poll_rx() {
 }
 
 size_t UdpEngine::poll_rx_locked() {
+    // Whoever looks for datagrams may wait for answers to what it sent.
+    flush_tx_locked();
     std::array<afxdp::RxFrame, kRxBatch> frames{};
     size_t total = 0;
-    const uint64_t now_mono = clock_ns(CLOCK_MONOTONIC);
-    const uint64_t now_real = clock_ns(CLOCK_REALTIME);
+    // Read once a frame is there: a spinning receiver calls this in a loop.
+    uint64_t now_mono = 0;
+    uint64_t now_real = 0;
     for (auto& port : ports_) {
         for (const auto& xsk : port->queues()) {
             while (total < config_.rx_budget) {
                 const size_t want = std::min(frames.size(), config_.rx_budget - total);
                 const size_t got = xsk->receive(std::span(frames.data(), want));
                 if (got == 0) break;
+                if (now_mono == 0) {
+                    now_mono = clock_ns(CLOCK_MONOTONIC);
+                    now_real = clock_ns(CLOCK_REALTIME);
+                }
                 ++port->stats().rx_batches;
                 for (size_t i = 0; i < got; ++i) {
                     const packet::Bytes bytes(frames[i].data.data(), frames[i].data.size());
@@ -98,6 +105,10 @@ void UdpEngine::handle_frame(InterfacePort& port, packet::Bytes frame, uint64_t 
 
 void UdpEngine::deliver(InterfacePort& port, packet::Bytes frame, const packet::ParsedFrame& parsed,
                         uint64_t now_real_ns) {
+    if (parsed.protocol == IPPROTO_TCP) {
+        tcp_->on_frame_locked(port, frame, parsed);
+        return;
+    }
     if (parsed.protocol != IPPROTO_UDP) {
         ++port.stats().rx_dropped_not_udp;
         return;
@@ -128,7 +139,7 @@ void UdpEngine::push(Socket& socket, const udp::DatagramMeta& meta, packet::Byte
                      bool from_kernel) {
     const bool was_readable = socket.readable();
     if (!socket.queue.push(meta, payload)) {
-        ++socket.stats.rx_dropped_queue_full;
+        socket.count_rx_dropped();
         return;
     }
     ++(from_kernel ? socket.stats.rx_kernel_datagrams : socket.stats.rx_datagrams);
@@ -200,6 +211,7 @@ void UdpEngine::progress_round() {
 
     std::lock_guard lock(mutex_);
     poll_rx_locked();
+    tcp_->progress_locked();
     std::array<epoll_event, 64> ready{};
     const int count =
         ::epoll_wait(kernel_sockets_epoll_.get(), ready.data(), static_cast<int>(ready.size()), 0);

@@ -14,6 +14,7 @@
 #include "loopback/cgroup.h"
 #include "loopback_msg.skel.h"
 #include "loopback_sockops.skel.h"
+#include "loopback_sockopt.skel.h"
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -23,6 +24,7 @@ namespace xlane {
 namespace {
 
 constexpr const char* kLinkPin = "xlane_lb_sops_link";
+constexpr const char* kLowatLinkPin = "xlane_lb_lowat_link";
 constexpr const char* kMsgProgPin = XLANE_LB_MSG_PROG_NAME;
 
 struct SockopsDeleter {
@@ -30,6 +32,9 @@ struct SockopsDeleter {
 };
 struct MsgDeleter {
     void operator()(loopback_msg* s) const { loopback_msg__destroy(s); }
+};
+struct SockoptDeleter {
+    void operator()(loopback_sockopt* s) const { loopback_sockopt__destroy(s); }
 };
 struct LinkDeleter {
     void operator()(bpf_link* l) const { bpf_link__destroy(l); }
@@ -161,6 +166,13 @@ Status enable_loopback(const LoopbackOptions& options) {
     if (auto pinned = set_pin_paths(msg->obj, pin_dir); !pinned) return pinned;
     if (int err = loopback_msg__load(msg.get()); err != 0)
         return make_error(err, "kernel refused the loopback sk_msg program (run `xlane doctor`)");
+    std::unique_ptr<loopback_sockopt, SockoptDeleter> lowat(loopback_sockopt__open());
+    if (!lowat) return errno_error("cannot open the loopback setsockopt BPF object");
+    if (auto pinned = set_pin_paths(lowat->obj, pin_dir); !pinned) return pinned;
+    if (int err = loopback_sockopt__load(lowat.get()); err != 0)
+        return make_error(err,
+                          "kernel refused the loopback setsockopt program (run `xlane "
+                          "doctor`)");
 
     // Insertion stays off until both programs are in place.
     xlane_lb_config cfg{};
@@ -185,6 +197,16 @@ Status enable_loopback(const LoopbackOptions& options) {
     const std::string msg_pin = pin_dir + "/" + kMsgProgPin;
     if (bpf_obj_pin(msg_prog_fd, msg_pin.c_str()) != 0) return errno_error("cannot pin " + msg_pin);
 
+    // The SO_RCVLOWAT hook goes on before insertion can start, so no inserted
+    // socket can set a mark unseen. On failure the rollback unpins the links,
+    // which detaches them.
+    std::unique_ptr<bpf_link, LinkDeleter> lowat_link(
+        bpf_program__attach_cgroup(lowat->progs.xlane_lb_lowat, cgroup_fd->get()));
+    if (!lowat_link) return errno_error("cannot attach the setsockopt program to cgroup " + cgroup);
+    const std::string lowat_link_pin = pin_dir + "/" + kLowatLinkPin;
+    if (int err = bpf_link__pin(lowat_link.get(), lowat_link_pin.c_str()); err != 0)
+        return make_error(err, "cannot pin " + lowat_link_pin);
+
     std::unique_ptr<bpf_link, LinkDeleter> link(
         bpf_program__attach_cgroup(sockops->progs.xlane_lb_sops, cgroup_fd->get()));
     if (!link) return errno_error("cannot attach the sock_ops program to cgroup " + cgroup);
@@ -195,6 +217,7 @@ Status enable_loopback(const LoopbackOptions& options) {
     cfg.insert = 1;
     if (auto written = write_config(cfg_fd, cfg); !written) {
         bpf_link__detach(link.get());
+        bpf_link__detach(lowat_link.get());
         return written;
     }
     detach_msg.dismiss();
@@ -232,14 +255,20 @@ Result<bool> disable_loopback() {
         if (auto written = write_config(cfg_fd->get(), cfg.value()); !written)
             return written.error();
     }
-    // 3. No socket is ever deleted from the SOCKHASH (that would drop its
+    // 3. Only now the SO_RCVLOWAT hook: until pass-all, a socket setting a
+    // mark still had to stop its peer's redirects.
+    if (auto link = open_pin(pin_dir + "/" + kLowatLinkPin)) {
+        if (bpf_link_detach(link->get()) != 0)
+            return errno_error("cannot detach the loopback setsockopt program from its cgroup");
+    }
+    // 4. No socket is ever deleted from the SOCKHASH (that would drop its
     // queue): the inserted sockets hold the sk_msg program, which holds the
     // maps, until each socket closes. Detaching the program from the map
     // only concerns sockets inserted from now on: none.
     auto socks = open_pin(pin_dir + "/" XLANE_LB_MAP_SOCKS);
     auto prog = open_pin(pin_dir + "/" + kMsgProgPin);
     if (socks && prog) bpf_prog_detach2(prog->get(), socks->get(), BPF_SK_MSG_VERDICT);
-    // 4. Remove the pins.
+    // 5. Remove the pins.
     if (auto removed = remove_pin_dir(pin_dir); !removed) return removed.error();
     remove_empty_parents(pin_dir);
     return true;
@@ -334,6 +363,8 @@ const char* loopback_counter_name(uint32_t counter) {
             return "demoted_stream";
         case XLANE_LB_RELEASED:
             return "released";
+        case XLANE_LB_RCVLOWAT:
+            return "rcvlowat";
         default:
             return "unknown";
     }

@@ -25,15 +25,17 @@ struct LoopbackOptions {
     uint32_t stream_run = kDefaultStreamRun;  // 0: never move streams to the kernel
 };
 
-// Loads both programs, pins them under loopback_pin_dir(), attaches the
-// sk_msg verdict to the SOCKHASH, then sock_ops to the cgroup, and only then
-// switches insertion on. Any failure removes everything it created.
+// Loads the three programs, pins them under loopback_pin_dir(), attaches the
+// sk_msg verdict to the SOCKHASH, then the SO_RCVLOWAT setsockopt hook and
+// sock_ops to the cgroup, and only then switches insertion on. Any failure
+// removes everything it created.
 [[nodiscard]] Status enable_loopback(const LoopbackOptions& options);
 
 // Safe order: stop inserting (sock_ops detached), make the verdict pass
-// everything, then unpin. Sockets already inserted are never removed from the
-// map, so bytes queued for them stay readable; they keep the pass-all verdict
-// until they close. Returns false when nothing was enabled.
+// everything, detach the setsockopt hook, then unpin. Sockets already
+// inserted are never removed from the map, so bytes queued for them stay
+// readable; they keep the pass-all verdict until they close. Returns false
+// when nothing was enabled.
 [[nodiscard]] Result<bool> disable_loopback();
 
 struct LoopbackState {

@@ -32,7 +32,7 @@
 namespace xlane::stats {
 
 inline constexpr uint64_t kMagic = 0x3153544154534c58ULL;  // "XLSTATS1" little-endian
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr const char* kDefaultDirectory = "/dev/shm";
 inline constexpr const char* kSegmentPrefix = "xlane-stats.";  // + decimal pid
 inline constexpr uint32_t kFirstChunkSlots = 64;
@@ -79,8 +79,8 @@ enum class Counter : uint8_t {
     tx_drops,      // datagrams lost on send (no neighbour, ring stuck)
     rx_eagain,     // a receive found nothing (EAGAIN/EWOULDBLOCK)
     tx_eagain,     // a send could not go now (EAGAIN/ENOBUFS)
-    poll_hits,     // poll/epoll/select found the socket ready at once
-    poll_misses,   // ... had to wait or returned it not ready
+    poll_hits,     // a poll/select/epoll call reported the socket ready without sleeping
+    poll_misses,   // ... slept before reporting it, or (poll/select) returned it not ready
     count_,
 };
 inline constexpr size_t kCounterCount = static_cast<size_t>(Counter::count_);
@@ -136,19 +136,58 @@ static_assert(sizeof(SocketSlot) == 256, "SocketSlot is part of the layout: bump
 static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free,
               "counters must be address-free atomics to live in shared memory");
 
-// Ring and UMEM use of one interface the process serves (fast path).
+// Fast-path traffic of one interface the process serves (all its RX queues):
+// the engine's counters, copied by the progress thread at most every
+// kUsageIntervalMs (never by a sending or receiving call).
 struct PortUsage {
     char ifname[16];
-    uint32_t queues;             // AF_XDP sockets (one per RX queue)
-    uint32_t ring_size;          // entries per RX/TX ring
-    uint64_t umem_frames;        // frames in the UMEM(s)
-    uint64_t umem_frames_in_use; // handed to the kernel or waiting in user space
-    uint64_t rx_frames;
-    uint64_t tx_frames;
-    uint64_t rx_dropped;   // frames the process dropped (no socket, queue full, bad)
-    uint64_t tx_ring_full; // times a send waited for TX ring or UMEM room
+    uint32_t queues;      // AF_XDP sockets (one per RX queue), all of them (see QueueUsage)
+    uint32_t pad_;
+    uint64_t rx_frames;   // taken off the RX rings
+    uint64_t rx_bytes;
+    uint64_t rx_delivered;           // datagrams put in a socket's receive queue
+    uint64_t rx_dropped_no_socket;   // no socket of ours (closed meanwhile)
+    uint64_t rx_dropped_queue_full;  // the socket's queue was over its SO_RCVBUF
+    uint64_t rx_dropped_bad;         // bad checksum or malformed
+    uint64_t rx_dropped_other_proto; // not served by the engine (TCP while it has no TCP)
+    uint64_t tx_datagrams;
+    uint64_t tx_frames;              // put on the TX rings
+    uint64_t tx_bytes;
+    uint64_t tx_ring_full;           // times a send waited for TX ring or UMEM room
 };
-static_assert(sizeof(PortUsage) == 72);
+static_assert(sizeof(PortUsage) == 112);
+
+// Ring and UMEM use of one AF_XDP socket (interface, RX queue): ring
+// occupancy and free frames sampled by the progress thread (reading ring
+// indexes only), and the kernel's XDP_STATISTICS of the socket.
+struct QueueUsage {
+    char ifname[16];
+    uint32_t queue;            // RX queue index
+    uint32_t rx_ring_size;     // entries of each ring
+    uint32_t tx_ring_size;
+    uint32_t fill_ring_size;
+    uint32_t completion_ring_size;
+    uint32_t rx_ring_used;     // received frames not yet taken by the process
+    uint32_t tx_ring_used;     // frames to send not yet taken by the kernel
+    uint32_t fill_ring_used;   // empty frames offered to the kernel for receiving
+    uint32_t completion_ring_used;  // sent frames not yet taken back by the process
+    uint32_t pad_;
+    uint64_t umem_frames;      // frames of the socket's UMEM
+    uint64_t umem_frames_free; // in the process's free list (the rest are in a ring or in use)
+    uint64_t tx_in_flight;     // frames sent and not yet completed
+    // The kernel's XDP_STATISTICS (struct xdp_statistics) of the socket.
+    uint64_t kernel_rx_dropped;         // frames the kernel dropped (e.g. no room)
+    uint64_t kernel_rx_invalid;         // descriptors the kernel found invalid (RX)
+    uint64_t kernel_tx_invalid;
+    uint64_t kernel_rx_ring_full;       // frames dropped because the RX ring was full
+    uint64_t kernel_fill_ring_empty;    // times the fill ring had no frame for the kernel
+    uint64_t kernel_tx_ring_empty;      // times the kernel found the TX ring empty
+};
+static_assert(sizeof(QueueUsage) == 128);
+
+inline constexpr size_t kMaxQueues = 16;
+// How often the progress thread refreshes PortUsage and QueueUsage.
+inline constexpr uint32_t kUsageIntervalMs = 200;
 
 struct SegmentHeader {
     std::atomic<uint64_t> magic;  // kMagic, stored last when the header is ready
@@ -162,11 +201,13 @@ struct SegmentHeader {
     uint64_t created_realtime_ns;
     char comm[kCommSize];
     std::atomic<uint32_t> slot_count;  // slots that exist in the file
-    std::atomic<uint32_t> ports_seq;   // seqlock over port_count and ports
+    std::atomic<uint32_t> ports_seq;   // seqlock over the port and queue tables
     uint32_t port_count;
-    uint32_t pad_;
+    uint32_t queue_count;  // the first kMaxQueues AF_XDP sockets of all ports
     PortUsage ports[kMaxPorts];
-    uint8_t reserved_[4096 - 80 - kMaxPorts * sizeof(PortUsage)];
+    QueueUsage queues[kMaxQueues];
+    uint64_t usage_realtime_ns;  // CLOCK_REALTIME of the last refresh (0: never)
+    uint8_t reserved_[4096 - 80 - kMaxPorts * sizeof(PortUsage) - kMaxQueues * sizeof(QueueUsage) - 8];
 };
 static_assert(sizeof(SegmentHeader) == 4096, "SegmentHeader is one page");
 static_assert(offsetof(SegmentHeader, ports) == 80);

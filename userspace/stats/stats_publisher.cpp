@@ -428,15 +428,23 @@ void StatsPublisher::retire(SocketSlot* slot) noexcept {
     unlock();
 }
 
-void StatsPublisher::set_ports(const PortUsage* ports, size_t count) noexcept {
+void StatsPublisher::set_ports(const PortUsage* ports, size_t count, const QueueUsage* queues,
+                               size_t queue_count) noexcept {
     lock();
     if (header_ != nullptr || create_segment_locked()) {
         if (count > kMaxPorts) count = kMaxPorts;
+        if (queue_count > kMaxQueues) queue_count = kMaxQueues;
         const uint32_t seq = header_->ports_seq.load(std::memory_order_relaxed);
         header_->ports_seq.store(seq + 1, std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_release);
         header_->port_count = static_cast<uint32_t>(count);
         if (count > 0) std::memcpy(header_->ports, ports, count * sizeof(PortUsage));
+        header_->queue_count = static_cast<uint32_t>(queue_count);
+        if (queue_count > 0) std::memcpy(header_->queues, queues, queue_count * sizeof(QueueUsage));
+        timespec now{};
+        ::clock_gettime(CLOCK_REALTIME, &now);  // vDSO: no system call
+        header_->usage_realtime_ns =
+            static_cast<uint64_t>(now.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(now.tv_nsec);
         header_->ports_seq.store(seq + 2, std::memory_order_release);
     }
     unlock();

@@ -71,8 +71,10 @@ class StatsPublisher {
     // An fd naming the socket closed; with the last one the socket is gone:
     // its summary is appended to XLANE_STATS_FILE and the slot is freed.
     void retire(SocketSlot* slot) noexcept;
-    // Ring and UMEM use per interface (at most kMaxPorts; replaces the table).
-    void set_ports(const PortUsage* ports, size_t count) noexcept;
+    // Fast-path counters per interface and ring/UMEM use per AF_XDP socket
+    // (at most kMaxPorts and kMaxQueues; replaces both tables at once).
+    void set_ports(const PortUsage* ports, size_t count, const QueueUsage* queues = nullptr,
+                   size_t queue_count = 0) noexcept;
 
     // At exit: appends a summary of every socket still open to XLANE_STATS_FILE
     // and removes the segment (readers would otherwise find it stale and

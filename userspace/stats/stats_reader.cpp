@@ -90,9 +90,16 @@ Result<ProcessSnapshot> snapshot(const std::string& path, struct stat* file_stat
     const bool ports_ok = read_consistent(header.ports_seq, [&] {
         const uint32_t count = std::min<uint32_t>(header.port_count, kMaxPorts);
         process.ports.assign(header.ports, header.ports + count);
+        const uint32_t queues = std::min<uint32_t>(header.queue_count, kMaxQueues);
+        process.queues.assign(header.queues, header.queues + queues);
+        process.usage_realtime_ns = header.usage_realtime_ns;
     });
-    if (!ports_ok) process.ports.clear();
+    if (!ports_ok) {
+        process.ports.clear();
+        process.queues.clear();
+    }
     for (auto& port : process.ports) port.ifname[sizeof(port.ifname) - 1] = '\0';
+    for (auto& queue : process.queues) queue.ifname[sizeof(queue.ifname) - 1] = '\0';
 
     // Slots beyond what this mapping covers appeared after fstat: next time.
     const uint32_t mapped_slots =

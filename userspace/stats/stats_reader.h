@@ -37,7 +37,9 @@ struct ProcessSnapshot {
     std::string comm;
     std::string segment;  // the file
     uint64_t created_realtime_ns = 0;
-    std::vector<PortUsage> ports;
+    std::vector<PortUsage> ports;    // fast-path counters per interface
+    std::vector<QueueUsage> queues;  // ring and UMEM use per AF_XDP socket
+    uint64_t usage_realtime_ns = 0;  // when ports and queues were refreshed (0: never)
     std::vector<SocketSnapshot> sockets;  // live ones, in slot order
 };
 

@@ -172,6 +172,9 @@ std::vector<HostCheck> run_host_checks() {
     checks.push_back(feature("sk_msg programs",
                              libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SK_MSG, nullptr),
                              "use a kernel with CONFIG_BPF_STREAM_PARSER=y", privileged));
+    checks.push_back(feature("cgroup setsockopt programs",
+                             libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SOCKOPT, nullptr),
+                             "use a kernel 5.3+ with CONFIG_CGROUP_BPF=y", privileged));
     if (privileged)
         checks.push_back(freplace(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_EXT, nullptr)));
     checks.push_back(bpffs());

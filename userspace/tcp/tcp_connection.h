@@ -240,6 +240,8 @@ class TcpConnection {
     // CLOSED, nothing left to transmit: the owner may drop the object.
     [[nodiscard]] bool finished() const { return state_ == TcpState::kClosed && output_.empty(); }
     [[nodiscard]] size_t readable_bytes() const { return rcvbuf_.size(); }
+    // MSG_PEEK: copies in-order bytes from `offset` without consuming them.
+    size_t peek(size_t offset, std::span<uint8_t> out) const { return rcvbuf_.peek(offset, out); }
     [[nodiscard]] size_t send_queue_bytes() const { return sndbuf_.size(); }
     [[nodiscard]] size_t out_of_order_bytes() const { return ooo_.bytes(); }
     [[nodiscard]] uint32_t effective_mss() const { return mss_; }

@@ -148,9 +148,13 @@ enum xlane_lb_mode {
 	XLANE_LB_MODE_KERNEL = 2,
 };
 
+/* Bits of xlane_lb_sock_state.flags, each written under the socket's lock. */
+#define XLANE_LB_SOCK_INSERTED (1u << 0) /* sock_ops put this socket in the SOCKHASH */
+#define XLANE_LB_SOCK_RCVLOWAT (1u << 1) /* it set SO_RCVLOWAT > 1: receive on TCP */
+
 struct xlane_lb_sock_state {
-	__u32 mode; /* enum xlane_lb_mode */
-	__u32 pad;
+	__u32 mode;  /* enum xlane_lb_mode */
+	__u32 flags; /* XLANE_LB_SOCK_* */
 };
 
 /*
@@ -183,11 +187,13 @@ enum xlane_lb_counter {
 	XLANE_LB_PASS_ALL = 8,        /* disabling: SK_PASS */
 	XLANE_LB_DEMOTED = 9,         /* small-message stream moved to the kernel path */
 	XLANE_LB_RELEASED = 10,       /* kernel-path socket left the map (plain TCP again) */
-	XLANE_LB_COUNTER_COUNT = 11
+	XLANE_LB_RCVLOWAT = 11,       /* socket with SO_RCVLOWAT > 1: its peer sends via TCP */
+	XLANE_LB_COUNTER_COUNT = 12
 };
 
 #define XLANE_LB_SOCKOPS_PROG_NAME "xlane_lb_sops"
 #define XLANE_LB_MSG_PROG_NAME "xlane_lb_msg"
+#define XLANE_LB_LOWAT_PROG_NAME "xlane_lb_lowat"
 #define XLANE_LB_MAP_SOCKS "xlane_lb_socks"
 #define XLANE_LB_MAP_CFG "xlane_lb_cfg"
 #define XLANE_LB_MAP_PORTS "xlane_lb_ports"

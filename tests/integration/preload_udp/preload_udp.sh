@@ -62,6 +62,46 @@ grep -q "fast path owned by pid" "$WORK/client.log" ||
     xl_fail "the fork child's fallback is not logged: $(cat "$WORK/client.log")"
 grep -q "fast path, " "$WORK"/server.*.log || xl_fail "no fast-path decision in the server's log"
 
+# ---- sends right before the image ends (_exit, exec): every datagram leaves ----
+# Back-to-back sends share one TX wake-up; _exit and exec run no exit
+# handler, so the library wakes the kernel for them first. A plain kernel
+# socket on B counts what arrives.
+# Without that wake-up the last batch is lost only when the image ends
+# before the progress thread's next round (a race): each way runs twice.
+for how in _exit _Exit execl execlp _exit _Exit execl execlp; do
+    port=7460
+    xl_in "$XL_NS_B" timeout 30 python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 33, 4 << 20)  # SO_RCVBUFFORCE (root)
+s.bind(("198.18.0.2", int(sys.argv[1])))
+print("ready", flush=True)
+s.settimeout(5)
+n = 0
+try:
+    while True:
+        s.recv(2048)
+        n += 1
+        s.settimeout(0.5)
+except socket.timeout:
+    pass
+print("count", n, flush=True)
+' "$port" >"$WORK/burst.$how.out" 2>&1 &
+    counter=$!
+    xl_wait_for 50 grep -q ready "$WORK/burst.$how.out" ||
+        xl_fail "burst counter never ready: $(cat "$WORK/burst.$how.out")"
+    rm -f "$WORK"/burst.*.log
+    rc=0
+    preloaded "$XL_NS_A" "$WORK/burst.%p.log" timeout 30 "$PROBE" burst "$port" 200 "$how" || rc=$?
+    [ "$rc" = 0 ] || xl_fail "burst sender ($how) exited with $rc: $(cat "$WORK"/burst.*.log 2>&1)"
+    wait "$counter" || true
+    grep -q "fast path, " "$WORK"/burst.*.log ||
+        xl_fail "the burst sender ($how) was not on the fast path: $(cat "$WORK"/burst.*.log)"
+    got="$(awk '$1 == "count" {print $2}' "$WORK/burst.$how.out")"
+    xl_log "200 datagrams then $how: $got arrived"
+    [ "$got" = 200 ] || xl_fail "200 datagrams sent right before $how, $got arrived"
+done
+
 # ---- a kernel rule keeps the client on the kernel: A's counter stays ----
 printf 'kernel udp any *\n' >"$WORK/kernel.conf"
 a0="$(redirects "$XL_NS_A" "$XL_IF_A")"

@@ -2,6 +2,7 @@
 // runs under LD_PRELOAD=libxlane.so on two hosts:
 //   udp_probe server               echo server on 198.18.0.2 / fd00:198:18::2
 //   udp_probe client CASE...       runs the named cases against it
+//   udp_probe burst PORT N HOW     N datagrams, then _exit/_Exit/execl/execlp
 // Every case checks what Linux's UDP gives (sizes 1..65507 both families,
 // MSG_PEEK, MSG_TRUNC, FIONREAD, IP_PKTINFO, SO_TIMESTAMP, EAGAIN, SO_RCVTIMEO,
 // dup/close, fork, an unsupported option); the script checks which path served.
@@ -543,11 +544,33 @@ void case_quit() {
     }
 }
 
+// `udp_probe burst PORT COUNT HOW`: COUNT datagrams of 64 bytes sent back
+// to back to 198.18.0.2:PORT, then the image ends at once by HOW (_exit,
+// _Exit, execl, execlp), with no exit handler and no close(). The kernel's
+// UDP has sent every accepted datagram by then; so must the fast path,
+// whose batched sends may still sit on the TX ring.
+int burst_then_end(uint16_t port, int count, const char* how) {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    socklen_t len = 0;
+    auto addr = address(AF_INET, kServer4, port, &len);
+    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) return 3;
+    const auto payload = pattern(64, 5);
+    for (int i = 0; i < count; ++i)
+        if (::send(fd, payload.data(), payload.size(), 0) != 64) return 4;
+    if (std::strcmp(how, "_exit") == 0) ::_exit(0);
+    if (std::strcmp(how, "_Exit") == 0) ::_Exit(0);
+    if (std::strcmp(how, "execl") == 0) ::execl("/bin/true", "true", static_cast<char*>(nullptr));
+    if (std::strcmp(how, "execlp") == 0) ::execlp("true", "true", static_cast<char*>(nullptr));
+    return 5;  // unknown HOW, or the exec failed
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
     if (argc >= 2 && std::strcmp(argv[1], "server") == 0) return server();
+    if (argc == 5 && std::strcmp(argv[1], "burst") == 0)
+        return burst_then_end(static_cast<uint16_t>(std::atoi(argv[2])), std::atoi(argv[3]), argv[4]);
     if (argc < 3 || std::strcmp(argv[1], "client") != 0) {
         std::fprintf(stderr, "usage: udp_probe server | udp_probe client CASE...\n");
         return 2;

@@ -48,10 +48,11 @@ grep -Eq "^$PROBE_PID +stats_probe +4 tcp +198\.18\.0\.2:40000 +198\.18\.0\.1:70
 "$PY" - "$work/sockets.json" "$PROBE_PID" <<'PYEOF' || xl_fail "xlane sockets --json"
 import json, sys
 doc = json.load(open(sys.argv[1])); pid = int(sys.argv[2])
-assert set(doc) >= {"sockets", "removed_stale", "hidden_processes"}, doc.keys()
+assert set(doc) >= {"sockets", "processes", "removed_stale", "hidden_processes"}, doc.keys()
 socks = doc["sockets"]
 assert len(socks) == 2, socks
-fields = {"pid", "comm", "fd", "proto", "family", "local", "remote", "path", "reason", "reason_text"}
+fields = {"pid", "comm", "fd", "proto", "family", "local", "remote", "path", "reason", "reason_text",
+          "counters"}
 for s in socks:
     assert set(s) == fields, s
     assert s["pid"] == pid and s["comm"] == "stats_probe"
@@ -77,7 +78,8 @@ work, pid = sys.argv[1], int(sys.argv[2])
 def sockets(doc):
     procs = [p for p in doc["processes"] if p["pid"] == pid]
     assert len(procs) == 1, doc
-    assert set(procs[0]) >= {"pid", "comm", "uid", "start_time", "segment", "ports", "sockets"}
+    assert set(procs[0]) >= {"pid", "comm", "uid", "start_time", "segment", "interfaces", "queues",
+                             "sampled_realtime_ns", "sockets"}
     return procs[0]["sockets"]
 one = sockets(json.load(open(f"{work}/stats1.json")))
 two = sockets(json.load(open(f"{work}/stats2.json")))

@@ -10,9 +10,10 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 # Written out here, not read from exports.map, so a change to the map or to the
 # visibility flags shows up as a difference.
 expected="
-__poll_chk __ppoll_chk __read_chk __recv_chk __recvfrom_chk
+_Exit _exit __poll_chk __ppoll_chk __read_chk __recv_chk __recvfrom_chk
 accept accept4 bind close close_range closefrom connect dup dup2 dup3
 epoll_create epoll_create1 epoll_ctl epoll_pwait epoll_pwait2 epoll_wait
+execl execle execlp execv execve execvp execvpe
 fcntl fcntl64 getpeername getsockname getsockopt ioctl listen poll ppoll pselect
 read readv recv recvfrom recvmmsg recvmsg select send sendfile sendfile64 sendmmsg
 sendmsg sendto setsockopt shutdown socket socketpair splice write writev"

@@ -24,6 +24,8 @@ struct FakeSocket {
     std::atomic<int> event_fd{-1};  // -1: not accelerated
     std::atomic<size_t> queued{0};
     std::atomic<bool> alias{false};  // names another fd's eventfd, owns nothing
+    std::atomic<unsigned> poll_hits{0};
+    std::atomic<unsigned> poll_misses{0};
 };
 
 FakeSocket g_fake[kMaxFd];
@@ -135,6 +137,21 @@ unsigned poll_once_calls() {
     return g_poll_once_calls.load();
 }
 
+unsigned poll_hits(int fd) {
+    return fake(fd).poll_hits.load();
+}
+
+unsigned poll_misses(int fd) {
+    return fake(fd).poll_misses.load();
+}
+
+void reset_poll_counts() {
+    for (FakeSocket& s : g_fake) {
+        s.poll_hits.store(0);
+        s.poll_misses.store(0);
+    }
+}
+
 }  // namespace xlane::test
 
 // ---- the fast_path.h contract ----
@@ -167,7 +184,26 @@ unsigned fast_path_spin_us() {
     return test::g_spin_us.load();
 }
 
+void fast_socket_polled(int fd, bool hit) {
+    if (fd < 0 || fd >= test::kMaxFd) return;
+    ++(hit ? test::g_fake[fd].poll_hits : test::g_fake[fd].poll_misses);
+}
+
 bool inside_engine() {
+    return false;
+}
+
+// No fake TCP sockets: the multiplexers' TCP branch is tested end to end
+// (integration_preload_apps_tcp).
+bool fast_stream_event_fd(int, short, int*, bool*) {
+    return false;
+}
+
+short fast_stream_mask(int) {
+    return 0;
+}
+
+bool fast_stream_socket(int) {
     return false;
 }
 

@@ -38,4 +38,10 @@ void set_spin_us(unsigned us);
 void deliver_on_poll_once(int fd, unsigned calls);
 unsigned poll_once_calls();
 
+// What the multiplexers counted for `fd` through fast_socket_polled() since
+// the last reset_poll_counts().
+unsigned poll_hits(int fd);
+unsigned poll_misses(int fd);
+void reset_poll_counts();
+
 }  // namespace xlane::test

@@ -187,20 +187,42 @@ TEST_CASE("a reader sees what the publisher publishes, updates and retires") {
         CHECK(process.sockets[0].counter(Counter::rx_packets) == 0);
     }
 
-    SECTION("ports: ring and UMEM use per interface") {
+    SECTION("ports: counters per interface, ring and UMEM use per queue") {
+        process = only_process(dir, ::getpid());
+        CHECK(process.usage_realtime_ns == 0);
         PortUsage ports[2]{};
         std::strcpy(ports[0].ifname, "xb1");
         ports[0].queues = 2;
-        ports[0].umem_frames = 4096;
-        ports[0].umem_frames_in_use = 2100;
+        ports[0].rx_dropped_queue_full = 7;
         std::strcpy(ports[1].ifname, "xb2");
-        publisher.set_ports(ports, 2);
+        QueueUsage queues[3]{};
+        std::strcpy(queues[0].ifname, "xb1");
+        queues[0].queue = 0;
+        std::strcpy(queues[1].ifname, "xb1");
+        queues[1].queue = 1;
+        queues[1].umem_frames = 4096;
+        queues[1].umem_frames_free = 1996;
+        queues[1].fill_ring_used = 2048;
+        queues[1].kernel_rx_ring_full = 3;
+        std::strcpy(queues[2].ifname, "xb2");
+        publisher.set_ports(ports, 2, queues, 3);
         process = only_process(dir, ::getpid());
         REQUIRE(process.ports.size() == 2);
         CHECK(std::string(process.ports[0].ifname) == "xb1");
         CHECK(process.ports[0].queues == 2);
-        CHECK(process.ports[0].umem_frames_in_use == 2100);
+        CHECK(process.ports[0].rx_dropped_queue_full == 7);
         CHECK(std::string(process.ports[1].ifname) == "xb2");
+        REQUIRE(process.queues.size() == 3);
+        CHECK(process.queues[1].queue == 1);
+        CHECK(process.queues[1].umem_frames - process.queues[1].umem_frames_free == 2100);
+        CHECK(process.queues[1].fill_ring_used == 2048);
+        CHECK(process.queues[1].kernel_rx_ring_full == 3);
+        CHECK(std::string(process.queues[2].ifname) == "xb2");
+        CHECK(process.usage_realtime_ns > 0);
+        publisher.set_ports(ports, 1);  // both tables replaced
+        process = only_process(dir, ::getpid());
+        CHECK(process.ports.size() == 1);
+        CHECK(process.queues.empty());
     }
 
     SECTION("the segment is private to its user and gone after finish()") {
@@ -413,7 +435,8 @@ TEST_CASE("a segment of another layout version is refused with a message") {
     }
     auto process = read_segment(segment);
     REQUIRE_FALSE(process.ok());
-    CHECK(process.error().describe().find("layout version 2") != std::string::npos);
+    CHECK(process.error().describe().find("layout version " + std::to_string(kLayoutVersion + 1)) !=
+          std::string::npos);
 }
 
 TEST_CASE("snapshots are consistent while the owner rewrites a socket") {

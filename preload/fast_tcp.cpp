@@ -1,0 +1,650 @@
+// The TCP fast path: the decision at connect/listen, blocking and
+// non-blocking connect/accept/send/receive over the engine's TcpEngine, the
+// options and queries it answers itself, and readiness for poll/select.
+#include "fast_tcp.h"
+
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "engine/socket_address.h"
+#include "fast_internal.h"
+#include "fast_path.h"
+#include "libc_table.h"
+#include "readiness_support.h"
+#include "runtime.h"
+#include "stats_hooks.h"
+#include "tcp/tcp_info_linux.h"
+
+namespace xlane::preload::fast::tcp {
+namespace {
+
+namespace libc = xlane::preload::libc;
+using engine::TcpEngine;
+
+int fail(int err) {
+    errno = err;
+    return -1;
+}
+
+void set_path(int fd, SocketPath path, PathReason reason, const char* text = nullptr) {
+    auto entry = g_sockets.find(fd);
+    if (!entry) return;
+    entry->path = path;
+    entry->reason = reason;
+    g_sockets.record(fd, *entry);
+    stats_hooks::changed(fd, text);
+}
+
+std::optional<Endpoint> endpoint_of(int family, const sockaddr* addr, socklen_t len) {
+    if (addr == nullptr || len < static_cast<socklen_t>(sizeof(sa_family_t))) return std::nullopt;
+    if (addr->sa_family != family) return std::nullopt;
+    auto parsed = Endpoint::from_sockaddr(addr, len);
+    if (!parsed) return std::nullopt;
+    return parsed.value();
+}
+
+TcpEngine* tcp_engine() {
+    engine::UdpEngine* engine = current_engine();
+    return engine == nullptr ? nullptr : &engine->tcp();
+}
+
+int64_t timeval_ns(const timeval& tv) {
+    return int64_t(tv.tv_sec) * 1'000'000'000 + int64_t(tv.tv_usec) * 1000;
+}
+
+uint64_t monotonic_ns() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1'000'000'000 + uint64_t(ts.tv_nsec);
+}
+
+void fall_back(int fd, const std::string& what, PathReason reason, const std::string& text) {
+    set_path(fd, SocketPath::kKernel, reason, text.c_str());
+    log_decision(fd, what.c_str(), "kernel path, " + text);
+}
+
+// The decision for a TCP socket at its connect or listen: the rules, then
+// the engine adopts the kernel socket. Empty when it stays on the kernel path.
+FastRef adopt(int fd, const SocketEntry& entry, config::SocketRole role, const Endpoint& local,
+              const Endpoint& remote, const std::string& what) {
+    auto decision = guarded([&]() -> Result<config::Decision> {
+        return rules().decide(config::SocketQuery{L4Proto::tcp, role, local, remote});
+    });
+    if (!decision) {
+        fall_back(fd, what, PathReason::kResource, "resource: " + decision.error().describe());
+        return {};
+    }
+    if (decision->action == config::RuleAction::kernel) {
+        set_path(fd, SocketPath::kKernel, PathReason::kRule, decision->rule.c_str());
+        log_decision(fd, what.c_str(), "kernel path, " + decision->rule);
+        return {};
+    }
+    auto engine_or = guarded([&]() -> Result<EngineOrReason> { return engine_for_new_socket(); });
+    if (!engine_or || engine_or->engine == nullptr) {
+        if (engine_or)
+            fall_back(fd, what, engine_or->reason, engine_or->detail);
+        else
+            fall_back(fd, what, PathReason::kResource, engine_or.error().describe());
+        return {};
+    }
+    TcpEngine& tcp = engine_or->engine->tcp();
+    auto id = guarded([&] { return tcp.adopt(fd); });
+    auto event_fd =
+        id ? guarded([&] { return tcp.event_fd(id.value()); }) : Result<int>(id.error());
+    auto* socket = event_fd ? new (std::nothrow) FastSocket : nullptr;
+    if (socket == nullptr) {
+        if (id) (void)guarded([&] { return tcp.close(id.value()); });
+        fall_back(
+            fd, what, PathReason::kResource,
+            "resource: " + (event_fd ? std::string("out of memory") : event_fd.error().describe()));
+        return {};
+    }
+    socket->id = id.value();
+    socket->family = entry.family;
+    socket->event_fd = event_fd.value();
+    socket->tcp.store(true);
+    const int flags = libc::fcntl(fd, F_GETFL);
+    socket->nonblocking.store(flags >= 0 && (flags & O_NONBLOCK) != 0);
+    timeval tv{};
+    socklen_t len = sizeof(tv);
+    if (libc::getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) == 0)
+        socket->rcvtimeo_ns.store(timeval_ns(tv));
+    int nodelay = 0;
+    len = sizeof(nodelay);
+    if (libc::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len) == 0 && nodelay != 0)
+        (void)guarded([&] { return tcp.set_nodelay(id.value(), true); });
+    g_fast_sockets.attach(fd, socket);
+    set_path(fd, SocketPath::kFast, PathReason::kNone, decision->rule.c_str());
+    note_fast_socket();
+    note_accelerated_socket();  // poll/select now translate TCP fds too
+    log_decision(fd, what.c_str(), "fast path, " + decision->rule);
+    return g_fast_sockets.find(fd);
+}
+
+// Back to the kernel path before anything went through the engine.
+void unadopt(int fd, PathReason reason, const std::string& why) {
+    FastSocket* socket = g_fast_sockets.detach(fd);
+    set_path(fd, SocketPath::kKernel, reason, why.c_str());
+    log_decision(fd, "tcp", "kernel path, " + why);
+    if (socket != nullptr) drop_fd_ref(socket);
+}
+
+// Waits until the socket's mask meets `events` (or ERR/HUP): 0, or EAGAIN
+// when `timeout_ns` (0 = none) passed, EINTR for a signal that must
+// interrupt. Spins first (XLANE_SPIN_US) draining the RX rings itself, then
+// sleeps on the eventfd together with the AF_XDP sockets, so that a frame
+// wakes this thread directly rather than through the progress thread.
+int wait_for(TcpEngine& tcp, FastSocket& socket, short events, int64_t timeout_ns,
+             int extra_fd = -1) {
+    const uint64_t deadline = timeout_ns > 0 ? monotonic_ns() + uint64_t(timeout_ns) : 0;
+    (void)guarded([&] { return tcp.set_interest(socket.id, static_cast<uint32_t>(events)); });
+    const auto ready = [&]() -> int {
+        auto mask = guarded([&] { return tcp.poll_mask(socket.id); });
+        if (!mask) return mask.error().errnum;
+        return (mask.value() & static_cast<uint32_t>(events | POLLERR | POLLHUP)) != 0 ? 0 : -1;
+    };
+    const uint64_t spin_end = monotonic_ns() + uint64_t(fast_path_spin_us()) * 1000;
+    for (;;) {
+        if (const int state = ready(); state >= 0) return state;
+        if (monotonic_ns() >= spin_end) break;
+        fast_path_poll_once();
+    }
+    constexpr size_t kMaxPoll = 18;
+    pollfd fds[kMaxPoll];
+    nfds_t count = 0;
+    fds[count++] = pollfd{socket.event_fd, POLLIN, 0};
+    if (extra_fd >= 0) fds[count++] = pollfd{extra_fd, POLLIN, 0};
+    const RxFds rx = engine_rx_fds();
+    for (size_t i = 0; i < rx.count && count < kMaxPoll; ++i)
+        fds[count++] = pollfd{rx.fds[i], POLLIN, 0};
+    for (;;) {
+        if (const int state = ready(); state >= 0) return state;
+        timespec left{};
+        timespec* timeout = nullptr;
+        if (deadline != 0) {
+            const uint64_t now = monotonic_ns();
+            if (now >= deadline) return EAGAIN;
+            left.tv_sec = static_cast<time_t>((deadline - now) / 1'000'000'000);
+            left.tv_nsec = static_cast<long>((deadline - now) % 1'000'000'000);
+            timeout = &left;
+        }
+        const long got = ::syscall(SYS_ppoll, fds, count, timeout, nullptr, _NSIG / 8);
+        if (got < 0 && errno == EINTR && (deadline != 0 || !signal_handlers_restart()))
+            return EINTR;
+        if (got <= 0) continue;
+        if (extra_fd >= 0 && (fds[1].revents & POLLIN) != 0) return 0;
+        // Frames on the rings: take them in on this thread.
+        if ((fds[0].revents & POLLIN) == 0) fast_path_poll_once();
+    }
+}
+
+// The iovecs of `msg` from byte `offset` on.
+std::vector<iovec> iovecs_from(const msghdr& msg, size_t offset) {
+    std::vector<iovec> out;
+    for (size_t i = 0; i < msg.msg_iovlen; ++i) {
+        const iovec& part = msg.msg_iov[i];
+        if (offset >= part.iov_len) {
+            offset -= part.iov_len;
+            continue;
+        }
+        out.push_back(iovec{static_cast<uint8_t*>(part.iov_base) + offset, part.iov_len - offset});
+        offset = 0;
+    }
+    return out;
+}
+
+size_t total_length(const msghdr& msg) {
+    size_t total = 0;
+    for (size_t i = 0; i < msg.msg_iovlen; ++i) total += msg.msg_iov[i].iov_len;
+    return total;
+}
+
+bool write_address(const Endpoint& endpoint, int family, sockaddr* addr, socklen_t* len) {
+    auto converted = engine::to_socket_address(family, endpoint);
+    if (!converted) return false;
+    if (addr != nullptr && len != nullptr) {
+        std::memcpy(addr, &converted->storage, std::min<socklen_t>(*len, converted->length));
+        *len = converted->length;
+    }
+    return true;
+}
+
+// An accepted or otherwise connected kernel socket is never taken over.
+bool kernel_connected(int fd) {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof(peer);
+    return libc::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0;
+}
+
+FastRef tcp_socket(int fd) {
+    FastRef socket = g_fast_sockets.find(fd);
+    if (!socket || socket->closed || !socket->tcp) return {};
+    return socket;
+}
+
+}  // namespace
+
+bool enabled() {
+    static const bool on = [] {
+        const char* value = std::getenv("XLANE_TCP");
+        return value != nullptr && std::strcmp(value, "1") == 0;
+    }();
+    return on;
+}
+
+static bool connect_unshielded(int fd, const sockaddr* addr, socklen_t len, int* ret) {
+    if (inside_engine()) return false;
+    if (serves(fd)) {
+        // connect() again: EALREADY while the handshake runs, else EISCONN.
+        FastRef socket = tcp_socket(fd);
+        const auto entry = g_sockets.find(fd);
+        const auto remote = entry ? endpoint_of(entry->family, addr, len) : std::nullopt;
+        if (!socket || !remote) return false;
+        auto again = guarded([&] { return tcp_engine()->connect(socket->id, *remote); });
+        *ret = again ? 0 : fail(again.error().errnum);
+        return true;
+    }
+    if (!candidate(fd)) return false;
+    const auto entry = g_sockets.find(fd);
+    if (!entry) return false;
+    const auto remote = endpoint_of(entry->family, addr, len);
+    if (!remote || remote->addr.is_any() || kernel_connected(fd)) return false;
+    auto local = engine::local_endpoint(fd);
+    const Endpoint from = local ? local.value() : Endpoint{};
+    FastRef socket =
+        adopt(fd, *entry, config::SocketRole::client, from, *remote,
+              (entry->family == AF_INET ? "tcp4 connect " : "tcp6 connect ") + remote->to_string());
+    if (!socket) return false;
+    TcpEngine* tcp = tcp_engine();
+    auto connected = guarded([&] { return tcp->connect(socket->id, *remote); });
+    if (!connected) {
+        // Not routed out of an xlane interface (loopback, another device) or
+        // refused by the engine: the kernel connects it, and says the errors.
+        socket.reset();
+        unadopt(fd, PathReason::kNotAttached, connected.error().describe());
+        return false;
+    }
+    stats_hooks::changed(fd);
+    if (socket->nonblocking.load()) {
+        *ret = fail(EINPROGRESS);
+        return true;
+    }
+    if (const int error = wait_for(*tcp, *socket, POLLOUT, 0); error != 0) {
+        *ret = fail(error);
+        return true;
+    }
+    auto error = guarded([&] { return tcp->take_error(socket->id); });
+    const int err = error ? error.value() : error.error().errnum;
+    *ret = err == 0 ? 0 : fail(err);
+    return true;
+}
+
+static bool listen_unshielded(int fd, int backlog, int* ret) {
+    if (inside_engine() || !candidate(fd)) return false;
+    const auto entry = g_sockets.find(fd);
+    if (!entry || kernel_connected(fd)) return false;
+    auto local = engine::local_endpoint(fd);
+    const Endpoint at = local ? local.value() : Endpoint{};
+    FastRef socket =
+        adopt(fd, *entry, config::SocketRole::server, at, Endpoint{},
+              (entry->family == AF_INET ? "tcp4 listen " : "tcp6 listen ") + at.to_string());
+    if (!socket) return false;
+    auto status = guarded([&]() -> Result<int> {
+        if (auto s = tcp_engine()->listen(socket->id, backlog); !s) return s.error();
+        return 0;
+    });
+    if (!status) {
+        socket.reset();
+        unadopt(fd, PathReason::kResource, status.error().describe());
+        return false;
+    }
+    socket->listening.store(true);
+    *ret = 0;
+    return true;
+}
+
+static bool accept_unshielded(int fd, sockaddr* addr, socklen_t* addrlen, int flags, int* ret) {
+    if (inside_engine()) return false;
+    FastRef listener = tcp_socket(fd);
+    if (!listener || !listener->listening) return false;
+    TcpEngine* tcp = tcp_engine();
+    if (tcp == nullptr) return false;
+    const int family = listener->family;
+    for (;;) {
+        const int conn = libc::socket(
+            family, SOCK_STREAM | (flags & (SOCK_NONBLOCK | SOCK_CLOEXEC)), IPPROTO_TCP);
+        if (conn < 0) {
+            *ret = -1;
+            return true;
+        }
+        auto id = guarded([&] { return tcp->accept(listener->id, conn); });
+        if (id) {
+            auto event_fd = guarded([&] { return tcp->event_fd(id.value()); });
+            auto* socket = new (std::nothrow) FastSocket;
+            if (socket == nullptr || !event_fd) {
+                delete socket;
+                (void)guarded([&] { return tcp->close(id.value(), true); });
+                libc::close(conn);
+                *ret = fail(ENOMEM);
+                return true;
+            }
+            socket->id = id.value();
+            socket->family = family;
+            socket->event_fd = event_fd.value();
+            socket->tcp.store(true);
+            socket->nonblocking.store((flags & SOCK_NONBLOCK) != 0);
+            socket->rcvtimeo_ns.store(listener->rcvtimeo_ns.load());
+            SocketEntry entry = classify_socket(family, SOCK_STREAM, IPPROTO_TCP);
+            entry.path = SocketPath::kFast;
+            entry.reason = PathReason::kNone;
+            g_sockets.record(conn, entry);
+            g_fast_sockets.attach(conn, socket);
+            stats_hooks::opened(conn, entry);
+            if (addr != nullptr && addrlen != nullptr) {
+                auto peer = guarded([&] { return tcp->peer_address(id.value()); });
+                if (peer) write_address(peer.value(), family, addr, addrlen);
+            }
+            *ret = conn;
+            return true;
+        }
+        libc::close(conn);
+        if (id.error().errnum != EAGAIN) {
+            *ret = fail(id.error().errnum);
+            return true;
+        }
+        // Connections the kernel took (loopback clients, frames xlane_steer
+        // passed) wait in the shadow listener's own queue.
+        pollfd shadow{fd, POLLIN, 0};
+        timespec zero{0, 0};
+        if (::syscall(SYS_ppoll, &shadow, 1, &zero, nullptr, _NSIG / 8) == 1) {
+            const int kernel_conn = libc::accept4(fd, addr, addrlen, flags);
+            if (kernel_conn >= 0) {
+                g_sockets.record(kernel_conn, classify_socket(family, SOCK_STREAM, IPPROTO_TCP));
+                if (const auto entry = g_sockets.find(kernel_conn))
+                    stats_hooks::opened(kernel_conn, *entry);
+                *ret = kernel_conn;
+                return true;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                *ret = -1;
+                return true;
+            }
+        }
+        if (listener->nonblocking.load()) {
+            *ret = fail(EAGAIN);
+            return true;
+        }
+        if (const int error = wait_for(*tcp, *listener, POLLIN, listener->rcvtimeo_ns.load(), fd);
+            error != 0) {
+            *ret = fail(error);
+            return true;
+        }
+    }
+}
+
+static bool sendmsg_unshielded(int fd, const msghdr* msg, int flags, ssize_t* ret) {
+    if (inside_engine()) return false;
+    FastRef socket = tcp_socket(fd);
+    if (!socket || msg == nullptr) return false;
+    TcpEngine* tcp = tcp_engine();
+    if (tcp == nullptr) return false;
+    const size_t total = total_length(*msg);
+    const bool nonblocking = socket->nonblocking.load() || (flags & MSG_DONTWAIT) != 0;
+    size_t done = 0;
+    for (;;) {
+        const std::vector<iovec> rest = iovecs_from(*msg, done);
+        auto sent = guarded([&] { return tcp->send(socket->id, rest); });
+        if (sent) {
+            done += sent.value();
+            if (done >= total || nonblocking) break;
+            continue;
+        }
+        const int error = sent.error().errnum;
+        if (done > 0 && (error != EAGAIN || nonblocking)) break;
+        if (error == EAGAIN && !nonblocking) {
+            if (const int waited = wait_for(*tcp, *socket, POLLOUT, 0); waited != 0) {
+                if (done > 0) break;
+                *ret = fail(waited);
+                return true;
+            }
+            continue;
+        }
+        if (error == EPIPE && (flags & MSG_NOSIGNAL) == 0) ::raise(SIGPIPE);
+        *ret = fail(error);
+        return true;
+    }
+    *ret = static_cast<ssize_t>(done);
+    return true;
+}
+
+static bool recvmsg_unshielded(int fd, msghdr* msg, int flags, ssize_t* ret) {
+    if (inside_engine()) return false;
+    FastRef socket = tcp_socket(fd);
+    if (!socket || msg == nullptr) return false;
+    TcpEngine* tcp = tcp_engine();
+    if (tcp == nullptr) return false;
+    const bool peek = (flags & MSG_PEEK) != 0;
+    const bool waitall = (flags & MSG_WAITALL) != 0 && !peek;
+    const bool nonblocking = socket->nonblocking.load() || (flags & MSG_DONTWAIT) != 0;
+    const size_t total = total_length(*msg);
+    msg->msg_namelen = 0;  // a stream socket names no source
+    msg->msg_controllen = 0;
+    msg->msg_flags = 0;
+    if (total == 0) {
+        *ret = 0;
+        return true;
+    }
+    size_t got = 0;
+    for (;;) {
+        const std::vector<iovec> rest = iovecs_from(*msg, got);
+        auto read = guarded([&] { return tcp->receive(socket->id, rest, peek); });
+        if (read) {
+            got += read.value();
+            if (read.value() == 0 || !waitall || got >= total) break;
+            continue;
+        }
+        const int error = read.error().errnum;
+        if (error != EAGAIN) {
+            if (got == 0) {
+                *ret = fail(error);
+                return true;
+            }
+            break;
+        }
+        if (got > 0 && !waitall) break;
+        if (nonblocking) {
+            if (got > 0) break;
+            *ret = fail(EAGAIN);
+            return true;
+        }
+        if (const int waited = wait_for(*tcp, *socket, POLLIN, socket->rcvtimeo_ns.load());
+            waited != 0) {
+            if (got > 0) break;
+            *ret = fail(waited);
+            return true;
+        }
+    }
+    *ret = static_cast<ssize_t>(got);
+    return true;
+}
+
+static bool shutdown_unshielded(int fd, int how, int* ret) {
+    if (inside_engine()) return false;
+    FastRef socket = tcp_socket(fd);
+    if (!socket) return false;
+    if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) {
+        *ret = fail(EINVAL);
+        return true;
+    }
+    auto status = guarded([&]() -> Result<int> {
+        if (auto s = tcp_engine()->shutdown(socket->id, how); !s) return s.error();
+        return 0;
+    });
+    *ret = status ? 0 : fail(status.error().errnum);
+    return true;
+}
+
+static bool getsockopt_unshielded(int fd, int level, int name, void* value, socklen_t* len,
+                                  int* ret) {
+    if (inside_engine()) return false;
+    FastRef socket = tcp_socket(fd);
+    if (!socket || value == nullptr || len == nullptr) return false;
+    TcpEngine* tcp = tcp_engine();
+    if (level == SOL_SOCKET && name == SO_ERROR && *len >= static_cast<socklen_t>(sizeof(int))) {
+        auto error = guarded([&] { return tcp->take_error(socket->id); });
+        const int err = error ? error.value() : 0;
+        std::memcpy(value, &err, sizeof(err));
+        *len = sizeof(int);
+        *ret = 0;
+        return true;
+    }
+    if (level == SOL_SOCKET && name == SO_ACCEPTCONN &&
+        *len >= static_cast<socklen_t>(sizeof(int))) {
+        const int on = socket->listening.load() ? 1 : 0;
+        std::memcpy(value, &on, sizeof(on));
+        *len = sizeof(int);
+        *ret = 0;
+        return true;
+    }
+    if (level == IPPROTO_TCP && name == TCP_INFO) {
+        auto info = guarded([&] { return tcp->info(socket->id); });
+        if (!info) return false;
+        *len = static_cast<socklen_t>(xlane::tcp::fill_linux_tcp_info(
+            info.value(), std::span(static_cast<uint8_t*>(value), *len)));
+        *ret = 0;
+        return true;
+    }
+    return false;  // the shadow socket keeps what was set on it (TCP_NODELAY, buffers...)
+}
+
+static bool setsockopt_unshielded(int fd, int level, int name, const void* value, socklen_t len,
+                                  int* ret) {
+    if (inside_engine()) return false;
+    FastRef socket = tcp_socket(fd);
+    if (!socket) return false;
+    if (level == SOL_SOCKET && name == SO_LINGER && value != nullptr &&
+        len >= static_cast<socklen_t>(sizeof(linger))) {
+        linger option{};
+        std::memcpy(&option, value, sizeof(option));
+        socket->linger_abort.store(option.l_onoff != 0 && option.l_linger == 0);
+    }
+    if (level == IPPROTO_TCP && name == TCP_NODELAY && value != nullptr &&
+        len >= static_cast<socklen_t>(sizeof(int))) {
+        int on = 0;
+        std::memcpy(&on, value, sizeof(on));
+        (void)guarded([&] { return tcp_engine()->set_nodelay(socket->id, on != 0); });
+    }
+    // Also set on the shadow socket, so getsockopt reads back what Linux would;
+    // options the engine does not implement have no effect on its traffic.
+    *ret = libc::setsockopt(fd, level, name, value, len);
+    return true;
+}
+
+static bool address_unshielded(int fd, sockaddr* addr, socklen_t* len, int* ret, bool peer) {
+    if (inside_engine()) return false;
+    FastRef socket = tcp_socket(fd);
+    if (!socket || addr == nullptr || len == nullptr) return false;
+    TcpEngine* tcp = tcp_engine();
+    auto endpoint = guarded(
+        [&] { return peer ? tcp->peer_address(socket->id) : tcp->local_address(socket->id); });
+    if (!endpoint) {
+        if (!peer) return false;  // unbound: the shadow's answer
+        *ret = fail(endpoint.error().errnum);
+        return true;
+    }
+    *ret = write_address(endpoint.value(), socket->family, addr, len) ? 0 : fail(EINVAL);
+    return true;
+}
+
+static bool ioctl_unshielded(int fd, unsigned long request, void* arg, int* ret) {
+    if (inside_engine()) return false;
+    if (request != FIONREAD && request != SIOCOUTQ) return false;
+    FastRef socket = tcp_socket(fd);
+    if (!socket || arg == nullptr) return false;
+    TcpEngine* tcp = tcp_engine();
+    auto bytes = guarded([&] {
+        return request == FIONREAD ? tcp->readable_bytes(socket->id)
+                                   : tcp->unsent_bytes(socket->id);
+    });
+    if (!bytes) return false;
+    const int value = static_cast<int>(std::min<size_t>(bytes.value(), INT32_MAX));
+    std::memcpy(arg, &value, sizeof(value));
+    *ret = 0;
+    return true;
+}
+
+// ---- entry points (exceptions stop here) ----
+
+bool connect(int fd, const sockaddr* addr, socklen_t len, int* ret) {
+    return shielded([&] { return connect_unshielded(fd, addr, len, ret); }, false);
+}
+bool listen(int fd, int backlog, int* ret) {
+    return shielded([&] { return listen_unshielded(fd, backlog, ret); }, false);
+}
+bool accept(int fd, sockaddr* addr, socklen_t* addrlen, int flags, int* ret) {
+    return shielded([&] { return accept_unshielded(fd, addr, addrlen, flags, ret); }, false);
+}
+bool sendmsg(int fd, const msghdr* msg, int flags, ssize_t* ret) {
+    return shielded([&] { return sendmsg_unshielded(fd, msg, flags, ret); }, false);
+}
+bool recvmsg(int fd, msghdr* msg, int flags, ssize_t* ret) {
+    return shielded([&] { return recvmsg_unshielded(fd, msg, flags, ret); }, false);
+}
+bool shutdown(int fd, int how, int* ret) {
+    return shielded([&] { return shutdown_unshielded(fd, how, ret); }, false);
+}
+bool getsockopt(int fd, int level, int name, void* value, socklen_t* len, int* ret) {
+    return shielded([&] { return getsockopt_unshielded(fd, level, name, value, len, ret); }, false);
+}
+bool setsockopt(int fd, int level, int name, const void* value, socklen_t len, int* ret) {
+    return shielded([&] { return setsockopt_unshielded(fd, level, name, value, len, ret); }, false);
+}
+bool getsockname(int fd, sockaddr* addr, socklen_t* len, int* ret) {
+    return shielded([&] { return address_unshielded(fd, addr, len, ret, false); }, false);
+}
+bool getpeername(int fd, sockaddr* addr, socklen_t* len, int* ret) {
+    return shielded([&] { return address_unshielded(fd, addr, len, ret, true); }, false);
+}
+bool ioctl(int fd, unsigned long request, void* arg, int* ret) {
+    return shielded([&] { return ioctl_unshielded(fd, request, arg, ret); }, false);
+}
+
+bool poll_event_fd(int fd, short events, int* event_fd, bool* listening) {
+    if (inside_engine() || !serves(fd)) return false;
+    return shielded(
+        [&] {
+            FastRef socket = tcp_socket(fd);
+            TcpEngine* tcp = tcp_engine();
+            if (!socket || tcp == nullptr) return false;
+            (void)guarded(
+                [&] { return tcp->set_interest(socket->id, static_cast<uint16_t>(events)); });
+            *event_fd = socket->event_fd;
+            *listening = socket->listening.load();
+            return true;
+        },
+        false);
+}
+
+short poll_mask(int fd) {
+    return shielded(
+        [&]() -> short {
+            FastRef socket = tcp_socket(fd);
+            TcpEngine* tcp = tcp_engine();
+            if (!socket || tcp == nullptr) return 0;
+            auto mask = guarded([&] { return tcp->poll_mask(socket->id); });
+            return mask ? static_cast<short>(mask.value()) : short{POLLERR};
+        },
+        short{0});
+}
+
+}  // namespace xlane::preload::fast::tcp

@@ -1,0 +1,51 @@
+// The TCP fast path as the interposed calls see it (the TCP counterpart of
+// fast_udp.h): each function serves the call for a TCP socket that the
+// engine serves or may serve (returning true, the result in *ret, errno set
+// when it is -1), or returns false and the caller makes the libc call.
+//
+// A TCP socket is decided at connect() (client) or listen() (server): the
+// rules, then the engine, which adopts the kernel socket as its shadow. A
+// connect whose route does not leave through an xlane interface (loopback,
+// other devices) stays on the kernel path. Off unless XLANE_TCP=1, while
+// epoll and the rest of the socket surface are not served yet.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "socket_table.h"
+
+namespace xlane::preload::fast::tcp {
+
+// XLANE_TCP=1 (read once).
+[[nodiscard]] bool enabled();
+// A TCP socket still on the kernel path that the fast path may take.
+[[nodiscard]] inline bool candidate(int fd) {
+    const auto entry = g_sockets.find(fd);
+    return entry.has_value() && entry->type == SOCK_STREAM &&
+           entry->reason == PathReason::kFastPathNotBuilt && enabled();
+}
+// A TCP socket the engine serves.
+[[nodiscard]] inline bool serves(int fd) {
+    const auto entry = g_sockets.find(fd);
+    return entry.has_value() && entry->type == SOCK_STREAM && entry->path == SocketPath::kFast;
+}
+
+bool connect(int fd, const sockaddr* addr, socklen_t len, int* ret);
+bool listen(int fd, int backlog, int* ret);
+bool accept(int fd, sockaddr* addr, socklen_t* addrlen, int flags, int* ret);
+bool sendmsg(int fd, const msghdr* msg, int flags, ssize_t* ret);
+bool recvmsg(int fd, msghdr* msg, int flags, ssize_t* ret);
+bool shutdown(int fd, int how, int* ret);
+bool getsockopt(int fd, int level, int name, void* value, socklen_t* len, int* ret);
+bool setsockopt(int fd, int level, int name, const void* value, socklen_t len, int* ret);
+bool getsockname(int fd, sockaddr* addr, socklen_t* len, int* ret);
+bool getpeername(int fd, sockaddr* addr, socklen_t* len, int* ret);
+bool ioctl(int fd, unsigned long request, void* arg, int* ret);
+
+// Readiness (readiness_poll.cpp): the eventfd that is readable while the
+// socket's poll mask meets `events` (set as its interest), and that mask.
+bool poll_event_fd(int fd, short events, int* event_fd, bool* listening);
+short poll_mask(int fd);
+
+}  // namespace xlane::preload::fast::tcp

@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# Real TCP programs over the TCP fast path (XLANE_TCP=1): two hosts (network
+# namespaces joined by a veth pair), xlane attached on B, programs in B run
+# unmodified under libxlane.so against the Linux kernel's TCP in A. Each
+# scenario checks the data (python3 compares every echoed byte; curl's file
+# against the served one; iperf3's and sockperf's own accounting) and the
+# path: XDP flow/bind redirects on B's interface moved while it ran.
+#   1. python3 echo client (blocking, and non-blocking through poll and
+#      through epoll), IPv4 and IPv6, 1 B .. 3 MB, against a kernel echo
+#      server; then under the TCP test hook's faults
+#   2. python3 echo server (accept, blocking), kernel clients, IPv4 and IPv6
+#   3. curl (preloaded) against python3 -m http.server (kernel), and
+#      python3 -m http.server (preloaded) against curl (kernel)
+#   4. iperf3 client (preloaded) against a kernel server, both directions
+#   5. sockperf TCP ping-pong (blocking and --nonblocked), preloaded client
+#      against a kernel server; SO_LINGER {1, 0} sends RST
+#   6. a loopback connection of a preloaded program stays on the kernel path
+#   7. both ends preloaded: iperf3 both directions, sockperf ping-pong
+#
+#   preload_apps_tcp.sh LIBXLANE XLANE_BINARY
+LIBXLANE="${1:?usage: preload_apps_tcp.sh LIBXLANE XLANE_BINARY}"
+XLANE="${2:?usage: preload_apps_tcp.sh LIBXLANE XLANE_BINARY}"
+XL_TAG=ptcpa
+HERE="$(cd "$(dirname "$0")" && pwd)"
+. "$HERE/lib.sh"
+xl_require_root
+[ -f "$LIBXLANE" ] || xl_fail "no library at $LIBXLANE"
+[ -x "$XLANE" ] || xl_fail "no xlane tool at $XLANE"
+for tool in curl iperf3 sockperf; do
+    command -v "$tool" >/dev/null || xl_fail "$tool is not installed (./scripts/deps installs it)"
+done
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY="$(command -v python3)"
+APPS="$HERE/tcp_apps.py"
+work="$(mktemp -d)"
+xl_on_exit "rm -rf '$work'"
+
+xl_make_hosts
+xl_attach_xlane "$XLANE" "$XL_NS_B" "$XL_IF_B" >/dev/null
+PIDS=()
+xl_on_exit 'for p in "${PIDS[@]}"; do kill -9 $p 2>/dev/null; done'
+
+# XL_EXEC=exec (spawn): nsenter, env and the program replace the subshell,
+# so SPAWNED is the program's own pid.
+preloaded() {  # preloaded CMD...: in B under libxlane.so with the TCP fast path on
+    $XL_EXEC nsenter --net="/run/netns/$XL_NS_B" env LD_PRELOAD="$LIBXLANE" XLANE_TCP=1 \
+        XLANE_CONFIG=/dev/null XLANE_LOG_FILE="$work/xlane-%p.log" "$@"
+}
+in_a() { $XL_EXEC nsenter --net="/run/netns/$XL_NS_A" "$@"; }
+in_b() { $XL_EXEC nsenter --net="/run/netns/$XL_NS_B" "$@"; }
+spawn() {  # spawn OUT CMD...: in the background, killed on exit
+    local out="$1"
+    shift
+    (XL_EXEC=exec "$@") >"$out" 2>&1 &
+    SPAWNED=$!
+    PIDS+=("$SPAWNED")
+}
+wait_listen() {  # wait_listen NS PORT
+    xl_wait_for 50 sh -c "nsenter --net=/run/netns/$1 ss -Hltn 'sport = :$2' | grep -q LISTEN" ||
+        xl_fail "nothing listens on port $2 in $1"
+}
+redirects() {  # flow + bind redirect packets on B's interface
+    "$XLANE" status --json | "$PY" -c '
+import json, sys
+for a in json.load(sys.stdin)["attachments"]:
+    if a["interface"] == sys.argv[1]:
+        c = a["counters"]
+        print(c["redirect_flow"]["packets"] + c["redirect_bind"]["packets"])' "$XL_IF_B"
+}
+mark() { MARK=$(redirects); }
+expect_fast() {  # expect_fast NAME MIN: at least MIN frames took the fast path since mark
+    local now
+    now=$(redirects)
+    [ $((now - MARK)) -ge "$2" ] || xl_fail "$1: only $((now - MARK)) frames were redirected to the fast path"
+    xl_log "$1: OK ($((now - MARK)) frames on the fast path)"
+}
+show_logs() { cat "$work"/xlane-*.log >&2 2>/dev/null; }
+
+# 1. python3 echo client in B (preloaded), kernel echo server in A.
+for family in 4 6; do
+    [ $family = 4 ] && server_addr=$XL_ADDR_A || server_addr=$XL_ADDR6_A
+    port=$((5100 + family))
+    spawn "$work/echo-server-$family.out" in_a "$PY" "$APPS" server "$server_addr" $port 12
+    wait_listen "$XL_NS_A" $port
+    mark
+    for size in 1 1460 100000 3000000; do
+        for mode in blocking nonblocking epoll; do
+            preloaded timeout 30 "$PY" "$APPS" client "$server_addr" $port $size $mode \
+                >"$work/client.out" 2>&1 || { cat "$work/client.out" >&2; show_logs; xl_fail "echo client $mode $size B IPv$family failed"; }
+        done
+    done
+    wait "$SPAWNED" || { cat "$work/echo-server-$family.out" >&2; xl_fail "kernel echo server IPv$family failed"; }
+    expect_fast "echo client IPv$family" 100
+done
+
+# 1b. The same under the TCP test hook's faults (2% loss, 1% duplication,
+#     2% reordering on the preloaded side), 3 MB each way, both modes.
+spawn "$work/echo-server-faults.out" in_a "$PY" "$APPS" server "$XL_ADDR_A" 5110 2
+wait_listen "$XL_NS_A" 5110
+for mode in blocking nonblocking; do
+    XLANE_TCP_FAULTS="drop=0.02,dup=0.01,reorder=0.02,seed=5" \
+        preloaded timeout 40 "$PY" "$APPS" client "$XL_ADDR_A" 5110 3000000 $mode \
+        >"$work/client.out" 2>&1 || { cat "$work/client.out" >&2; show_logs; xl_fail "echo client $mode under injected faults failed"; }
+    # TCP_INFO (served by the engine) shows the hook really dropped segments.
+    grep -Eq "retrans=[1-9]" "$work/client.out" || { cat "$work/client.out" >&2; xl_fail "no retransmission under injected loss ($mode)"; }
+done
+wait "$SPAWNED" || xl_fail "kernel echo server (faults) failed"
+xl_log "echo client under injected faults: OK"
+
+# 2. python3 echo server in B (preloaded), kernel clients in A.
+for family in 4 6; do
+    [ $family = 4 ] && server_addr=$XL_ADDR_B || server_addr=$XL_ADDR6_B
+    port=$((5200 + family))
+    spawn "$work/server-$family.out" preloaded timeout 60 "$PY" "$APPS" server "$server_addr" $port 4
+    wait_listen "$XL_NS_B" $port
+    # `xlane sockets` shows the listener on the fast path.
+    "$XLANE" sockets --json | "$PY" -c '
+import json, sys
+port = sys.argv[1]
+hits = [s for s in json.load(sys.stdin)["sockets"]
+        if s["proto"] == "tcp" and s["path"] == "fast" and (s["local"] or "").endswith(":" + port)]
+sys.exit(0 if hits else 1)' $port || { "$XLANE" sockets >&2; xl_fail "xlane sockets does not show the TCP listener on the fast path"; }
+    mark
+    for size in 1 100000 3000000 0; do
+        in_a timeout 30 "$PY" "$APPS" client "$server_addr" $port $size \
+            >"$work/client.out" 2>&1 || { cat "$work/client.out" >&2; show_logs; xl_fail "kernel client of the preloaded server, $size B IPv$family failed"; }
+    done
+    wait "$SPAWNED" || { cat "$work/server-$family.out" >&2; show_logs; xl_fail "preloaded echo server IPv$family failed"; }
+    expect_fast "echo server IPv$family" 100
+done
+
+# 3. curl and python3 -m http.server, each preloaded in turn.
+mkdir -p "$work/www" && head -c 2000000 /dev/urandom >"$work/www/file.bin"
+spawn "$work/http-a.out" in_a "$PY" -m http.server --bind "$XL_ADDR_A" --directory "$work/www" 5301
+wait_listen "$XL_NS_A" 5301
+mark
+preloaded timeout 30 curl -sS -o "$work/got-a.bin" "http://$XL_ADDR_A:5301/file.bin" ||
+    { show_logs; xl_fail "preloaded curl against the kernel http.server failed"; }
+cmp -s "$work/www/file.bin" "$work/got-a.bin" || xl_fail "preloaded curl: the file differs"
+expect_fast "curl (preloaded) -> http.server" 100
+spawn "$work/http-b.out" preloaded "$PY" -m http.server --bind "$XL_ADDR_B" --directory "$work/www" 5302
+wait_listen "$XL_NS_B" 5302
+mark
+in_a timeout 30 curl -sS -o "$work/got-b.bin" "http://$XL_ADDR_B:5302/file.bin" ||
+    { cat "$work/http-b.out" >&2; show_logs; xl_fail "curl against the preloaded http.server failed"; }
+cmp -s "$work/www/file.bin" "$work/got-b.bin" || xl_fail "preloaded http.server: the file differs"
+expect_fast "curl -> http.server (preloaded)" 100
+# One process per interface owns the fast path: the preloaded server leaves.
+kill "$SPAWNED"
+wait "$SPAWNED" 2>/dev/null
+
+# 4. iperf3: preloaded client, kernel server, both directions.
+spawn "$work/iperf3-server.out" in_a iperf3 -s -B "$XL_ADDR_A" -p 5401
+wait_listen "$XL_NS_A" 5401
+for direction in "" "-R"; do
+    mark
+    preloaded timeout 30 iperf3 -c "$XL_ADDR_A" -p 5401 -t 2 $direction -J >"$work/iperf3.json" ||
+        { show_logs; xl_fail "preloaded iperf3 client $direction failed"; }
+    "$PY" -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+s = r["end"]["sum_received"]
+assert s["bytes"] > 1000000, "only %d bytes received" % s["bytes"]
+print("%.0f Mbit/s" % (s["bits_per_second"] / 1e6))' "$work/iperf3.json" >"$work/iperf3.rate" ||
+        xl_fail "iperf3 $direction: bad result"
+    expect_fast "iperf3 ${direction:-forward} ($(cat "$work/iperf3.rate"))" 1000
+done
+
+# 5. sockperf TCP ping-pong: preloaded client, kernel server.
+spawn "$work/sockperf-server.out" in_a sockperf server --tcp -i "$XL_ADDR_A" -p 5501
+wait_listen "$XL_NS_A" 5501
+mark
+preloaded timeout 30 sockperf ping-pong --tcp -i "$XL_ADDR_A" -p 5501 -t 2 -m 64 >"$work/sockperf.out" 2>&1 ||
+    { cat "$work/sockperf.out" >&2; show_logs; xl_fail "preloaded sockperf ping-pong failed"; }
+grep -q "percentile 50.000" "$work/sockperf.out" || { cat "$work/sockperf.out" >&2; xl_fail "sockperf printed no latency"; }
+expect_fast "sockperf TCP ping-pong ($(grep 'percentile 50.000' "$work/sockperf.out" | sed 's/.*=//'))" 100
+
+# 5b. The same with --nonblocked (non-blocking receive, spinning).
+mark
+preloaded timeout 30 sockperf ping-pong --tcp --nonblocked -i "$XL_ADDR_A" -p 5501 -t 2 -m 64 >"$work/sockperf.out" 2>&1 ||
+    { cat "$work/sockperf.out" >&2; show_logs; xl_fail "preloaded sockperf ping-pong --nonblocked failed"; }
+grep -q "percentile 50.000" "$work/sockperf.out" || { cat "$work/sockperf.out" >&2; xl_fail "sockperf --nonblocked printed no latency"; }
+expect_fast "sockperf TCP ping-pong --nonblocked ($(grep 'percentile 50.000' "$work/sockperf.out" | sed 's/.*=//'))" 100
+
+# 5c. SO_LINGER {1, 0}: the preloaded client's close resets the connection.
+in_a timeout 20 "$PY" -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 5701)); s.listen(1); print("listening", flush=True)
+c, _ = s.accept()
+try:
+    while c.recv(65536):
+        pass
+    print("EOF")
+except ConnectionResetError:
+    print("RESET")' "$XL_ADDR_A" >"$work/linger-server.out" 2>&1 &
+LINGER_SERVER=$!
+PIDS+=("$LINGER_SERVER")
+wait_listen "$XL_NS_A" 5701
+preloaded timeout 20 "$PY" -c '
+import socket, struct, sys, time
+c = socket.create_connection((sys.argv[1], 5701))
+c.sendall(b"x" * 10)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+time.sleep(0.2)
+c.close()' "$XL_ADDR_A" || { show_logs; xl_fail "preloaded SO_LINGER client failed"; }
+wait "$LINGER_SERVER"
+grep -q RESET "$work/linger-server.out" || { cat "$work/linger-server.out" >&2; xl_fail "SO_LINGER {1, 0}: the kernel peer saw no RST"; }
+xl_log "SO_LINGER {1, 0}: OK (the kernel peer got ECONNRESET)"
+
+# 6. Loopback stays with the kernel: a preloaded client of a server in B itself.
+spawn "$work/lo-server.out" in_b "$PY" "$APPS" server 127.0.0.1 5601 1
+wait_listen "$XL_NS_B" 5601
+mark
+preloaded timeout 30 "$PY" "$APPS" client 127.0.0.1 5601 100000 ||
+    { show_logs; xl_fail "preloaded loopback client failed"; }
+[ "$(redirects)" = "$MARK" ] || xl_fail "loopback traffic went through the fast path"
+xl_log "loopback: OK (kernel path)"
+
+# 7. Both ends preloaded: xlane on A too, iperf3 and sockperf servers in A
+#    under libxlane.so (select; blocking recvfrom), clients in B.
+xl_attach_xlane "$XLANE" "$XL_NS_A" "$XL_IF_A" >/dev/null
+preloaded_a() {
+    $XL_EXEC nsenter --net="/run/netns/$XL_NS_A" env LD_PRELOAD="$LIBXLANE" XLANE_TCP=1 \
+        XLANE_CONFIG=/dev/null XLANE_LOG_FILE="$work/xlane-%p.log" "$@"
+}
+spawn "$work/iperf3-server-a.out" preloaded_a iperf3 -s -B "$XL_ADDR_A" -p 5402
+wait_listen "$XL_NS_A" 5402
+for direction in "" "-R"; do
+    mark
+    preloaded timeout 30 iperf3 -c "$XL_ADDR_A" -p 5402 -t 2 $direction -J >"$work/iperf3.json" ||
+        { show_logs; xl_fail "iperf3 $direction with both ends preloaded failed"; }
+    "$PY" -c '
+import json, sys
+s = json.load(open(sys.argv[1]))["end"]["sum_received"]
+assert s["bytes"] > 1000000, "only %d bytes received" % s["bytes"]
+print("%.0f Mbit/s" % (s["bits_per_second"] / 1e6))' "$work/iperf3.json" >"$work/iperf3.rate" ||
+        xl_fail "iperf3 $direction (both preloaded): bad result"
+    expect_fast "iperf3 ${direction:-forward}, both ends preloaded ($(cat "$work/iperf3.rate"))" 1000
+done
+kill "$SPAWNED"
+wait "$SPAWNED" 2>/dev/null
+spawn "$work/sockperf-server-a.out" preloaded_a sockperf server --tcp -i "$XL_ADDR_A" -p 5502
+wait_listen "$XL_NS_A" 5502
+mark
+preloaded timeout 30 sockperf ping-pong --tcp -i "$XL_ADDR_A" -p 5502 -t 2 -m 64 >"$work/sockperf.out" 2>&1 ||
+    { cat "$work/sockperf.out" "$work/sockperf-server-a.out" >&2; show_logs; xl_fail "sockperf with both ends preloaded failed"; }
+grep -q "percentile 50.000" "$work/sockperf.out" || { cat "$work/sockperf.out" >&2; xl_fail "sockperf (both preloaded) printed no latency"; }
+expect_fast "sockperf TCP ping-pong, both ends preloaded ($(grep 'percentile 50.000' "$work/sockperf.out" | sed 's/.*=//'))" 100
+xl_log "all preloaded TCP application checks passed"

@@ -1,0 +1,196 @@
+// TcpEngine: user-space TCP sockets (the sans-I/O TcpConnection of tcp/)
+// served from the same AF_XDP ports as the UDP engine, which owns it: one
+// process owns an interface's ports, so UDP and TCP share them, the engine
+// mutex, the RX dispatch and the progress thread (which also runs the TCP
+// timers from a timerfd).
+//
+// Every socket keeps a kernel "shadow" TCP socket: its fd is the socket's
+// identity for the preload library, binding it reserves the port, and
+// while xlane_steer steers the socket's bind or 5-tuple here the kernel
+// never sees those segments. When the process dies the shadow socket dies
+// with it, the AF_XDP slots empty, and the kernel answers the peer with RST.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+#include "engine/interface_port.h"
+#include "net/neighbour_table.h"
+#include "net/route_resolver.h"
+#include "packet/frame_parser.h"
+#include "steering/address.h"
+#include "tcp/fault_injector.h"
+#include "tcp/tcp_connection.h"
+#include "tcp/tcp_frame.h"
+
+namespace xlane::engine {
+
+using TcpSocketId = uint32_t;
+
+// What the owning UdpEngine lends: all of it outlives the TcpEngine.
+struct TcpEngineHost {
+    std::mutex* mutex = nullptr;                            // the engine mutex
+    std::span<const std::unique_ptr<InterfacePort>> ports;  // fixed after create
+    xlane_steer_value owner{};                              // steering entries' owner
+    net::RouteResolver* routes = nullptr;                   // own lock
+    net::NeighbourTable* neighbours = nullptr;              // own lock
+    std::function<void()> poll_rx_locked;                   // drains every RX ring
+    std::chrono::milliseconds neighbour_wait{1000};
+};
+
+// Test hook: faults applied to received and sent segments (off by default;
+// XLANE_TCP_FAULTS="drop=0.01,dup=0.01,reorder=0.02,seed=3" turns it on).
+struct TcpFaultConfig {
+    bool enabled = false;
+    tcp::FaultRates rates;
+    uint64_t seed = 1;
+    [[nodiscard]] static TcpFaultConfig from_environment();
+};
+
+// Threading contract: as UdpEngine's (every public method takes the engine
+// mutex; *_locked methods are called by the UdpEngine with it held).
+//
+// Readiness: each socket's eventfd is readable exactly while its poll mask
+// (poll_mask(): POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDHUP as Linux's
+// tcp_poll would say) intersects its interest (set_interest(); POLLIN by
+// default; POLLERR and POLLHUP always count). A waiter sets the interest it
+// needs, polls the eventfd, then asks poll_mask() what holds.
+class TcpEngine {
+  public:
+    TcpEngine(TcpEngineHost host, TcpFaultConfig faults);
+    ~TcpEngine();  // removes every steering entry it made; connections die silently
+    TcpEngine(const TcpEngine&) = delete;
+    TcpEngine& operator=(const TcpEngine&) = delete;
+    [[nodiscard]] Status init();  // timerfd, interface MTUs
+
+    // A socket with its own kernel TCP socket, or over the caller's
+    // (unbound, unconnected) kernel TCP socket, which must outlive close().
+    [[nodiscard]] Result<TcpSocketId> open(int family);
+    [[nodiscard]] Result<TcpSocketId> adopt(int kernel_fd);
+
+    // Binds the kernel socket (port reservation, conflicts as the kernel says).
+    [[nodiscard]] Result<Endpoint> bind(TcpSocketId id, const Endpoint& local);
+    // Steers the bound 3-tuple(s) here and starts answering SYNs.
+    [[nodiscard]] Status listen(TcpSocketId id, int backlog);
+    // Starts the handshake (non-blocking: completion shows as POLLOUT, the
+    // outcome in take_error()). EHOSTUNREACH/ENETUNREACH when the route does
+    // not leave through a served interface (the caller keeps the kernel path).
+    [[nodiscard]] Result<Endpoint> connect(TcpSocketId id, const Endpoint& remote);
+    // An established connection from the listener's queue (EAGAIN when none),
+    // as a new socket over `kernel_fd` (the caller's fresh TCP socket), or
+    // over one of its own when kernel_fd < 0.
+    [[nodiscard]] Result<TcpSocketId> accept(TcpSocketId id, int kernel_fd = -1);
+
+    // Bytes queued (EAGAIN when the send buffer is full, EPIPE, ECONNRESET...).
+    [[nodiscard]] Result<size_t> send(TcpSocketId id, std::span<const iovec> data);
+    // Bytes read; 0 at end of stream; EAGAIN when nothing waits. `peek`
+    // leaves them in place.
+    [[nodiscard]] Result<size_t> receive(TcpSocketId id, std::span<const iovec> buffer,
+                                         bool peek = false);
+    [[nodiscard]] Status shutdown(TcpSocketId id, int how);
+    // Graceful close (FIN after the queued data; RST with unread data) or,
+    // with `abort`, RST now (SO_LINGER 0). The connection lives on in the
+    // engine until its closing handshake and TIME-WAIT are over.
+    [[nodiscard]] Status close(TcpSocketId id, bool abort = false);
+
+    [[nodiscard]] Result<uint32_t> poll_mask(TcpSocketId id);
+    [[nodiscard]] Status set_interest(TcpSocketId id, uint32_t events);
+    // SO_ERROR: the pending error, cleared by reading it.
+    [[nodiscard]] Result<int> take_error(TcpSocketId id);
+    [[nodiscard]] Result<int> event_fd(TcpSocketId id) const;
+    [[nodiscard]] Result<int> kernel_fd(TcpSocketId id) const;
+    [[nodiscard]] Result<Endpoint> local_address(TcpSocketId id) const;
+    [[nodiscard]] Result<Endpoint> peer_address(TcpSocketId id) const;
+    [[nodiscard]] Result<tcp::TcpInfo> info(TcpSocketId id) const;
+    [[nodiscard]] Result<size_t> readable_bytes(TcpSocketId id) const;  // FIONREAD
+    [[nodiscard]] Result<size_t> unsent_bytes(TcpSocketId id) const;    // SIOCOUTQ
+    [[nodiscard]] Status set_nodelay(TcpSocketId id, bool on);
+    [[nodiscard]] Status set_keepalive(TcpSocketId id, const tcp::KeepaliveConfig& keepalive);
+    // Connections the engine still carries (orphans in FIN-WAIT/TIME-WAIT included).
+    [[nodiscard]] size_t connection_count() const;
+    // At process exit: waits (at most `limit`, the progress thread driving
+    // retransmissions) until every closed connection has its data and FIN
+    // acknowledged, so that data written just before exit is not lost.
+    // Returns the connections still unfinished.
+    size_t finish_closing(std::chrono::milliseconds limit);
+    [[nodiscard]] uint64_t segments_dropped_tx() const;
+
+    // ---- for the owning UdpEngine (engine mutex held)
+    [[nodiscard]] int timer_fd() const { return timer_.get(); }
+    void on_frame_locked(InterfacePort& port, packet::Bytes frame,
+                         const packet::ParsedFrame& parsed);
+    void progress_locked();
+
+  private:
+    struct Socket;
+    struct Flow;
+    struct TupleHash {
+        size_t operator()(const tcp::FourTuple& tuple) const;
+    };
+
+    [[nodiscard]] static tcp::Instant now();  // the steady clock, as the TCP core counts
+    [[nodiscard]] Result<TcpSocketId> add_socket(int family, int kernel_fd, UniqueFd owned);
+    [[nodiscard]] Result<Socket*> find_locked(TcpSocketId id) const;
+    [[nodiscard]] Flow* flow_of_locked(const Socket& socket);
+    [[nodiscard]] const Flow* flow_of_locked(const Socket& socket) const;
+    [[nodiscard]] InterfacePort* port_for_ifindex(uint32_t ifindex) const;
+    // The listening socket a segment to addr:port belongs to (0: none).
+    [[nodiscard]] TcpSocketId listener_for_locked(const packet::Ipv6Addr& addr,
+                                                  uint16_t port) const;
+    void unsteer_binds_locked(Socket& socket);
+    void forget_flow_locked(Flow& flow);
+
+    // I/O (tcp_engine_io.cpp)
+    void receive_segment_locked(InterfacePort& port, const packet::MacAddr& peer_mac,
+                                const tcp::Segment& segment, const packet::Ipv6Addr& src,
+                                const packet::Ipv6Addr& dst, tcp::Instant now);
+    // Sends what the connection queued, updates its owner's readiness, arms the timer.
+    void service_locked(Flow& flow, tcp::Instant now);
+    void transmit_locked(InterfacePort& port, const tcp::FrameAddressing& addressing,
+                         const tcp::OutSegment& segment);
+    void put_on_wire_locked(InterfacePort& port, std::span<const uint8_t> frame);
+    void release_held_locked(tcp::Instant now);
+    // `edge`: something new happened (data, space, state): an eventfd that
+    // is already readable is written again, so edge-triggered waiters wake.
+    void update_readiness_locked(Socket& socket, bool edge = false);
+    [[nodiscard]] uint32_t mask_locked(const Socket& socket) const;
+    void arm_timer_locked(tcp::Instant deadline);
+    void reap_locked();
+
+    TcpEngineHost host_;
+    TcpFaultConfig fault_config_;
+    std::unique_ptr<tcp::FaultInjector> rx_faults_, tx_faults_;
+    UniqueFd timer_;  // timerfd (CLOCK_MONOTONIC): the earliest connection deadline
+    tcp::Instant armed_ = tcp::kNever;
+    std::vector<uint32_t> port_mtu_;  // by index of host_.ports
+    uint64_t iss_secret_ = 0;
+
+    // Under the engine mutex:
+    std::unordered_map<TcpSocketId, std::unique_ptr<Socket>> sockets_;
+    TcpSocketId next_id_ = 1;
+    std::unordered_map<tcp::FourTuple, std::unique_ptr<Flow>, TupleHash> flows_;
+    std::map<std::pair<packet::Ipv6Addr, uint16_t>, TcpSocketId> listeners_;
+    uint16_t ip_id_ = 0;
+    std::vector<uint8_t> tx_scratch_;
+    uint64_t tx_dropped_ = 0;
+    // Fault injection: frames held back (reordered / delayed), by due time.
+    struct HeldFrame {
+        bool inbound;  // received (re-injected) or to transmit
+        InterfacePort* port;
+        std::vector<uint8_t> bytes;
+    };
+    std::multimap<tcp::Instant, HeldFrame> held_;
+};
+
+}  // namespace xlane::engine
