@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "config/rule_set.h"
 #include "engine/udp_engine.h"
 #include "fast_socket.h"
 #include "socket_table.h"
@@ -67,6 +68,19 @@ void shielded_void(Body&& body) {
 // first bind, connect or send). Where the check itself is refused (a seccomp
 // filter without process_vm_readv), the memory is taken as readable.
 [[nodiscard]] bool user_readable(const void* src, size_t len, void* dst = nullptr);
+
+// `text` (the rule, the error) is what `xlane sockets` shows after the reason.
+void set_path(int fd, SocketPath path, PathReason reason, const char* text = nullptr);
+// A socket the rules offloaded stays with the kernel because something
+// failed: its entry says why, the decision is logged (info) and so is the
+// failure (warn).
+void fall_back(int fd, const std::string& what, PathReason reason, const std::string& text);
+// The first steps of every socket's decision (UDP and TCP): the rules, then
+// the engine (created at the first offloaded socket). nullptr when the
+// socket stays on the kernel path, its entry and the log saying why;
+// otherwise *rule is the offloading rule, for the entry and the log.
+[[nodiscard]] engine::UdpEngine* engine_for_decision(int fd, const config::SocketQuery& query,
+                                                     const std::string& what, std::string* rule);
 
 // The engine of an existing FastSocket (it exists once any socket is fast).
 [[nodiscard]] engine::UdpEngine* engine_of(const FastSocket& socket);

@@ -36,15 +36,6 @@ int fail(int err) {
     return -1;
 }
 
-void set_path(int fd, SocketPath path, PathReason reason, const char* text = nullptr) {
-    auto entry = g_sockets.find(fd);
-    if (!entry) return;
-    entry->path = path;
-    entry->reason = reason;
-    g_sockets.record(fd, *entry);
-    stats_hooks::changed(fd, text);
-}
-
 std::optional<Endpoint> endpoint_of(int family, const sockaddr* addr, socklen_t len) {
     if (addr == nullptr || len < static_cast<socklen_t>(sizeof(sa_family_t))) return std::nullopt;
     if (addr->sa_family != family) return std::nullopt;
@@ -68,36 +59,15 @@ uint64_t monotonic_ns() {
     return uint64_t(ts.tv_sec) * 1'000'000'000 + uint64_t(ts.tv_nsec);
 }
 
-void fall_back(int fd, const std::string& what, PathReason reason, const std::string& text) {
-    set_path(fd, SocketPath::kKernel, reason, text.c_str());
-    log_decision(fd, what.c_str(), "kernel path, " + text);
-}
-
 // The decision for a TCP socket at its connect or listen: the rules, then
 // the engine adopts the kernel socket. Empty when it stays on the kernel path.
 FastRef adopt(int fd, const SocketEntry& entry, config::SocketRole role, const Endpoint& local,
               const Endpoint& remote, const std::string& what) {
-    auto decision = guarded([&]() -> Result<config::Decision> {
-        return rules().decide(config::SocketQuery{L4Proto::tcp, role, local, remote});
-    });
-    if (!decision) {
-        fall_back(fd, what, PathReason::kResource, "resource: " + decision.error().describe());
-        return {};
-    }
-    if (decision->action == config::RuleAction::kernel) {
-        set_path(fd, SocketPath::kKernel, PathReason::kRule, decision->rule.c_str());
-        log_decision(fd, what.c_str(), "kernel path, " + decision->rule);
-        return {};
-    }
-    auto engine_or = guarded([&]() -> Result<EngineOrReason> { return engine_for_new_socket(); });
-    if (!engine_or || engine_or->engine == nullptr) {
-        if (engine_or)
-            fall_back(fd, what, engine_or->reason, engine_or->detail);
-        else
-            fall_back(fd, what, PathReason::kResource, engine_or.error().describe());
-        return {};
-    }
-    TcpEngine& tcp = engine_or->engine->tcp();
+    std::string rule;
+    engine::UdpEngine* engine = engine_for_decision(
+        fd, config::SocketQuery{L4Proto::tcp, role, local, remote}, what, &rule);
+    if (engine == nullptr) return {};
+    TcpEngine& tcp = engine->tcp();
     auto id = guarded([&] { return tcp.adopt(fd); });
     auto event_fd =
         id ? guarded([&] { return tcp.event_fd(id.value()); }) : Result<int>(id.error());
@@ -124,10 +94,10 @@ FastRef adopt(int fd, const SocketEntry& entry, config::SocketRole role, const E
     if (libc::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len) == 0 && nodelay != 0)
         (void)guarded([&] { return tcp.set_nodelay(id.value(), true); });
     g_fast_sockets.attach(fd, socket);
-    set_path(fd, SocketPath::kFast, PathReason::kNone, decision->rule.c_str());
+    set_path(fd, SocketPath::kFast, PathReason::kNone, rule.c_str());
     note_fast_socket();
     note_accelerated_socket();  // poll/select now translate TCP fds too
-    log_decision(fd, what.c_str(), "fast path, " + decision->rule);
+    log_decision(fd, what.c_str(), "fast path, " + rule);
     return g_fast_sockets.find(fd);
 }
 

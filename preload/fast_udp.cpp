@@ -43,16 +43,6 @@ std::mutex& decision_lock(int fd) {
     return g_decision_locks[static_cast<size_t>(fd) % g_decision_locks.size()];
 }
 
-// `text` (the rule, the error) is what `xlane sockets` shows after the reason.
-void set_path(int fd, SocketPath path, PathReason reason, const char* text = nullptr) {
-    auto entry = g_sockets.find(fd);
-    if (!entry) return;
-    entry->path = path;
-    entry->reason = reason;
-    g_sockets.record(fd, *entry);
-    stats_hooks::changed(fd, text);
-}
-
 const char* family_name(int family) {
     return family == AF_INET ? "udp4" : "udp6";
 }
@@ -111,15 +101,6 @@ Status copy_kernel_state(int fd, engine::UdpEngine& engine, FastSocket& socket) 
     return {};
 }
 
-// A socket the rules offloaded stays with the kernel because something
-// failed: its entry says why, the decision is logged (info) and so is the
-// failure (warn).
-void fall_back(int fd, const std::string& what, PathReason reason, const std::string& text) {
-    set_path(fd, SocketPath::kKernel, reason, text.c_str());
-    log_decision(fd, what.c_str(), "kernel path, " + text);
-    log_fallback(fd, text);
-}
-
 // The engine adds the socket's receive and send drops to its published
 // counters (`xlane stats` DROP rx/tx) as they happen. The engine socket is
 // closed with the last fd, before the slot is retired (close() order).
@@ -141,28 +122,10 @@ FastRef decide(int fd, const SocketEntry& entry, config::SocketRole role, const 
     const auto now = g_sockets.find(fd);
     if (!now || now->reason != PathReason::kUndecided) return g_fast_sockets.find(fd);
 
-    auto decision = guarded([&]() -> Result<config::Decision> {
-        return rules().decide(config::SocketQuery{L4Proto::udp, role, local, remote});
-    });
-    if (!decision) {
-        fall_back(fd, what, PathReason::kResource, "resource: " + decision.error().describe());
-        return {};
-    }
-    if (decision->action == config::RuleAction::kernel) {
-        set_path(fd, SocketPath::kKernel, PathReason::kRule, decision->rule.c_str());
-        log_decision(fd, what.c_str(), "kernel path, " + decision->rule);
-        return {};
-    }
-    auto engine_or = guarded([&]() -> Result<EngineOrReason> { return engine_for_new_socket(); });
-    if (!engine_or) {
-        fall_back(fd, what, PathReason::kResource, "resource: " + engine_or.error().describe());
-        return {};
-    }
-    engine::UdpEngine* engine = engine_or->engine;
-    if (engine == nullptr) {
-        fall_back(fd, what, engine_or->reason, engine_or->detail);
-        return {};
-    }
+    std::string rule;
+    engine::UdpEngine* engine = engine_for_decision(
+        fd, config::SocketQuery{L4Proto::udp, role, local, remote}, what, &rule);
+    if (engine == nullptr) return {};
     auto id = guarded([&] { return engine->adopt(fd); });
     if (!id) {
         fall_back(fd, what, PathReason::kResource, "resource: " + id.error().describe());
@@ -187,9 +150,9 @@ FastRef decide(int fd, const SocketEntry& entry, config::SocketRole role, const 
     }
     g_fast_sockets.attach(fd, socket);
     publish_drops(fd, *engine, id.value());
-    set_path(fd, SocketPath::kFast, PathReason::kNone, decision->rule.c_str());
+    set_path(fd, SocketPath::kFast, PathReason::kNone, rule.c_str());
     note_fast_socket();
-    log_decision(fd, what.c_str(), "fast path, " + decision->rule);
+    log_decision(fd, what.c_str(), "fast path, " + rule);
     epoll_on_socket_accelerated(fd);
     return g_fast_sockets.find(fd);
 }
@@ -368,6 +331,43 @@ void track_option(FastSocket& socket, int level, int name, const void* value, so
 }
 
 }  // namespace
+
+void set_path(int fd, SocketPath path, PathReason reason, const char* text) {
+    auto entry = g_sockets.find(fd);
+    if (!entry) return;
+    entry->path = path;
+    entry->reason = reason;
+    g_sockets.record(fd, *entry);
+    stats_hooks::changed(fd, text);
+}
+
+void fall_back(int fd, const std::string& what, PathReason reason, const std::string& text) {
+    set_path(fd, SocketPath::kKernel, reason, text.c_str());
+    log_decision(fd, what.c_str(), "kernel path, " + text);
+    log_fallback(fd, text);
+}
+
+engine::UdpEngine* engine_for_decision(int fd, const config::SocketQuery& query,
+                                       const std::string& what, std::string* rule) {
+    auto decision = guarded([&]() -> Result<config::Decision> { return rules().decide(query); });
+    if (!decision) {
+        fall_back(fd, what, PathReason::kResource, "resource: " + decision.error().describe());
+        return nullptr;
+    }
+    if (decision->action == config::RuleAction::kernel) {
+        set_path(fd, SocketPath::kKernel, PathReason::kRule, decision->rule.c_str());
+        log_decision(fd, what.c_str(), "kernel path, " + decision->rule);
+        return nullptr;
+    }
+    auto engine_or = guarded([&]() -> Result<EngineOrReason> { return engine_for_new_socket(); });
+    if (!engine_or) {
+        fall_back(fd, what, PathReason::kResource, "resource: " + engine_or.error().describe());
+        return nullptr;
+    }
+    if (engine_or->engine == nullptr) fall_back(fd, what, engine_or->reason, engine_or->detail);
+    *rule = decision->rule;
+    return engine_or->engine;
+}
 
 bool user_readable(const void* src, size_t len, void* dst) {
     if (len == 0) return true;

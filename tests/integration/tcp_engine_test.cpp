@@ -26,6 +26,7 @@
 #include "common/unique_fd.h"
 #include "engine/socket_address.h"
 #include "engine/udp_engine.h"
+#include "engine_test_hosts.h"
 #include "tcp/tcp_connection.h"
 #include "xdp/netdev.h"
 
@@ -36,32 +37,9 @@ using namespace std::chrono_literals;
 using engine::TcpEngine;
 using engine::TcpSocketId;
 using engine::UdpEngine;
+using namespace xlane::test;
 
-constexpr const char* kAddrA = "198.18.0.1";
-constexpr const char* kAddrB = "198.18.0.2";
-constexpr const char* kAddr6A = "fd00:198:18::1";
-constexpr const char* kAddr6B = "fd00:198:18::2";
 constexpr int kWaitMs = 10000;
-
-std::string env(const char* name) {
-    const char* value = std::getenv(name);
-    return value == nullptr ? "" : value;
-}
-
-Endpoint endpoint(const char* addr, uint16_t port) {
-    auto parsed = IpAddress::parse(addr);
-    REQUIRE(parsed.ok());
-    return Endpoint{parsed.value(), port};
-}
-
-std::unique_ptr<UdpEngine> make_engine() {
-    engine::UdpEngineConfig config;
-    config.interfaces = {env("XL_ENGINE_IFACE")};
-    auto made = UdpEngine::create(config);
-    INFO((made ? "" : made.error().describe()));
-    REQUIRE(made.ok());
-    return std::move(made).value();
-}
 
 std::vector<uint8_t> pattern(size_t size, unsigned seed) {
     std::vector<uint8_t> bytes(size);
@@ -126,7 +104,7 @@ std::vector<uint8_t> receive_to_end(TcpEngine& tcp, TcpSocketId id) {
 
 // A kernel TCP socket of the peer namespace A (sockets keep their namespace).
 UniqueFd peer_socket(int family) {
-    auto inside = NetnsSwitch::enter(env("XL_ENGINE_PEER_NETNS"));
+    auto inside = NetnsSwitch::enter(peer_netns());
     REQUIRE(inside.ok());
     UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
     REQUIRE(fd.valid());

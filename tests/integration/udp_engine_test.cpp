@@ -33,6 +33,7 @@
 #include "common/unique_fd.h"
 #include "engine/socket_address.h"
 #include "steering/steering_table.h"
+#include "engine_test_hosts.h"
 #include "xdp/netdev.h"
 
 namespace {
@@ -42,38 +43,9 @@ using namespace std::chrono_literals;
 using engine::SocketId;
 using engine::UdpEngine;
 using engine::UdpEngineConfig;
+using namespace xlane::test;
 
-constexpr const char* kAddrA = "198.18.0.1";
-constexpr const char* kAddrB = "198.18.0.2";
-constexpr const char* kAddr6A = "fd00:198:18::1";
-constexpr const char* kAddr6B = "fd00:198:18::2";
 constexpr int kWaitMs = 3000;
-
-std::string env(const char* name) {
-    const char* value = std::getenv(name);
-    return value == nullptr ? "" : value;
-}
-std::string iface() {
-    return env("XL_ENGINE_IFACE");
-}
-std::string peer_netns() {
-    return env("XL_ENGINE_PEER_NETNS");
-}
-
-Endpoint endpoint(const char* addr, uint16_t port) {
-    auto parsed = IpAddress::parse(addr);
-    REQUIRE(parsed.ok());
-    return Endpoint{parsed.value(), port};
-}
-
-std::unique_ptr<UdpEngine> make_engine() {
-    UdpEngineConfig config;
-    config.interfaces = {iface()};
-    auto made = UdpEngine::create(config);
-    INFO((made ? "" : made.error().describe()));
-    REQUIRE(made.ok());
-    return std::move(made).value();
-}
 
 std::vector<uint8_t> pattern(size_t size, unsigned seed) {
     std::vector<uint8_t> bytes(size);
