@@ -205,11 +205,7 @@ FastRef tcp_socket(int fd) {
 }  // namespace
 
 bool enabled() {
-    static const bool on = [] {
-        const char* value = std::getenv("XLANE_TCP");
-        return value != nullptr && std::strcmp(value, "1") == 0;
-    }();
-    return on;
+    return settings().tcp;
 }
 
 static bool connect_unshielded(int fd, const sockaddr* addr, socklen_t len, int* ret) {

@@ -250,6 +250,7 @@ EngineOrReason engine_for_new_socket() {
     config.on_progress_thread_start = progress_thread_start;
     config.on_usage = publish_usage;
     config.usage_interval = std::chrono::milliseconds(stats::kUsageIntervalMs);
+    config.tcp_faults = engine::TcpFaultConfig::from(settings().tcp_faults);
     // The progress thread is born with every signal blocked (no window in
     // which an application signal could land on it).
     sigset_t all;

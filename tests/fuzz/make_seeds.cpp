@@ -167,6 +167,60 @@ void udp_rx_seeds(const fs::path& dir) {
     }
 }
 
+// tcp_rx (see fuzz_tcp_rx.cpp): seq/ack are offsets from the peer's and the
+// connection's initial sequence numbers.
+FuzzScript& tcp_segment_op(FuzzScript& s, int32_t seq, int32_t ack, uint8_t flags,
+                           const std::vector<uint8_t>& options, size_t payload_size) {
+    std::vector<uint8_t> payload(payload_size);
+    for (size_t i = 0; i < payload_size; ++i) payload[i] = static_cast<uint8_t>(i * 7 + 3);
+    return s.u8(0).u32(static_cast<uint32_t>(seq)).u32(static_cast<uint32_t>(ack)).u8(flags)
+        .u16(65535).u8(0xff).bytes(options).bytes(payload);
+}
+
+void tcp_rx_seeds(const fs::path& dir) {
+    // MSS 1460, window scale 7, SACK permitted, padded.
+    const std::vector<uint8_t> syn_options = {2, 4, 0x05, 0xb4, 1, 3, 3, 7, 4, 2, 1, 1};
+    constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kPsh = 0x08, kAck = 0x10;
+    {  // active open: SYN-ACK, data in, read, data out, peer's FIN, close
+        FuzzScript s;
+        s.u8(0).u8(0).u32(1000);
+        tcp_segment_op(s, 0, 1, kSyn | kAck, syn_options, 0);
+        tcp_segment_op(s, 1, 1, kAck | kPsh, {}, 100);
+        s.u8(4).u16(200).u8(0);                // recv
+        s.u8(3).u16(3000);                     // send: more than two segments
+        s.u8(5).u32(300'000);                  // 300 ms: RTO fires
+        tcp_segment_op(s, 101, 1 + 3000, kFin | kAck, {}, 0);
+        s.u8(7).u8(1);                         // close
+        s.u8(5).u32(100'000'000);              // TIME-WAIT ends
+        write(dir, "active_transfer_close", s.data());
+    }
+    {  // passive open: ACK, data out of order with a SACK-able hole, peek, reads
+        FuzzScript s;
+        s.u8(1).u8(0x10).u32(5000).u16(65535).bytes(syn_options);
+        tcp_segment_op(s, 1, 1, kAck, {}, 0);
+        tcp_segment_op(s, 1001, 1, kAck, {}, 500);
+        tcp_segment_op(s, 1, 1, kAck | kPsh, {}, 1000);
+        s.u8(4).u16(64).u8(1).u16(10);         // peek 64 bytes at offset 10
+        s.u8(4).u16(4096).u8(0);               // recv all
+        s.u8(3).u16(1200);
+        // a duplicate ACK with a SACK block, then an RST in the window
+        tcp_segment_op(s, 1501, 1, kAck, {1, 1, 5, 10, 0, 0, 0x13, 0x89, 0, 0, 0x17, 0x71}, 0);
+        tcp_segment_op(s, 1501, 1, kRst, {}, 0);
+        s.u8(9);                               // queries
+        write(dir, "passive_ooo_sack_rst", s.data());
+    }
+    {  // zero window from the peer, keepalive on, time passes (probes)
+        FuzzScript s;
+        s.u8(0).u8(0x08).u32(77);
+        tcp_segment_op(s, 0, 1, kSyn | kAck, syn_options, 0);
+        s.u8(8).u8(0x83).u8(2).u8(1).u8(3);    // keepalive on: idle 3 s, interval 2 s, 3 probes
+        s.u8(0).u32(1).u32(1).u8(kAck).u16(0).u8(0xff).u16(0).u16(0);  // window 0
+        s.u8(3).u16(2000);
+        for (int i = 0; i < 6; ++i) s.u8(5).u32(2'000'000);
+        write(dir, "zero_window_keepalive", s.data());
+    }
+}
+
 // An rtnetlink message under construction in a kernel-like layout.
 class Message {
   public:
@@ -299,6 +353,7 @@ int main(int argc, char** argv) {
     const fs::path root = argv[1];
     frame_parser_seeds(root / "frame_parser");
     udp_rx_seeds(root / "udp_rx");
+    tcp_rx_seeds(root / "tcp_rx");
     rtnl_seeds(root / "rtnl");
     config_seeds(root / "config");
     return 0;

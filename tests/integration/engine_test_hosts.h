@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "config/settings.h"
 #include "engine/udp_engine.h"
 #include "steering/address.h"
 
@@ -39,6 +40,9 @@ inline Endpoint endpoint(const char* addr, uint16_t port) {
 inline std::unique_ptr<engine::UdpEngine> make_engine() {
     engine::UdpEngineConfig config;
     config.interfaces = {iface()};
+    // XLANE_TCP_FAULTS reaches the engine as it does under the preload library.
+    config.tcp_faults =
+        engine::TcpFaultConfig::from(config::load_settings_from_environment().settings.tcp_faults);
     auto made = engine::UdpEngine::create(config);
     INFO((made ? "" : made.error().describe()));
     REQUIRE(made.ok());

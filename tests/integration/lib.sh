@@ -95,6 +95,17 @@ xl_make_hosts() {
     xl_fail "veth pair $XL_IF_A <-> $XL_IF_B never carried a ping"
 }
 
+# xl_output_has PATTERN CMD...: CMD succeeds and its output matches PATTERN.
+# Not `CMD | grep -q`: grep -q stops at the first match, the writer dies of
+# SIGPIPE, and pipefail turns a found match into a failure (a flake that shows
+# only when the output is long or the machine busy).
+xl_output_has() {
+    local pattern="$1" out
+    shift
+    out="$("$@")" || return 1
+    grep -q -e "$pattern" <<<"$out"
+}
+
 # Wait (bounded, in 0.1 s steps) until a command succeeds.
 xl_wait_for() {
     local tries="$1"

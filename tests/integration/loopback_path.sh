@@ -46,7 +46,7 @@ xl_in "$NS" "$XLANE" loopback status | grep "loopback: enabled" >/dev/null || xl
 # The three programs are visible to bpftool: sk_msg on the map, sock_ops and
 # the SO_RCVLOWAT setsockopt hook on the cgroup.
 for prog in xlane_lb_sops xlane_lb_msg xlane_lb_lowat; do
-    bpftool prog show name "$prog" | grep -q "name $prog" || xl_fail "bpftool does not show $prog"
+    xl_output_has "name $prog" bpftool prog show name "$prog" || xl_fail "bpftool does not show $prog"
 done
 cg_progs=$(bpftool cgroup show "$CG")
 grep -q "cgroup_sock_ops.*xlane_lb_sops" <<<"$cg_progs" || xl_fail "sock_ops not on $CG: $cg_progs"

@@ -214,6 +214,9 @@ TEST_CASE("client: the engine connects to a kernel server, IPv4 and IPv6", "[.ho
             // kernel's RST, which ends TIME-WAIT early (as in Linux, RFC 1337 off).
             const tcp::TcpInfo info = tcp.info(id.value()).value();
             const tcp::TcpState state = info.state;
+            INFO("state=" << int(state) << " total_retrans=" << info.total_retrans
+                          << " segs_out=" << info.segs_out << " segs_in=" << info.segs_in
+                          << " error=" << tcp.take_error(id.value()).value());
             // The hook really drops: 3 MB at 2% loss needs retransmissions.
             if (faults_injected() && size > 1024 * 1024) CHECK(info.total_retrans > 0);
             if (faults_injected())

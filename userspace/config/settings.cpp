@@ -63,6 +63,60 @@ Status store_bpffs(std::string_view value, Settings& settings) {
     return store_path(value, settings.bpffs);
 }
 
+Status store_tcp(std::string_view value, Settings& settings) {
+    if (value == "1" || value == "0") {
+        settings.tcp = value == "1";
+        return {};
+    }
+    return make_error(0, "not 1 or 0");
+}
+
+// A fraction written as a decimal, 0 to 1 ("0.02", "1", ".5").
+Status parse_fraction(std::string_view text, double& out) {
+    double number = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (ec != std::errc{} || end != text.data() + text.size() || !(number >= 0 && number <= 1))
+        return make_error(0, "'" + std::string(text) + "' is not a fraction from 0 to 1");
+    out = number;
+    return {};
+}
+
+// "drop=P,dup=P,reorder=P,seed=N", items in any order, each at most once.
+Status store_tcp_faults(std::string_view value, Settings& settings) {
+    TcpFaults faults;
+    faults.enabled = true;
+    uint32_t seen = 0;
+    while (!value.empty()) {
+        const size_t comma = value.find(',');
+        const std::string_view item = value.substr(0, comma);
+        value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
+        const size_t eq = item.find('=');
+        if (eq == std::string_view::npos)
+            return make_error(0, "'" + std::string(item) + "' is not KEY=VALUE");
+        const std::string_view key = item.substr(0, eq);
+        const std::string_view text = item.substr(eq + 1);
+        static constexpr std::array<std::string_view, 4> kKeys{"drop", "dup", "reorder", "seed"};
+        const auto known = std::find(kKeys.begin(), kKeys.end(), key);
+        if (known == kKeys.end()) return make_error(0, "unknown key '" + std::string(key) + "'");
+        const uint32_t bit = 1u << (known - kKeys.begin());
+        if ((seen & bit) != 0) return make_error(0, "'" + std::string(key) + "' given twice");
+        seen |= bit;
+        Status status;
+        if (key == "drop") status = parse_fraction(text, faults.drop);
+        if (key == "dup") status = parse_fraction(text, faults.duplicate);
+        if (key == "reorder") status = parse_fraction(text, faults.reorder);
+        if (key == "seed") {
+            const auto [end, ec] =
+                std::from_chars(text.data(), text.data() + text.size(), faults.seed);
+            if (ec != std::errc{} || end != text.data() + text.size())
+                status = make_error(0, "seed '" + std::string(text) + "' is not a whole number");
+        }
+        if (!status) return status;
+    }
+    settings.tcp_faults = faults;
+    return {};
+}
+
 Status store_debug(std::string_view value, Settings& settings) {
     for (std::string_view yes : {"1", "yes", "true", "on"}) {
         if (equal_ignoring_case(value, yes)) {
@@ -81,7 +135,7 @@ Status store_debug(std::string_view value, Settings& settings) {
 
 // THE table. Order is the order of the documentation; `from_environment`
 // bits index it.
-constexpr std::array<SettingSpec, 7> kSpecs{{
+constexpr std::array<SettingSpec, 9> kSpecs{{
     {"XLANE_CONFIG", "/etc/xlane.conf", "", "a file path",
      "The rules file: which sockets are offloaded and which stay with the kernel (see "
      "[Rules](#rules)). A file named here must be readable; the default file may be absent, "
@@ -107,6 +161,15 @@ constexpr std::array<SettingSpec, 7> kSpecs{{
      "The bpffs under which xlane pins its programs and maps (`xlane/<netns>/<ifname>/`). The "
      "tool, the preload library and the tests must agree on it.",
      store_bpffs},
+    {"XLANE_TCP", "0", "", "1 or 0",
+     "1: TCP sockets may take the fast path (user-space TCP over AF_XDP, see the README's "
+     "\"TCP fast path\"), decided at `connect`/`listen` by the same rules. Off by default "
+     "while the gaps listed there remain; then TCP takes the kernel (or loopback) path.",
+     store_tcp},
+    {"XLANE_TCP_FAULTS", "", "none", "`drop=P,dup=P,reorder=P,seed=N`, P a fraction from 0 to 1",
+     "Test hook only: drops, duplicates and reorders the fast-path TCP segments received and "
+     "sent, at those rates, from that seed (a reordered segment is held back 5 ms).",
+     store_tcp_faults},
     {"XLANE_DEBUG", "0", "", "1, yes, true, on or 0, no, false, off, in any case",
      "The `xlane` command adds the source location to its error messages.", store_debug},
 }};

@@ -19,6 +19,15 @@ enum class LogLevel : uint8_t { error, warn, info, debug, trace };
 
 [[nodiscard]] std::string_view to_string(LogLevel level);
 
+// XLANE_TCP_FAULTS, parsed: rates are fractions of segments, 0 to 1.
+struct TcpFaults {
+    bool enabled = false;
+    double drop = 0;
+    double duplicate = 0;
+    double reorder = 0;
+    uint64_t seed = 1;
+};
+
 struct Settings {
     std::string config_path;              // XLANE_CONFIG: the rules file
     uint32_t spin_us = 0;                 // XLANE_SPIN_US
@@ -26,6 +35,8 @@ struct Settings {
     std::string log_file;                 // XLANE_LOG_FILE: empty = standard error; may hold %p
     std::string stats_file;               // XLANE_STATS_FILE: empty = none; may hold %p
     std::string bpffs;                    // XLANE_BPFFS
+    bool tcp = false;                     // XLANE_TCP: TCP sockets may take the fast path
+    TcpFaults tcp_faults;                 // XLANE_TCP_FAULTS (test hook)
     bool debug = false;                   // XLANE_DEBUG
 
     // Bit i set: setting_specs()[i] came from the environment (not the default).

@@ -52,28 +52,13 @@ size_t somaxconn() {
 
 }  // namespace
 
-TcpFaultConfig TcpFaultConfig::from_environment() {
+TcpFaultConfig TcpFaultConfig::from(const config::TcpFaults& faults) {
     TcpFaultConfig config;
-    const char* text = std::getenv("XLANE_TCP_FAULTS");
-    if (text == nullptr || *text == '\0') return config;
-    config.enabled = true;
-    std::string spec = text;
-    size_t start = 0;
-    while (start < spec.size()) {
-        size_t end = spec.find(',', start);
-        if (end == std::string::npos) end = spec.size();
-        const std::string item = spec.substr(start, end - start);
-        const size_t eq = item.find('=');
-        if (eq != std::string::npos) {
-            const std::string key = item.substr(0, eq);
-            const char* value = item.c_str() + eq + 1;
-            if (key == "drop") config.rates.drop = std::atof(value);
-            if (key == "dup") config.rates.duplicate = std::atof(value);
-            if (key == "reorder") config.rates.reorder = std::atof(value);
-            if (key == "seed") config.seed = std::strtoull(value, nullptr, 0);
-        }
-        start = end + 1;
-    }
+    config.enabled = faults.enabled;
+    config.rates.drop = faults.drop;
+    config.rates.duplicate = faults.duplicate;
+    config.rates.reorder = faults.reorder;
+    config.seed = faults.seed;
     return config;
 }
 

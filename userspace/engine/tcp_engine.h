@@ -25,6 +25,7 @@
 
 #include "common/result.h"
 #include "common/unique_fd.h"
+#include "config/settings.h"
 #include "engine/interface_port.h"
 #include "net/neighbour_table.h"
 #include "net/route_resolver.h"
@@ -50,12 +51,12 @@ struct TcpEngineHost {
 };
 
 // Test hook: faults applied to received and sent segments (off by default;
-// XLANE_TCP_FAULTS="drop=0.01,dup=0.01,reorder=0.02,seed=3" turns it on).
+// the preload library passes XLANE_TCP_FAULTS, see config::TcpFaults).
 struct TcpFaultConfig {
     bool enabled = false;
     tcp::FaultRates rates;
     uint64_t seed = 1;
-    [[nodiscard]] static TcpFaultConfig from_environment();
+    [[nodiscard]] static TcpFaultConfig from(const config::TcpFaults& faults);
 };
 
 // Threading contract: as UdpEngine's (every public method takes the engine

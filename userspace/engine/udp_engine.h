@@ -52,6 +52,8 @@ struct UdpEngineConfig {
     std::chrono::milliseconds neighbour_wait{1000};
     // A send waits at most this long for TX ring or UMEM room (ENOBUFS after).
     std::chrono::milliseconds tx_ring_wait{100};
+    // Test hook: faults injected into fast-path TCP segments (off by default).
+    TcpFaultConfig tcp_faults;
     // Frames taken off all RX rings per poll_rx() call (later ones wait for the next).
     size_t rx_budget = 1024;
     // Called on the progress thread at most every `usage_interval` with

@@ -39,7 +39,7 @@ start_server() {
     SERVER=$!
     xl_on_exit "kill -9 $SERVER"
     for _ in $(seq 100); do
-        "$XLANE" sockets --pid "$SERVER" 2>/dev/null | grep -q ":$port " && return 0
+        xl_output_has ":$port " "$XLANE" sockets --pid "$SERVER" 2>/dev/null && return 0
         kill -0 "$SERVER" 2>/dev/null || xl_fail "sockperf server died: $(cat "$WORK/server.$port.out")"
         sleep 0.1
     done

@@ -65,6 +65,8 @@ TEST_CASE("defaults") {
     CHECK(s.stats_file.empty());
     CHECK(s.bpffs == "/sys/fs/bpf");
     CHECK_FALSE(s.debug);
+    CHECK_FALSE(s.tcp);
+    CHECK_FALSE(s.tcp_faults.enabled);
     CHECK(s.from_environment == 0);
     CHECK_FALSE(s.config_path_required());
 }
@@ -157,6 +159,37 @@ TEST_CASE("XLANE_DEBUG: yes/no words in any case") {
         CHECK_FALSE(accepted("XLANE_DEBUG", no).debug);
     CHECK(refused("XLANE_DEBUG", "2").find("not a yes/no value") != std::string::npos);
     refused("XLANE_DEBUG", "y");
+}
+
+TEST_CASE("XLANE_TCP: 1 turns the TCP fast path on, 0 off") {
+    CHECK(accepted("XLANE_TCP", "1").tcp);
+    CHECK_FALSE(accepted("XLANE_TCP", "0").tcp);
+    CHECK(refused("XLANE_TCP", "yes").find("not 1 or 0") != std::string::npos);
+    CHECK_FALSE(load({{"XLANE_TCP", "2"}}).settings.tcp);
+}
+
+TEST_CASE("XLANE_TCP_FAULTS: drop, dup, reorder fractions and a seed, each at most once") {
+    const TcpFaults all = accepted("XLANE_TCP_FAULTS", "drop=0.02,dup=0.01,reorder=.5,seed=7")
+                              .tcp_faults;
+    CHECK(all.enabled);
+    CHECK(all.drop == 0.02);
+    CHECK(all.duplicate == 0.01);
+    CHECK(all.reorder == 0.5);
+    CHECK(all.seed == 7);
+    const TcpFaults one = accepted("XLANE_TCP_FAULTS", "drop=1").tcp_faults;
+    CHECK(one.enabled);
+    CHECK(one.drop == 1);
+    CHECK(one.duplicate == 0);
+    CHECK(one.seed == 1);
+    CHECK(refused("XLANE_TCP_FAULTS", "drop=1.5").find("not a fraction") != std::string::npos);
+    CHECK(refused("XLANE_TCP_FAULTS", "drop=-0.1").find("not a fraction") != std::string::npos);
+    CHECK(refused("XLANE_TCP_FAULTS", "drop=2%").find("not a fraction") != std::string::npos);
+    CHECK(refused("XLANE_TCP_FAULTS", "loss=0.1").find("unknown key 'loss'") != std::string::npos);
+    CHECK(refused("XLANE_TCP_FAULTS", "drop").find("not KEY=VALUE") != std::string::npos);
+    CHECK(refused("XLANE_TCP_FAULTS", "drop=0.1,drop=0.2").find("given twice") !=
+          std::string::npos);
+    CHECK(refused("XLANE_TCP_FAULTS", "seed=x").find("not a whole number") != std::string::npos);
+    CHECK_FALSE(load({{"XLANE_TCP_FAULTS", "drop=3"}}).settings.tcp_faults.enabled);
 }
 
 TEST_CASE("an empty value counts as unset") {

@@ -37,9 +37,12 @@ echo "every export shadows a function of $libc"
 # The engine brings libbpf, libxdp and libmnl; the C++ runtime is linked in
 # statically and hidden (-static-libstdc++), so a C program gets no libstdc++
 # and a C++ program's own libstdc++ is never shadowed.
-if ldd "$library" | grep -q libstdc++; then fail "$library needs libstdc++ at run time"; fi
-if ldd "$library" | grep -q libgcc_s; then fail "$library needs libgcc_s at run time"; fi
-if nm -D --defined-only "$library" | grep -q ' _Z'; then fail "$library exports C++ symbols"; fi
+# (Outputs captured first: `| grep -q` under pipefail misreads an early match.)
+needs="$(ldd "$library")"
+exports="$(nm -D --defined-only "$library")"
+if grep -q libstdc++ <<<"$needs"; then fail "$library needs libstdc++ at run time"; fi
+if grep -q libgcc_s <<<"$needs"; then fail "$library needs libgcc_s at run time"; fi
+if grep -q ' _Z' <<<"$exports"; then fail "$library exports C++ symbols"; fi
 echo "no shared C++ runtime, no C++ exports"
 
 # No static constructors of ours (GCC names them _GLOBAL__sub_I_<file>; our
