@@ -133,7 +133,7 @@ Result<TcpSocketId> TcpEngine::add_socket(int family, int kernel_fd, UniqueFd ow
         v6only = value.value() != 0;
     }
     auto local = engine::local_endpoint(kernel_fd);
-    std::lock_guard lock(*host_.mutex);
+    OperationLock lock(*this);
     const TcpSocketId id = next_id_++;
     auto socket = std::make_unique<Socket>(family, kernel_fd, std::move(owned), std::move(event));
     socket->v6only = v6only;
@@ -169,7 +169,7 @@ InterfacePort* TcpEngine::port_for_ifindex(uint32_t ifindex) const {
 }
 
 Result<Endpoint> TcpEngine::bind(TcpSocketId id, const Endpoint& local) {
-    std::lock_guard lock(*host_.mutex);
+    OperationLock lock(*this);
     auto found = find_locked(id);
     if (!found) return found.error();
     Socket& socket = *found.value();
@@ -185,7 +185,7 @@ Result<Endpoint> TcpEngine::bind(TcpSocketId id, const Endpoint& local) {
 }
 
 Status TcpEngine::listen(TcpSocketId id, int backlog) {
-    std::lock_guard lock(*host_.mutex);
+    OperationLock lock(*this);
     auto found = find_locked(id);
     if (!found) return found.error();
     Socket& socket = *found.value();
@@ -263,7 +263,7 @@ TcpSocketId TcpEngine::listener_for_locked(const packet::Ipv6Addr& addr, uint16_
 Result<Endpoint> TcpEngine::connect(TcpSocketId id, const Endpoint& remote) {
     std::optional<Endpoint> local;
     {
-        std::lock_guard lock(*host_.mutex);
+        OperationLock lock(*this);
         auto found = find_locked(id);
         if (!found) return found.error();
         Socket& socket = *found.value();
@@ -303,7 +303,7 @@ Result<Endpoint> TcpEngine::connect(TcpSocketId id, const Endpoint& remote) {
         addressing.dst_mac = mac.value();
     }
 
-    std::lock_guard lock(*host_.mutex);
+    OperationLock lock(*this);
     auto found = find_locked(id);
     if (!found) return found.error();
     Socket& socket = *found.value();
@@ -354,7 +354,7 @@ Result<TcpSocketId> TcpEngine::accept(TcpSocketId id, int kernel_fd) {
     if (kernel_fd < 0) {
         int family = AF_INET;
         {
-            std::lock_guard lock(*host_.mutex);
+            OperationLock lock(*this);
             auto found = find_locked(id);
             if (!found) return found.error();
             family = found.value()->family;
@@ -366,7 +366,7 @@ Result<TcpSocketId> TcpEngine::accept(TcpSocketId id, int kernel_fd) {
     UniqueFd event(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     if (!event) return errno_error("cannot create the socket's readiness eventfd");
 
-    std::lock_guard lock(*host_.mutex);
+    OperationLock lock(*this);
     auto found = find_locked(id);
     if (!found) return found.error();
     Socket& listener = *found.value();
@@ -403,7 +403,7 @@ Result<TcpSocketId> TcpEngine::accept(TcpSocketId id, int kernel_fd) {
 // ---------------------------------------------------------------- data
 
 Result<size_t> TcpEngine::send(TcpSocketId id, std::span<const iovec> data) {
-    std::lock_guard lock(*host_.mutex);
+    OperationLock lock(*this);
     auto found = find_locked(id);
     if (!found) return found.error();
     Flow* flow = flow_of_locked(*found.value());
@@ -433,7 +433,7 @@ Result<size_t> TcpEngine::send(TcpSocketId id, std::span<const iovec> data) {
 }
 
 Result<size_t> TcpEngine::receive(TcpSocketId id, std::span<const iovec> buffer, bool peek) {
-    std::lock_guard lock(*host_.mutex);
+    OperationLock lock(*this);
     auto found = find_locked(id);
     if (!found) return found.error();
     Flow* flow = flow_of_locked(*found.value());
@@ -481,7 +481,7 @@ Result<size_t> TcpEngine::receive(TcpSocketId id, std::span<const iovec> buffer,
 }
 
 Status TcpEngine::shutdown(TcpSocketId id, int how) {
-    std::lock_guard lock(*host_.mutex);
+    OperationLock lock(*this);
     auto found = find_locked(id);
     if (!found) return found.error();
     Socket& socket = *found.value();
@@ -499,7 +499,7 @@ Status TcpEngine::shutdown(TcpSocketId id, int how) {
 }
 
 Status TcpEngine::close(TcpSocketId id, bool abort) {
-    std::lock_guard lock(*host_.mutex);
+    OperationLock lock(*this);
     auto found = find_locked(id);
     if (!found) return found.error();
     Socket& socket = *found.value();
@@ -535,14 +535,14 @@ Status TcpEngine::close(TcpSocketId id, bool abort) {
 // ---------------------------------------------------------------- queries
 
 Result<uint32_t> TcpEngine::poll_mask(TcpSocketId id) {
-    std::lock_guard lock(*host_.mutex);
+    OperationLock lock(*this);
     auto found = find_locked(id);
     if (!found) return found.error();
     return mask_locked(*found.value());
 }
 
 Status TcpEngine::set_interest(TcpSocketId id, uint32_t events) {
-    std::lock_guard lock(*host_.mutex);
+    OperationLock lock(*this);
     auto found = find_locked(id);
     if (!found) return found.error();
     found.value()->interest = events;
@@ -551,7 +551,7 @@ Status TcpEngine::set_interest(TcpSocketId id, uint32_t events) {
 }
 
 Result<int> TcpEngine::take_error(TcpSocketId id) {
-    std::lock_guard lock(*host_.mutex);
+    OperationLock lock(*this);
     auto found = find_locked(id);
     if (!found) return found.error();
     Socket& socket = *found.value();
@@ -563,21 +563,21 @@ Result<int> TcpEngine::take_error(TcpSocketId id) {
 }
 
 Result<int> TcpEngine::event_fd(TcpSocketId id) const {
-    std::lock_guard lock(*host_.mutex);
+    std::lock_guard lock(*host_.mutex);  // reads only
     auto found = find_locked(id);
     if (!found) return found.error();
     return found.value()->event.get();
 }
 
 Result<int> TcpEngine::kernel_fd(TcpSocketId id) const {
-    std::lock_guard lock(*host_.mutex);
+    std::lock_guard lock(*host_.mutex);  // reads only
     auto found = find_locked(id);
     if (!found) return found.error();
     return found.value()->kernel_fd;
 }
 
 Result<Endpoint> TcpEngine::local_address(TcpSocketId id) const {
-    std::lock_guard lock(*host_.mutex);
+    std::lock_guard lock(*host_.mutex);  // reads only
     auto found = find_locked(id);
     if (!found) return found.error();
     const Socket& socket = *found.value();
@@ -588,7 +588,7 @@ Result<Endpoint> TcpEngine::local_address(TcpSocketId id) const {
 }
 
 Result<Endpoint> TcpEngine::peer_address(TcpSocketId id) const {
-    std::lock_guard lock(*host_.mutex);
+    std::lock_guard lock(*host_.mutex);  // reads only
     auto found = find_locked(id);
     if (!found) return found.error();
     const Flow* flow = flow_of_locked(*found.value());
@@ -599,7 +599,7 @@ Result<Endpoint> TcpEngine::peer_address(TcpSocketId id) const {
 }
 
 Result<tcp::TcpInfo> TcpEngine::info(TcpSocketId id) const {
-    std::lock_guard lock(*host_.mutex);
+    std::lock_guard lock(*host_.mutex);  // reads only
     auto found = find_locked(id);
     if (!found) return found.error();
     const Flow* flow = flow_of_locked(*found.value());
@@ -612,7 +612,7 @@ Result<tcp::TcpInfo> TcpEngine::info(TcpSocketId id) const {
 }
 
 Result<size_t> TcpEngine::readable_bytes(TcpSocketId id) const {
-    std::lock_guard lock(*host_.mutex);
+    std::lock_guard lock(*host_.mutex);  // reads only
     auto found = find_locked(id);
     if (!found) return found.error();
     const Flow* flow = flow_of_locked(*found.value());
@@ -620,7 +620,7 @@ Result<size_t> TcpEngine::readable_bytes(TcpSocketId id) const {
 }
 
 Result<size_t> TcpEngine::unsent_bytes(TcpSocketId id) const {
-    std::lock_guard lock(*host_.mutex);
+    std::lock_guard lock(*host_.mutex);  // reads only
     auto found = find_locked(id);
     if (!found) return found.error();
     const Flow* flow = flow_of_locked(*found.value());
@@ -628,7 +628,7 @@ Result<size_t> TcpEngine::unsent_bytes(TcpSocketId id) const {
 }
 
 Status TcpEngine::set_nodelay(TcpSocketId id, bool on) {
-    std::lock_guard lock(*host_.mutex);
+    OperationLock lock(*this);
     auto found = find_locked(id);
     if (!found) return found.error();
     found.value()->config.nodelay = on;
@@ -641,7 +641,7 @@ Status TcpEngine::set_nodelay(TcpSocketId id, bool on) {
 }
 
 Status TcpEngine::set_keepalive(TcpSocketId id, const tcp::KeepaliveConfig& keepalive) {
-    std::lock_guard lock(*host_.mutex);
+    OperationLock lock(*this);
     auto found = find_locked(id);
     if (!found) return found.error();
     found.value()->config.keepalive = keepalive;
@@ -654,7 +654,7 @@ Status TcpEngine::set_keepalive(TcpSocketId id, const tcp::KeepaliveConfig& keep
 }
 
 size_t TcpEngine::connection_count() const {
-    std::lock_guard lock(*host_.mutex);
+    std::lock_guard lock(*host_.mutex);  // reads only
     return flows_.size();
 }
 
@@ -663,7 +663,7 @@ size_t TcpEngine::finish_closing(std::chrono::milliseconds limit) {
     for (;;) {
         size_t unfinished = 0;
         {
-            std::lock_guard lock(*host_.mutex);
+            OperationLock lock(*this);
             for (const auto& [tuple, flow] : flows_) {
                 const tcp::TcpState state = flow->conn->state();
                 if (flow->owner == 0 && flow->listener == 0 && state != tcp::TcpState::kTimeWait &&
@@ -677,7 +677,7 @@ size_t TcpEngine::finish_closing(std::chrono::milliseconds limit) {
 }
 
 uint64_t TcpEngine::segments_dropped_tx() const {
-    std::lock_guard lock(*host_.mutex);
+    std::lock_guard lock(*host_.mutex);  // reads only
     return tx_dropped_;
 }
 

@@ -139,6 +139,20 @@ class TcpEngine {
     struct TupleHash {
         size_t operator()(const tcp::FourTuple& tuple) const;
     };
+    // The engine mutex for one application call: the segments the call put
+    // on the TX rings (queued without a wake-up, see put_on_wire_locked) go
+    // out with one wake-up per burst before the mutex is released.
+    class OperationLock {
+      public:
+        explicit OperationLock(TcpEngine& engine) : engine_(engine), lock_(*engine.host_.mutex) {}
+        ~OperationLock() { engine_.flush_tx_locked(); }
+        OperationLock(const OperationLock&) = delete;
+        OperationLock& operator=(const OperationLock&) = delete;
+
+      private:
+        TcpEngine& engine_;
+        std::lock_guard<std::mutex> lock_;
+    };
 
     [[nodiscard]] static tcp::Instant now();  // the steady clock, as the TCP core counts
     [[nodiscard]] Result<TcpSocketId> add_socket(int family, int kernel_fd, UniqueFd owned);
@@ -160,7 +174,16 @@ class TcpEngine {
     void service_locked(Flow& flow, tcp::Instant now);
     void transmit_locked(InterfacePort& port, const tcp::FrameAddressing& addressing,
                          const tcp::OutSegment& segment);
+    // Queues one frame on the port's TX ring; the wake-up waits for a batch
+    // (tx_kick_batch frames) or for flush_tx_locked() at the end of the call.
     void put_on_wire_locked(InterfacePort& port, std::span<const uint8_t> frame);
+    // A UMEM frame on the TX ring of `port` (completions reaped, bounded
+    // waits for room); false when none could be had (the segment is dropped
+    // and TCP retransmits it).
+    [[nodiscard]] bool take_tx_frame_locked(InterfacePort& port, afxdp::TxFrame& frame);
+    void queue_tx_frame_locked(InterfacePort& port, const afxdp::TxFrame& frame);
+    // Wakes the kernel for every frame queued on the TX rings.
+    void flush_tx_locked();
     void release_held_locked(tcp::Instant now);
     // `edge`: something new happened (data, space, state): an eventfd that
     // is already readable is written again, so edge-triggered waiters wake.

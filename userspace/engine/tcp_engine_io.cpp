@@ -111,47 +111,89 @@ void TcpEngine::service_locked(Flow& flow, tcp::Instant t) {
 
 void TcpEngine::transmit_locked(InterfacePort& port, const tcp::FrameAddressing& addressing,
                                 const tcp::OutSegment& segment) {
-    tx_scratch_.resize(tcp::encoded_frame_size(segment));
+    const size_t size = tcp::encoded_frame_size(segment);
+    if (!tx_faults_) {
+        // Encoded straight into its UMEM frame: no copy on the way out.
+        afxdp::TxFrame frame;
+        if (size > port.queue(0).umem().config().frame_size - XSK_UMEM__DEFAULT_FRAME_HEADROOM ||
+            !take_tx_frame_locked(port, frame)) {
+            ++tx_dropped_;
+            return;
+        }
+        frame.length = static_cast<uint32_t>(
+            tcp::encode_frame(segment, addressing, ip_id_++, frame.buffer.first(size)));
+        if (frame.length == 0) {
+            port.queue(0).return_tx_frames(std::span(&frame, 1));
+            ++tx_dropped_;
+            return;
+        }
+        queue_tx_frame_locked(port, frame);
+        return;
+    }
+    tx_scratch_.resize(size);
     const size_t length = tcp::encode_frame(segment, addressing, ip_id_++, tx_scratch_);
     if (length == 0) {
         ++tx_dropped_;
         return;
     }
     const std::span<const uint8_t> frame(tx_scratch_.data(), length);
-    if (tx_faults_) {
-        const tcp::FaultVerdict verdict = tx_faults_->next();
-        if (verdict.drop) return;
-        const tcp::Instant t = now();
-        for (uint32_t copy = 0; copy < verdict.copies; ++copy) {
-            if (verdict.delay > tcp::Duration(0) || copy > 0) {
-                held_.emplace(
-                    t + verdict.delay,
-                    HeldFrame{false, &port, std::vector<uint8_t>(frame.begin(), frame.end())});
-                arm_timer_locked(t + verdict.delay);
-            }
+    const tcp::FaultVerdict verdict = tx_faults_->next();
+    if (verdict.drop) return;
+    const tcp::Instant t = now();
+    for (uint32_t copy = 0; copy < verdict.copies; ++copy) {
+        if (verdict.delay > tcp::Duration(0) || copy > 0) {
+            held_.emplace(t + verdict.delay,
+                          HeldFrame{false, &port, std::vector<uint8_t>(frame.begin(), frame.end())});
+            arm_timer_locked(t + verdict.delay);
         }
-        if (verdict.delay > tcp::Duration(0)) return;
     }
+    if (verdict.delay > tcp::Duration(0)) return;
     put_on_wire_locked(port, frame);
 }
 
-void TcpEngine::put_on_wire_locked(InterfacePort& port, std::span<const uint8_t> frame) {
-    afxdp::XskPort& xsk = port.queue(0);
-    const std::span<const uint8_t> frames[1] = {frame};
-    for (int attempt = 0; attempt <= kTxRingRetries; ++attempt) {
-        if (xsk.send(frames) == 1) {
-            ++port.stats().tx_frames;
-            port.stats().tx_bytes += frame.size();
-            return;
-        }
-        ++port.stats().tx_ring_full_waits;
-        if (xsk.complete() == 0) {
-            pollfd pfd{xsk.fd(), POLLOUT, 0};
-            (void)::poll(&pfd, 1, 1);
-            (void)xsk.complete();
-        }
+void TcpEngine::put_on_wire_locked(InterfacePort& port, std::span<const uint8_t> bytes) {
+    afxdp::TxFrame frame;
+    if (bytes.size() > port.queue(0).umem().config().frame_size - XSK_UMEM__DEFAULT_FRAME_HEADROOM ||
+        !take_tx_frame_locked(port, frame)) {
+        ++tx_dropped_;
+        return;
     }
-    ++tx_dropped_;
+    std::memcpy(frame.buffer.data(), bytes.data(), bytes.size());
+    frame.length = static_cast<uint32_t>(bytes.size());
+    queue_tx_frame_locked(port, frame);
+}
+
+bool TcpEngine::take_tx_frame_locked(InterfacePort& port, afxdp::TxFrame& frame) {
+    afxdp::XskPort& xsk = port.queue(0);
+    for (int attempt = 0; attempt <= kTxRingRetries; ++attempt) {
+        if (xsk.take_tx_frames(std::span(&frame, 1))) return true;
+        // Frames queued for a batched wake-up hold room: send them first.
+        xsk.flush_tx();
+        if (xsk.take_tx_frames(std::span(&frame, 1))) return true;
+        ++port.stats().tx_ring_full_waits;
+        pollfd pfd{xsk.fd(), POLLOUT, 0};
+        (void)::poll(&pfd, 1, 1);
+    }
+    return false;
+}
+
+void TcpEngine::queue_tx_frame_locked(InterfacePort& port, const afxdp::TxFrame& frame) {
+    // kLater: a burst of segments (a window's worth after an ACK, a large
+    // send) costs one wake-up per tx_kick_batch frames; whoever holds the
+    // engine mutex flushes the rest before letting go of it (OperationLock,
+    // UdpEngine's RX and progress rounds).
+    const auto now_ns =
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now()).count());
+    (void)port.queue(0).queue_tx(std::span(&frame, 1), now_ns, afxdp::TxWakeup::kLater);
+    ++port.stats().tx_frames;
+    port.stats().tx_bytes += frame.length;
+}
+
+void TcpEngine::flush_tx_locked() {
+    for (const auto& port : host_.ports) {
+        afxdp::XskPort& xsk = port->queue(0);
+        if (xsk.tx_waiting() > 0) xsk.flush_tx();
+    }
 }
 
 void TcpEngine::release_held_locked(tcp::Instant t) {

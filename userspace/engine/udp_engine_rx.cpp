@@ -71,6 +71,9 @@ size_t UdpEngine::poll_rx_locked() {
             xsk->refill();
         }
     }
+    // What the batch made the TCP engine send (ACKs, segments a window
+    // update released) goes now, with one wake-up per burst.
+    if (total > 0) flush_tx_locked();
     return total;
 }
 
@@ -212,6 +215,7 @@ void UdpEngine::progress_round() {
     std::lock_guard lock(mutex_);
     poll_rx_locked();
     tcp_->progress_locked();
+    flush_tx_locked();  // retransmissions and probes the timers sent
     std::array<epoll_event, 64> ready{};
     const int count =
         ::epoll_wait(kernel_sockets_epoll_.get(), ready.data(), static_cast<int>(ready.size()), 0);
