@@ -411,6 +411,10 @@ Result<size_t> TcpEngine::send(TcpSocketId id, std::span<const iovec> data) {
         return make_error(found.value()->listener ? ENOTCONN : EPIPE,
                           found.value()->listener ? "a listening socket sends nothing"
                                                   : "the socket is not connected");
+    // As Linux: a failed connection's error is reported once (send, recv or
+    // SO_ERROR); after that, send says EPIPE (tcp_sendmsg: sk_err, else EPIPE).
+    if (flow->conn->state() == tcp::TcpState::kClosed && found.value()->error_taken)
+        return make_error(EPIPE, "the TCP connection is closed");
     const tcp::Instant t = now();
     size_t total = 0;
     int error = 0;
@@ -428,7 +432,12 @@ Result<size_t> TcpEngine::send(TcpSocketId id, std::span<const iovec> data) {
     service_locked(*flow, t);
     if (total > 0) return total;
     if (error == 0) return size_t{0};
-    if (error != EAGAIN) found.value()->error_taken = true;  // reported by this call
+    // Reported by this call, when it is the connection's error (not the
+    // EPIPE of a write side shut down, which leaves a later reset to report).
+    if (error != EAGAIN && flow->conn->state() == tcp::TcpState::kClosed) {
+        found.value()->error_taken = true;
+        update_readiness_locked(*found.value());
+    }
     return make_error(error, "TCP send failed");
 }
 
@@ -470,8 +479,12 @@ Result<size_t> TcpEngine::receive(TcpSocketId id, std::span<const iovec> buffer,
     }
     if (socket.read_shutdown) return size_t{0};
     const tcp::TcpConnection& conn = *flow->conn;
-    if (conn.state() == tcp::TcpState::kClosed && conn.error() != 0 && !socket.error_taken) {
-        // ECONNRESET & co. once, then end of stream (as Linux's sk_err).
+    // ECONNRESET & co. once, then end of stream (as Linux's sk_err). After
+    // the peer's FIN, end of stream comes first and the error (EPIPE from a
+    // reset in CLOSE-WAIT) stays for send and SO_ERROR: tcp_recvmsg tests
+    // SOCK_DONE before sk_err.
+    if (conn.state() == tcp::TcpState::kClosed && conn.error() != 0 && !socket.error_taken &&
+        !conn.fin_received()) {
         socket.error_taken = true;
         update_readiness_locked(socket);
         return make_error(conn.error(), "the TCP connection failed");

@@ -240,6 +240,8 @@ class TcpConnection {
     // CLOSED, nothing left to transmit: the owner may drop the object.
     [[nodiscard]] bool finished() const { return state_ == TcpState::kClosed && output_.empty(); }
     [[nodiscard]] size_t readable_bytes() const { return rcvbuf_.size(); }
+    // The peer's FIN arrived in order (end of stream once the bytes are read).
+    [[nodiscard]] bool fin_received() const { return fin_received_; }
     // MSG_PEEK: copies in-order bytes from `offset` without consuming them.
     size_t peek(size_t offset, std::span<uint8_t> out) const { return rcvbuf_.peek(offset, out); }
     [[nodiscard]] size_t send_queue_bytes() const { return sndbuf_.size(); }
