@@ -1,14 +1,41 @@
 // Internet checksum arithmetic (RFC 1071, RFC 1624).
 #include "packet/checksum.h"
 
+#include <bit>
+#include <cstring>
+
 namespace xlane::packet {
 
 uint32_t checksum_add(Bytes data, uint32_t sum) {
-    // A 64-bit accumulator cannot overflow for any frame size we handle.
-    uint64_t acc = sum;
+    // Eight bytes per step in host order: the ones'-complement sum commutes
+    // with byte swapping (RFC 1071 section 2(B)), so the native sum, folded
+    // to 16 bits and swapped once, equals the sum of big-endian 16-bit
+    // words. (A 16-bit loop was a tenth of a bulk TCP transfer's CPU.)
+    const uint8_t* bytes = data.data();
+    const size_t size = data.size();
+    // Four independent accumulators keep the adds from waiting on each other.
+    uint64_t lanes[4] = {0, 0, 0, 0};
     size_t i = 0;
-    for (; i + 1 < data.size(); i += 2) acc += load_be16(&data[i]);
-    if (i < data.size()) acc += uint32_t{data[i]} << 8;
+    for (; i + 32 <= size; i += 32) {
+        uint64_t words[4];
+        std::memcpy(words, bytes + i, sizeof(words));
+        for (int lane = 0; lane < 4; ++lane)  // < 2^33 per step: no overflow
+            lanes[lane] += (words[lane] & 0xffffffff) + (words[lane] >> 32);
+    }
+    uint64_t native = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+    for (; i + 8 <= size; i += 8) {
+        uint64_t word;
+        std::memcpy(&word, bytes + i, sizeof(word));
+        native += (word & 0xffffffff) + (word >> 32);
+    }
+    while (native >> 16) native = (native & 0xffff) + (native >> 16);
+    uint64_t acc = sum;
+    if constexpr (std::endian::native == std::endian::little)
+        acc += static_cast<uint16_t>((native << 8 | native >> 8) & 0xffff);
+    else
+        acc += native;
+    for (; i + 1 < size; i += 2) acc += load_be16(&bytes[i]);
+    if (i < size) acc += uint32_t{bytes[i]} << 8;
     while (acc >> 32) acc = (acc & 0xffffffff) + (acc >> 32);
     return static_cast<uint32_t>(acc);
 }

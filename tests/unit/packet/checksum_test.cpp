@@ -119,3 +119,40 @@ TEST_CASE("address text conversions", "[wire]") {
     CHECK_FALSE(parse_mac("02:00:00:aa:bb").has_value());
     CHECK_FALSE(parse_mac("02:00:00:aa:bb:0c:00").has_value());
 }
+
+TEST_CASE("checksum_add equals the 16-bit big-endian sum for every length and offset") {
+    // Reference: RFC 1071's loop, one big-endian 16-bit word at a time.
+    const auto reference = [](Bytes data, uint32_t sum) {
+        uint64_t acc = sum;
+        size_t i = 0;
+        for (; i + 1 < data.size(); i += 2) acc += (uint32_t{data[i]} << 8) | data[i + 1];
+        if (i < data.size()) acc += uint32_t{data[i]} << 8;
+        while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
+        return static_cast<uint16_t>(acc);
+    };
+    std::vector<uint8_t> buffer(1600);
+    uint32_t state = 12345;
+    for (auto& byte : buffer) {
+        state = state * 1103515245u + 12345u;
+        byte = static_cast<uint8_t>(state >> 16);
+    }
+    size_t compared = 0;
+    size_t differing = 0;
+    for (size_t offset = 0; offset < 9; ++offset) {
+        for (size_t length = 0; length + offset <= buffer.size(); length += (length < 64 ? 1 : 37)) {
+            const Bytes data(buffer.data() + offset, length);
+            for (const uint32_t initial : {0u, 0x1234u, 0xfffe0001u}) {
+                ++compared;
+                if (checksum_fold(checksum_add(data, initial)) != reference(data, initial)) {
+                    ++differing;
+                    UNSCOPED_INFO("differs at offset " << offset << " length " << length
+                                                       << " initial " << initial);
+                }
+            }
+        }
+    }
+    CHECK(compared > 1000);
+    CHECK(differing == 0);
+    const std::vector<uint8_t> all_ones(1500, 0xff);
+    CHECK(checksum_fold(checksum_add(all_ones)) == reference(all_ones, 0));
+}
