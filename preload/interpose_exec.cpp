@@ -23,6 +23,7 @@
 
 #include "interpose.h"
 #include "runtime.h"
+#include "stats/process_publisher.h"
 
 namespace {
 
@@ -130,11 +131,17 @@ int exec_searching_path(const char* file, char* const argv[], char* const envp[]
 
 XLANE_INTERPOSE void _exit(int status) {
     xlane::preload::flush_before_image_ends();
+    // No atexit handler runs: the stats segment goes here, or it would stay
+    // until the next `xlane sockets`/`stats` found its process dead.
+    xlane::stats::remove_process_segment_at_exit();
     exit_group_now(status);
 }
 
 XLANE_INTERPOSE void _Exit(int status) {
     xlane::preload::flush_before_image_ends();
+    // No atexit handler runs: the stats segment goes here, or it would stay
+    // until the next `xlane sockets`/`stats` found its process dead.
+    xlane::stats::remove_process_segment_at_exit();
     exit_group_now(status);
 }
 

@@ -49,4 +49,8 @@ StatsPublisher& process_publisher() noexcept {
     return *instance();
 }
 
+void remove_process_segment_at_exit() noexcept {
+    if (g_state.load(std::memory_order_acquire) == 2) instance()->remove_segment_if_owner();
+}
+
 }  // namespace xlane::stats

@@ -12,4 +12,8 @@ namespace xlane::stats {
 // summary of the sockets still open and removes the segment.
 [[nodiscard]] StatsPublisher& process_publisher() noexcept;
 
+// _exit/_Exit skip the atexit handler: removes this process's segment if
+// there is one (creates nothing; safe in signal handlers and vfork children).
+void remove_process_segment_at_exit() noexcept;
+
 }  // namespace xlane::stats

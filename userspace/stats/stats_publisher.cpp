@@ -525,6 +525,12 @@ void StatsPublisher::finish() noexcept {
     unlock();
 }
 
+void StatsPublisher::remove_segment_if_owner() noexcept {
+    if (finished_ || path_[0] == '\0') return;
+    if (owner_pid_ != static_cast<int>(::syscall(SYS_getpid))) return;
+    ::unlink(path_);
+}
+
 void StatsPublisher::after_fork_child() noexcept {
     lock();  // takes the segment over
     unlock();

@@ -81,6 +81,11 @@ class StatsPublisher {
     // remove it themselves). Idempotent; slots stay mapped, so threads still
     // counting after it are harmless.
     void finish() noexcept;
+    // At _exit/_Exit (no atexit handlers run): removes the segment, nothing
+    // else (no lock, no summaries: the caller may be a signal handler). Only
+    // in the process whose file is mapped: never for a vfork child, which
+    // shares this memory, nor a fork child that has not taken it over.
+    void remove_segment_if_owner() noexcept;
 
     // The segment's path ("" before the first publish), errno of the last
     // failure to create or grow it (0: none).

@@ -99,6 +99,16 @@ print("count", n, flush=True)
     wait "$counter" || true
     grep -q "fast path, " "$WORK"/burst.*.log ||
         xl_fail "the burst sender ($how) was not on the fast path: $(cat "$WORK"/burst.*.log)"
+    # _exit skips atexit: the library removes the stats segment itself (exec
+    # leaves it to the new image or to the next `xlane sockets`).
+    for sender_log in "$WORK"/burst.*.log; do
+        sender_pid="${sender_log##*/burst.}"
+        sender_pid="${sender_pid%.log}"
+        case "$how" in
+            _exit|_Exit) [ ! -e "/dev/shm/xlane-stats.$sender_pid" ] ||
+                xl_fail "the stats segment of pid $sender_pid stayed after $how" ;;
+        esac
+    done
     got="$(awk '$1 == "count" {print $2}' "$WORK/burst.$how.out")"
     xl_log "200 datagrams then $how: $got arrived"
     [ "$got" = 200 ] || xl_fail "200 datagrams sent right before $how, $got arrived"
