@@ -167,6 +167,13 @@ bool kernel_write_all(int fd, std::span<const uint8_t> data) {
     return true;
 }
 
+// The kernel peer closes with SO_LINGER {1, 0}: an RST instead of a FIN.
+void reset_from_kernel(UniqueFd& conn) {
+    const linger abortive{1, 0};
+    REQUIRE(::setsockopt(conn.get(), SOL_SOCKET, SO_LINGER, &abortive, sizeof(abortive)) == 0);
+    conn.reset();
+}
+
 bool faults_injected() {
     return !env("XLANE_TCP_FAULTS").empty();
 }
@@ -512,9 +519,7 @@ TEST_CASE("the kernel resets an established connection: ECONNRESET once, then EO
     REQUIRE((wait_for(tcp, id.value(), POLLOUT) & POLLOUT) != 0);
     UniqueFd conn(::accept(listener.get(), nullptr, nullptr));
     REQUIRE(conn.valid());
-    const linger abortive{1, 0};
-    REQUIRE(::setsockopt(conn.get(), SOL_SOCKET, SO_LINGER, &abortive, sizeof(abortive)) == 0);
-    conn.reset();
+    reset_from_kernel(conn);
     const uint32_t mask = wait_for(tcp, id.value(), POLLIN);
     CHECK((mask & (POLLERR | POLLHUP)) == (POLLERR | POLLHUP));
     std::vector<uint8_t> buffer(16);
@@ -1033,9 +1038,7 @@ TEST_CASE("rst: the kernel resets us while established (sending), in FIN-WAIT-2 
         REQUIRE(kernel_read_to_end(conn.get(), nothing));
         CHECK(nothing.empty());
         REQUIRE(eventually([&] { return tcp.info(id).value().state == tcp::TcpState::kFinWait2; }));
-        const linger abortive{1, 0};
-        REQUIRE(::setsockopt(conn.get(), SOL_SOCKET, SO_LINGER, &abortive, sizeof(abortive)) == 0);
-        conn.reset();
+        reset_from_kernel(conn);
         const uint32_t mask = wait_for(tcp, id, POLLERR);
         CHECK((mask & kResetMask) == kResetMask);
         CHECK(receive_outcome(tcp, id) == ECONNRESET);
@@ -1053,9 +1056,7 @@ TEST_CASE("rst: the kernel resets us while established (sending), in FIN-WAIT-2 
         REQUIRE(::shutdown(conn.get(), SHUT_WR) == 0);
         REQUIRE((wait_for(tcp, id, POLLRDHUP) & POLLRDHUP) != 0);
         REQUIRE(tcp.info(id).value().state == tcp::TcpState::kCloseWait);
-        const linger abortive{1, 0};
-        REQUIRE(::setsockopt(conn.get(), SOL_SOCKET, SO_LINGER, &abortive, sizeof(abortive)) == 0);
-        conn.reset();
+        reset_from_kernel(conn);
         // Interest none: only POLLERR/POLLHUP wake (POLLIN holds since the FIN).
         const uint32_t mask = wait_for(tcp, id, 0);
         CHECK((mask & kResetMask) == kResetMask);

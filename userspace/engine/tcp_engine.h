@@ -172,16 +172,18 @@ class TcpEngine {
                                 const packet::Ipv6Addr& dst, tcp::Instant now);
     // Sends what the connection queued, updates its owner's readiness, arms the timer.
     void service_locked(Flow& flow, tcp::Instant now);
+    // `t`: the caller's clock reading (one per burst, not one per segment).
     void transmit_locked(InterfacePort& port, const tcp::FrameAddressing& addressing,
-                         const tcp::OutSegment& segment);
+                         const tcp::OutSegment& segment, tcp::Instant t);
     // Queues one frame on the port's TX ring; the wake-up waits for a batch
     // (tx_kick_batch frames) or for flush_tx_locked() at the end of the call.
-    void put_on_wire_locked(InterfacePort& port, std::span<const uint8_t> frame);
-    // A UMEM frame on the TX ring of `port` (completions reaped, bounded
-    // waits for room); false when none could be had (the segment is dropped
-    // and TCP retransmits it).
-    [[nodiscard]] bool take_tx_frame_locked(InterfacePort& port, afxdp::TxFrame& frame);
-    void queue_tx_frame_locked(InterfacePort& port, const afxdp::TxFrame& frame);
+    void put_on_wire_locked(InterfacePort& port, std::span<const uint8_t> frame, tcp::Instant t);
+    // A UMEM frame of at least `size` bytes on the TX ring of `port`
+    // (completions reaped, bounded waits for room); false, counted as a
+    // dropped segment that TCP retransmits, when none could be had.
+    [[nodiscard]] bool take_tx_frame_locked(InterfacePort& port, size_t size,
+                                            afxdp::TxFrame& frame);
+    void queue_tx_frame_locked(InterfacePort& port, const afxdp::TxFrame& frame, tcp::Instant t);
     // Wakes the kernel for every frame queued on the TX rings.
     void flush_tx_locked();
     void release_held_locked(tcp::Instant now);

@@ -81,7 +81,7 @@ void TcpEngine::receive_segment_locked(InterfacePort& port, const packet::MacAdd
     if (auto listening = sockets_.find(listener_id); listening != sockets_.end()) {
         tcp::TcpListener& listener = *listening->second->listener;
         std::shared_ptr<tcp::TcpConnection> conn = listener.on_segment(segment, src, dst, t);
-        while (auto out = listener.pop_output()) transmit_locked(port, reply, *out);
+        while (auto out = listener.pop_output()) transmit_locked(port, reply, *out, t);
         if (!conn) return;
         auto flow = std::make_unique<Flow>();
         flow->conn = std::move(conn);
@@ -92,11 +92,12 @@ void TcpEngine::receive_segment_locked(InterfacePort& port, const packet::MacAdd
         service_locked(inserted, t);
         return;
     }
-    if (auto rst = tcp::reset_for(segment, src, dst)) transmit_locked(port, reply, *rst);
+    if (auto rst = tcp::reset_for(segment, src, dst)) transmit_locked(port, reply, *rst, t);
 }
 
 void TcpEngine::service_locked(Flow& flow, tcp::Instant t) {
-    while (auto out = flow.conn->pop_output()) transmit_locked(*flow.port, flow.addressing, *out);
+    while (auto out = flow.conn->pop_output())
+        transmit_locked(*flow.port, flow.addressing, *out, t);
     // Readiness comes from levels; the edge events only re-signal (EPOLLET).
     const bool edge = flow.conn->take_events() != 0;
     if (flow.owner != 0)
@@ -110,16 +111,12 @@ void TcpEngine::service_locked(Flow& flow, tcp::Instant t) {
 }
 
 void TcpEngine::transmit_locked(InterfacePort& port, const tcp::FrameAddressing& addressing,
-                                const tcp::OutSegment& segment) {
+                                const tcp::OutSegment& segment, tcp::Instant t) {
     const size_t size = tcp::encoded_frame_size(segment);
     if (!tx_faults_) {
         // Encoded straight into its UMEM frame: no copy on the way out.
         afxdp::TxFrame frame;
-        if (size > port.queue(0).umem().config().frame_size - XSK_UMEM__DEFAULT_FRAME_HEADROOM ||
-            !take_tx_frame_locked(port, frame)) {
-            ++tx_dropped_;
-            return;
-        }
+        if (!take_tx_frame_locked(port, size, frame)) return;
         frame.length = static_cast<uint32_t>(
             tcp::encode_frame(segment, addressing, ip_id_++, frame.buffer.first(size)));
         if (frame.length == 0) {
@@ -127,7 +124,7 @@ void TcpEngine::transmit_locked(InterfacePort& port, const tcp::FrameAddressing&
             ++tx_dropped_;
             return;
         }
-        queue_tx_frame_locked(port, frame);
+        queue_tx_frame_locked(port, frame, t);
         return;
     }
     tx_scratch_.resize(size);
@@ -139,7 +136,6 @@ void TcpEngine::transmit_locked(InterfacePort& port, const tcp::FrameAddressing&
     const std::span<const uint8_t> frame(tx_scratch_.data(), length);
     const tcp::FaultVerdict verdict = tx_faults_->next();
     if (verdict.drop) return;
-    const tcp::Instant t = now();
     for (uint32_t copy = 0; copy < verdict.copies; ++copy) {
         if (verdict.delay > tcp::Duration(0) || copy > 0) {
             held_.emplace(t + verdict.delay,
@@ -148,23 +144,24 @@ void TcpEngine::transmit_locked(InterfacePort& port, const tcp::FrameAddressing&
         }
     }
     if (verdict.delay > tcp::Duration(0)) return;
-    put_on_wire_locked(port, frame);
+    put_on_wire_locked(port, frame, t);
 }
 
-void TcpEngine::put_on_wire_locked(InterfacePort& port, std::span<const uint8_t> bytes) {
+void TcpEngine::put_on_wire_locked(InterfacePort& port, std::span<const uint8_t> bytes,
+                                   tcp::Instant t) {
     afxdp::TxFrame frame;
-    if (bytes.size() > port.queue(0).umem().config().frame_size - XSK_UMEM__DEFAULT_FRAME_HEADROOM ||
-        !take_tx_frame_locked(port, frame)) {
-        ++tx_dropped_;
-        return;
-    }
+    if (!take_tx_frame_locked(port, bytes.size(), frame)) return;
     std::memcpy(frame.buffer.data(), bytes.data(), bytes.size());
     frame.length = static_cast<uint32_t>(bytes.size());
-    queue_tx_frame_locked(port, frame);
+    queue_tx_frame_locked(port, frame, t);
 }
 
-bool TcpEngine::take_tx_frame_locked(InterfacePort& port, afxdp::TxFrame& frame) {
+bool TcpEngine::take_tx_frame_locked(InterfacePort& port, size_t size, afxdp::TxFrame& frame) {
     afxdp::XskPort& xsk = port.queue(0);
+    if (size > xsk.umem().config().frame_size - XSK_UMEM__DEFAULT_FRAME_HEADROOM) {
+        ++tx_dropped_;
+        return false;
+    }
     for (int attempt = 0; attempt <= kTxRingRetries; ++attempt) {
         if (xsk.take_tx_frames(std::span(&frame, 1))) return true;
         // Frames queued for a batched wake-up hold room: send them first.
@@ -174,16 +171,18 @@ bool TcpEngine::take_tx_frame_locked(InterfacePort& port, afxdp::TxFrame& frame)
         pollfd pfd{xsk.fd(), POLLOUT, 0};
         (void)::poll(&pfd, 1, 1);
     }
+    ++tx_dropped_;
     return false;
 }
 
-void TcpEngine::queue_tx_frame_locked(InterfacePort& port, const afxdp::TxFrame& frame) {
+void TcpEngine::queue_tx_frame_locked(InterfacePort& port, const afxdp::TxFrame& frame,
+                                      tcp::Instant t) {
     // kLater: a burst of segments (a window's worth after an ACK, a large
     // send) costs one wake-up per tx_kick_batch frames; whoever holds the
     // engine mutex flushes the rest before letting go of it (OperationLock,
     // UdpEngine's RX and progress rounds).
     const auto now_ns =
-        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now()).count());
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t).count());
     (void)port.queue(0).queue_tx(std::span(&frame, 1), now_ns, afxdp::TxWakeup::kLater);
     ++port.stats().tx_frames;
     port.stats().tx_bytes += frame.length;
@@ -201,7 +200,7 @@ void TcpEngine::release_held_locked(tcp::Instant t) {
         HeldFrame held = std::move(held_.begin()->second);
         held_.erase(held_.begin());
         if (!held.inbound) {
-            put_on_wire_locked(*held.port, held.bytes);
+            put_on_wire_locked(*held.port, held.bytes, t);
             continue;
         }
         const packet::Bytes bytes(held.bytes.data(), held.bytes.size());
