@@ -69,12 +69,10 @@ inline void opened(int fd, const SocketEntry& entry, bool fresh = false, const c
 inline void changed(int fd, const char* text = nullptr) {
     const auto entry = g_sockets.find(fd);
     if (!entry || !published_kind(*entry) || entry->reason == PathReason::kProcessExit) return;
-    stats::FdStatsTable& table = stats::process_fd_stats();
-    const stats::SocketSlot* slot = table.slot(fd);
-    if (slot == nullptr) return;
-    const stats::Reason reason = to_stats(entry->reason);
-    if (text == nullptr && slot->reason != static_cast<uint8_t>(reason)) text = describe(entry->reason);
-    table.changed(fd, to_stats(entry->path), reason, text);
+    // Whether the reason changed is the publisher's to decide, under its
+    // lock (reading the slot here raced with other threads' updates).
+    stats::process_fd_stats().changed(fd, to_stats(entry->path), to_stats(entry->reason), text,
+                                      describe(entry->reason));
 }
 
 inline void duplicated(int from, int to) {

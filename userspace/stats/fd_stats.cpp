@@ -74,13 +74,14 @@ void FdStatsTable::opened(int fd, int family, int protocol, Path path, Reason re
     if (SocketSlot* old = slots_[fd].exchange(slot, std::memory_order_acq_rel)) publisher.retire(old);
 }
 
-void FdStatsTable::changed(int fd, Path path, Reason reason, const char* reason_text) noexcept {
+void FdStatsTable::changed(int fd, Path path, Reason reason, const char* reason_text,
+                           const char* new_reason_text) noexcept {
     KeepErrno keep;
     SocketSlot* current = slot(fd);
     if (current == nullptr) return;
     const StatsEndpoint local = local_endpoint(fd);
     const StatsEndpoint remote = remote_endpoint(fd);
-    publisher_().update_path(current, path, reason, reason_text, &local, &remote);
+    publisher_().update_path(current, path, reason, reason_text, &local, &remote, new_reason_text);
 }
 
 void FdStatsTable::duplicated(int from, int to) noexcept {

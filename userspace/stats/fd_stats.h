@@ -26,8 +26,10 @@ class FdStatsTable {
     void opened(int fd, int family, int protocol, Path path, Reason reason,
                 const char* reason_text = nullptr, bool fresh = false) noexcept;
     // Its path or reason changed, or it was bound or connected: the
-    // endpoints are read again. A null text keeps the one published.
-    void changed(int fd, Path path, Reason reason, const char* reason_text = nullptr) noexcept;
+    // endpoints are read again. A null text keeps the one published while
+    // the reason stays; a new reason gets `new_reason_text` (if given).
+    void changed(int fd, Path path, Reason reason, const char* reason_text = nullptr,
+                 const char* new_reason_text = nullptr) noexcept;
     // dup/dup2/dup3/fcntl(F_DUPFD): `to` names what `from` names (or nothing).
     void duplicated(int from, int to) noexcept;
     // close(): before or after the real close, either is right.

@@ -353,7 +353,8 @@ void StatsPublisher::update(SocketSlot* slot, const SocketInfo& info) noexcept {
 }
 
 void StatsPublisher::update_path(SocketSlot* slot, Path path, Reason reason, const char* reason_text,
-                                 const StatsEndpoint* local, const StatsEndpoint* remote) noexcept {
+                                 const StatsEndpoint* local, const StatsEndpoint* remote,
+                                 const char* new_reason_text) noexcept {
     if (slot == nullptr) return;
     lock();
     if (slot->state.load(std::memory_order_relaxed) == static_cast<uint32_t>(SlotState::live)) {
@@ -364,6 +365,9 @@ void StatsPublisher::update_path(SocketSlot* slot, Path path, Reason reason, con
         info.path = path;
         info.reason = reason;
         char kept[kReasonTextSize];
+        if (reason_text == nullptr && new_reason_text != nullptr &&
+            slot->reason != static_cast<uint8_t>(reason))
+            reason_text = new_reason_text;
         if (reason_text == nullptr) {
             std::memcpy(kept, slot->reason_text, sizeof(kept));
             kept[sizeof(kept) - 1] = '\0';

@@ -59,10 +59,13 @@ class StatsPublisher {
     [[nodiscard]] SocketSlot* publish(const SocketInfo& info) noexcept;
     // The socket's path, reason or endpoints changed (bind, connect, fall-back).
     void update(SocketSlot* slot, const SocketInfo& info) noexcept;
-    // The same, keeping fd, family and protocol; null endpoints and a null
-    // text stay as they are.
+    // The same, keeping fd, family and protocol; null endpoints stay as they
+    // are. A null text keeps the published one while the reason stays, and
+    // becomes `new_reason_text` (if given) when the reason changes: decided
+    // here, under the lock, since other threads write the slot too.
     void update_path(SocketSlot* slot, Path path, Reason reason, const char* reason_text,
-                     const StatsEndpoint* local = nullptr, const StatsEndpoint* remote = nullptr) noexcept;
+                     const StatsEndpoint* local = nullptr, const StatsEndpoint* remote = nullptr,
+                     const char* new_reason_text = nullptr) noexcept;
     // The socket is shown under fd `to` from now on, if it is shown under
     // `from` (the fd it was published with closed, a dup of it lives on).
     void renumber(SocketSlot* slot, int from, int to) noexcept;
