@@ -119,10 +119,11 @@ bool write_all(int fd, const uint8_t* data, size_t size) {
 struct ServerConnection {
     int fd = -1;
     bool shared = false;  // lives in the shared set (EPOLLONESHOT)
-    // Hands a shared connection from the thread that re-armed it to the next
-    // one epoll wakes: the kernel orders the two, but TSan cannot see that
-    // through epoll_ctl/epoll_wait and would report the fd's close as a race.
-    std::atomic<int> handoff{0};
+    // Held by the thread serving a shared connection, re-arm included: the
+    // kernel already orders two threads' turns (EPOLLONESHOT), but TSan
+    // cannot see that through epoll_ctl/epoll_wait and would report the
+    // next thread's close as a race with the re-arm.
+    std::mutex turn;
     std::vector<uint8_t> in;
 };
 
@@ -194,7 +195,7 @@ void accept_all(Server& server, int own_epoll) {
         }
         const int index = server.accepted.fetch_add(1);
         note_open(server);
-        auto* connection = new ServerConnection{fd, index % 2 == 0, {0}, {}};
+        auto* connection = new ServerConnection{fd, index % 2 == 0, {}, {}};
         epoll_event event{};
         event.data.ptr = connection;
         event.events = connection->shared ? EPOLLIN | EPOLLRDHUP | EPOLLONESHOT : EPOLLIN | EPOLLRDHUP;
@@ -240,15 +241,15 @@ void drain_shared(Server& server, int own_epoll) {
             continue;
         }
         auto* connection = static_cast<ServerConnection*>(events[i].data.ptr);
-        (void)connection->handoff.load(std::memory_order_acquire);
+        std::unique_lock turn(connection->turn);
         server.served_by_shared.fetch_add(1);
         if (!serve(server, *connection) || (events[i].events & (EPOLLHUP | EPOLLERR)) != 0) {
+            turn.unlock();  // the connection is freed with its fd
             end_connection(server, connection);
             continue;
         }
         epoll_event event{EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, {}};
         event.data.ptr = connection;
-        connection->handoff.fetch_add(1, std::memory_order_release);
         EXPECT(::epoll_ctl(server.shared_epoll, EPOLL_CTL_MOD, connection->fd, &event) == 0);
     }
 }
