@@ -13,6 +13,7 @@
 #include "config/rule_set.h"
 #include "engine/udp_engine.h"
 #include "fast_socket.h"
+#include "readiness_support.h"
 #include "socket_table.h"
 
 namespace xlane::preload::fast {
@@ -101,8 +102,6 @@ void hand_back(FastSocket* socket, PathReason reason, const std::string& why, bo
 // the hand-back when the queue is empty.
 void start_release(const FastRef& socket, const std::string& why);
 
-// The set of handlers that would make a blocking socket call restart after
-// a signal: true when every installed handler has SA_RESTART.
-[[nodiscard]] bool signal_handlers_restart();
+using xlane::preload::signal_handlers_restart;  // readiness_support.h
 
 }  // namespace xlane::preload::fast

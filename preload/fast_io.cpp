@@ -6,7 +6,9 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
 #include <span>
 
 #include "engine/socket_address.h"
@@ -14,6 +16,7 @@
 #include "fast_tcp.h"
 #include "fast_udp.h"
 #include "libc_table.h"
+#include "readiness_support.h"
 #include "runtime.h"
 
 namespace xlane::preload::fast {
@@ -219,7 +222,8 @@ enum class Wait { kAgain, kTimedOut, kInterrupted, kClosed };
 // readable or the deadline passes (the caller then receives, which drains
 // the rings itself: one wake-up, not the progress thread's and then ours);
 // the spin (if any) has happened before.
-Wait sleep_until_readable(FastSocket& socket, uint64_t deadline_ns) {
+// `mask`: the signal mask to sleep under (nullptr: the thread's own).
+Wait sleep_until_readable(FastSocket& socket, uint64_t deadline_ns, const sigset_t* mask) {
     constexpr size_t kMaxPoll = 17;
     pollfd pfds[kMaxPoll];
     const RxFds rx = engine_rx_fds();
@@ -239,7 +243,7 @@ Wait sleep_until_readable(FastSocket& socket, uint64_t deadline_ns) {
                        static_cast<long>(left % 1'000'000'000)};
             t = &timeout;
         }
-        const int ready = libc::ppoll(pfds, count, t, nullptr);
+        const int ready = libc::ppoll(pfds, count, t, mask);
         if (ready > 0) return Wait::kAgain;
         if (ready == 0) return Wait::kTimedOut;
         if (errno != EINTR) return Wait::kAgain;
@@ -267,6 +271,10 @@ bool receive_one(FastSocket& socket, msghdr& msg, int flags, ssize_t* ret) {
     // system call per round.
     engine::ReceiveFlags receive_flags{(flags & MSG_PEEK) != 0, true};
     uint64_t spin_end_ns = 0;  // 0: not spinning yet
+    // From the spin's start to the call's end, signals wait for the sleep's
+    // ppoll, which reports them as the kernel's wait would (SpinSignals).
+    std::optional<SpinSignals> spin_signals;
+    unsigned spin_rounds = 0;
     for (;;) {
         if (socket.closed) return false;
         auto got = guarded([&] { return engine->receive(socket.id, buffer, receive_flags); });
@@ -299,14 +307,20 @@ bool receive_one(FastSocket& socket, msghdr& msg, int flags, ssize_t* ret) {
         // then sleep.
         const uint64_t now = monotonic_ns();
         if (spin_end_ns == 0) {
-            spin_end_ns = now + uint64_t(settings().spin_us) * 1000;
+            const uint32_t spin_us = settings().spin_us;
+            spin_end_ns = now + uint64_t(spin_us) * 1000;
             if (deadline_ns != 0 && deadline_ns < spin_end_ns) spin_end_ns = deadline_ns;
+            if (spin_us != 0) spin_signals.emplace(nullptr);
         }
-        if (now < spin_end_ns) {
+        // A pending signal ends the spin (looked at every 8 rounds: it costs
+        // a system call); the sleep then delivers it.
+        if (now < spin_end_ns && (++spin_rounds % 8 != 0 || !spin_signals->pending())) {
             cpu_relax();
             continue;
         }
-        switch (sleep_until_readable(socket, deadline_ns)) {
+        spin_end_ns = std::min(spin_end_ns, now);
+        const sigset_t* sleep_mask = spin_signals ? spin_signals->sleep_mask() : nullptr;
+        switch (sleep_until_readable(socket, deadline_ns, sleep_mask)) {
             case Wait::kAgain:
                 break;
             case Wait::kTimedOut:

@@ -57,4 +57,10 @@ unsigned fast_path_spin_us() {
     return settings().spin_us;
 }
 
+unsigned kernel_spin_us() {
+    if (!settings_loaded()) return 0;
+    const config::Settings& loaded = settings();
+    return loaded.spin_kernel ? loaded.spin_us : 0;
+}
+
 }  // namespace xlane::preload

@@ -44,6 +44,12 @@ void fast_path_poll_once();
 // a blocking call that involves an accelerated fd spins before it sleeps.
 unsigned fast_path_spin_us();
 
+// XLANE_SPIN_US when XLANE_SPIN_KERNEL=1, else 0: the spin of calls that
+// only the kernel serves (kernel_spin.h). 0 until the settings are loaded
+// (at the first socket decision): never loads them itself, so calls made
+// before that, or from a signal handler, stay plain kernel calls.
+unsigned kernel_spin_us();
+
 // Poll hits and misses of an accelerated fd (`xlane stats` POLL hit/miss),
 // counted by the multiplexers with one relaxed atomic add per accelerated fd:
 // a hit is a poll/ppoll/select/pselect/epoll_wait call that reported `fd`

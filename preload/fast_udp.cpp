@@ -455,16 +455,6 @@ void start_release(const FastRef& socket, const std::string& why) {
     }
 }
 
-bool signal_handlers_restart() {
-    for (int sig = 1; sig < _NSIG; ++sig) {
-        struct sigaction action {};
-        if (::sigaction(sig, nullptr, &action) != 0) continue;
-        if (action.sa_handler == SIG_DFL || action.sa_handler == SIG_IGN) continue;
-        if ((action.sa_flags & SA_RESTART) == 0) return false;
-    }
-    return true;
-}
-
 static bool bind_unshielded(int fd, const sockaddr* addr, socklen_t len, int* ret) {
     if (inside_engine()) return false;
     const auto entry = g_sockets.find(fd);

@@ -5,6 +5,7 @@
 // message). The fast path sees every call as sendmsg/recvmsg.
 #include "fast_udp.h"
 #include "interpose.h"
+#include "kernel_spin.h"
 #include "libc_table.h"
 #include "spurious_eagain.h"
 #include "stats_hooks.h"
@@ -44,11 +45,21 @@ bool fast_send(int fd, const void* buf, size_t len, int flags, const sockaddr* a
     return fast::sendmsg(fd, &msg, flags, ret);
 }
 
+// A receive the kernel serves: after the XLANE_SPIN_KERNEL spin (when on),
+// and retried past loopback's spurious EAGAIN. -1/EINTR when a signal handler
+// ran during the spin and the call would not have been restarted.
+template <typename Call>
+ssize_t kernel_receive(int fd, int flags, Call&& call) {
+    if (!xlane::preload::spin_before_kernel_receive(fd, flags)) return -1;
+    return retry_spurious_eagain(fd, flags, call);
+}
+
 }  // namespace
 
 XLANE_INTERPOSE ssize_t read(int fd, void* buf, size_t len) {
     ssize_t ret = 0;
-    if (!(fast_recv(fd, buf, len, 0, nullptr, nullptr, &ret))) ret = retry_spurious_eagain(fd, 0, [&] { return libc::read(fd, buf, len); });
+    if (!(fast_recv(fd, buf, len, 0, nullptr, nullptr, &ret)))
+        ret = kernel_receive(fd, 0, [&] { return libc::read(fd, buf, len); });
     stats_hooks::received(fd, ret);
     return ret;
 }
@@ -56,7 +67,7 @@ XLANE_INTERPOSE ssize_t read(int fd, void* buf, size_t len) {
 XLANE_INTERPOSE ssize_t __read_chk(int fd, void* buf, size_t len, size_t buflen) {
     ssize_t ret = 0;
     if (!(len <= buflen && fast_recv(fd, buf, len, 0, nullptr, nullptr, &ret)))
-        ret = retry_spurious_eagain(fd, 0, [&] { return libc::read_chk(fd, buf, len, buflen); });
+        ret = kernel_receive(fd, 0, [&] { return libc::read_chk(fd, buf, len, buflen); });
     stats_hooks::received(fd, ret);
     return ret;
 }
@@ -68,7 +79,7 @@ XLANE_INTERPOSE ssize_t readv(int fd, const iovec* iov, int count) {
         msghdr msg = message(nullptr, 0, const_cast<iovec*>(iov), static_cast<size_t>(count));
         served = fast::recvmsg(fd, &msg, 0, &ret);
     }
-    if (!served) ret = retry_spurious_eagain(fd, 0, [&] { return libc::readv(fd, iov, count); });
+    if (!served) ret = kernel_receive(fd, 0, [&] { return libc::readv(fd, iov, count); });
     stats_hooks::received(fd, ret);
     return ret;
 }
@@ -76,7 +87,7 @@ XLANE_INTERPOSE ssize_t readv(int fd, const iovec* iov, int count) {
 XLANE_INTERPOSE ssize_t recv(int fd, void* buf, size_t len, int flags) {
     ssize_t ret = 0;
     if (!(fast_recv(fd, buf, len, flags, nullptr, nullptr, &ret)))
-        ret = retry_spurious_eagain(fd, flags, [&] { return libc::recv(fd, buf, len, flags); });
+        ret = kernel_receive(fd, flags, [&] { return libc::recv(fd, buf, len, flags); });
     stats_hooks::received(fd, ret);
     return ret;
 }
@@ -84,8 +95,8 @@ XLANE_INTERPOSE ssize_t recv(int fd, void* buf, size_t len, int flags) {
 XLANE_INTERPOSE ssize_t __recv_chk(int fd, void* buf, size_t len, size_t buflen, int flags) {
     ssize_t ret = 0;
     if (!(len <= buflen && fast_recv(fd, buf, len, flags, nullptr, nullptr, &ret)))
-        ret = retry_spurious_eagain(
-            fd, flags, [&] { return libc::recv_chk(fd, buf, len, buflen, flags); });
+        ret =
+            kernel_receive(fd, flags, [&] { return libc::recv_chk(fd, buf, len, buflen, flags); });
     stats_hooks::received(fd, ret);
     return ret;
 }
@@ -94,8 +105,8 @@ XLANE_INTERPOSE ssize_t recvfrom(int fd, void* buf, size_t len, int flags, socka
                                  socklen_t* addrlen) {
     ssize_t ret = 0;
     if (!(fast_recv(fd, buf, len, flags, addr, addrlen, &ret)))
-        ret = retry_spurious_eagain(
-            fd, flags, [&] { return libc::recvfrom(fd, buf, len, flags, addr, addrlen); });
+        ret = kernel_receive(fd, flags,
+                             [&] { return libc::recvfrom(fd, buf, len, flags, addr, addrlen); });
     stats_hooks::received(fd, ret);
     return ret;
 }
@@ -104,7 +115,7 @@ XLANE_INTERPOSE ssize_t __recvfrom_chk(int fd, void* buf, size_t len, size_t buf
                                        sockaddr* addr, socklen_t* addrlen) {
     ssize_t ret = 0;
     if (!(len <= buflen && fast_recv(fd, buf, len, flags, addr, addrlen, &ret)))
-        ret = retry_spurious_eagain(fd, flags, [&] {
+        ret = kernel_receive(fd, flags, [&] {
             return libc::recvfrom_chk(fd, buf, len, buflen, flags, addr, addrlen);
         });
     stats_hooks::received(fd, ret);
@@ -114,7 +125,7 @@ XLANE_INTERPOSE ssize_t __recvfrom_chk(int fd, void* buf, size_t len, size_t buf
 XLANE_INTERPOSE ssize_t recvmsg(int fd, msghdr* msg, int flags) {
     ssize_t ret = 0;
     if (!(fast::serves(fd) && fast::recvmsg(fd, msg, flags, &ret)))
-        ret = retry_spurious_eagain(fd, flags, [&] { return libc::recvmsg(fd, msg, flags); });
+        ret = kernel_receive(fd, flags, [&] { return libc::recvmsg(fd, msg, flags); });
     stats_hooks::received(fd, ret);
     return ret;
 }
@@ -122,7 +133,9 @@ XLANE_INTERPOSE ssize_t recvmsg(int fd, msghdr* msg, int flags) {
 XLANE_INTERPOSE int recvmmsg(int fd, mmsghdr* msgs, unsigned count, int flags, timespec* timeout) {
     int ret = 0;
     if (!(fast::serves(fd) && fast::recvmmsg(fd, msgs, count, flags, timeout, &ret)))
-        ret = libc::recvmmsg(fd, msgs, count, flags, timeout);
+        ret = xlane::preload::spin_before_kernel_receive(fd, flags)
+                  ? libc::recvmmsg(fd, msgs, count, flags, timeout)
+                  : -1;
     stats_hooks::received_many(fd, ret, msgs);
     return ret;
 }

@@ -40,6 +40,7 @@
 #include <new>
 
 #include "fast_path.h"
+#include "kernel_spin.h"
 #include "libc_table.h"
 #include "readiness_support.h"
 #include "socket_table.h"
@@ -887,7 +888,8 @@ int epoll_wait_mixed(int epfd, epoll_event* events, int maxevents, const timespe
     // The clock is read only for sets that hold UDP sockets (any record).
     const bool timed = set != nullptr && timeout != nullptr;
     const Deadline deadline = timed ? Deadline::after(*timeout) : Deadline::never();
-    int got = pass_through.call(pass_through.context);
+    int got = spin_kernel_epoll(epfd, events, maxevents, timeout, sigmask);  // XLANE_SPIN_KERNEL
+    if (got == kSpinGaveUp) got = pass_through.call(pass_through.context);
     if (got <= 0) return got;
     set = g_sets[epfd].load(std::memory_order_acquire);
     if (set == nullptr || !set->sub_registered.load(std::memory_order_acquire)) return got;

@@ -166,6 +166,16 @@ bool SpinSignals::pending() const {
     return ret == 0 && (pending_set & ~word_of(call_mask_)) != 0;
 }
 
+bool signal_handlers_restart() {
+    for (int sig = 1; sig < _NSIG; ++sig) {
+        struct sigaction action {};
+        if (::sigaction(sig, nullptr, &action) != 0) continue;
+        if (action.sa_handler == SIG_DFL || action.sa_handler == SIG_IGN) continue;
+        if ((action.sa_flags & SA_RESTART) == 0) return false;
+    }
+    return true;
+}
+
 namespace {
 constinit std::atomic<bool> g_accelerated_socket_seen{false};
 }  // namespace

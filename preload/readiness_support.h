@@ -157,6 +157,12 @@ class SpinSignals {
     bool blocked_ = false;
 };
 
+// The set of handlers that would make a blocking socket call restart after
+// a signal (signal(7)): true when every installed handler has SA_RESTART.
+// Which signal interrupted a call is not known where this is asked, so one
+// handler without SA_RESTART makes every interrupted call fail with EINTR.
+[[nodiscard]] bool signal_handlers_restart();
+
 // Set (for good) when the first socket of this process is accelerated. Until
 // then every readiness call is libc's own, without even reading its
 // arguments: a program that never has an accelerated socket sees the kernel's

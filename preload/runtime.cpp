@@ -221,6 +221,10 @@ const config::Settings& settings() {
     return g_settings.get();
 }
 
+bool settings_loaded() {
+    return g_config_ready.load(std::memory_order_acquire);
+}
+
 const config::RuleSet& rules() {
     ensure_config();
     return g_rules.get();

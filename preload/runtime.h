@@ -17,6 +17,8 @@ namespace xlane::preload {
 // RuleSet::kernel_only naming the error.
 [[nodiscard]] const config::Settings& settings();
 [[nodiscard]] const config::RuleSet& rules();
+// True once the settings are loaded (settings() then returns at once, lock-free).
+[[nodiscard]] bool settings_loaded();
 
 // The engine, or why there is none. Created at the first call (later calls
 // after a failure try again at most every few seconds, so attaching xlane

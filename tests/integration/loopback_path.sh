@@ -129,6 +129,7 @@ wait $pid || xl_fail "stream across disable: $(cat "$out")"
 xl_in "$NS" "$XLANE" loopback status | grep "loopback: disabled" >/dev/null || xl_fail "still enabled"
 pins=$(xl_in "$NS" "$XLANE" loopback status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['pins'])")
 [ ! -e "$pins" ] || xl_fail "disable left pins in $pins"
+: >"$out"  # emptied now: the background `>` would truncate it only later, and its "ready" is old
 in_cg timeout 30 "$PROBE" stream 127.0.0.1 3 >"$out" &
 pid=$!
 xl_wait_for 50 grep -q ready "$out" || xl_fail "stream did not start"

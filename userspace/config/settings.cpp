@@ -40,6 +40,19 @@ Status store_spin_us(std::string_view value, Settings& settings) {
     return {};
 }
 
+// A switch written as 1 or 0 (the variables that turn a path on).
+Status store_one_or_zero(std::string_view value, bool& out) {
+    if (value == "1" || value == "0") {
+        out = value == "1";
+        return {};
+    }
+    return make_error(0, "not 1 or 0");
+}
+
+Status store_spin_kernel(std::string_view value, Settings& settings) {
+    return store_one_or_zero(value, settings.spin_kernel);
+}
+
 Status store_log_level(std::string_view value, Settings& settings) {
     for (size_t i = 0; i < kLogLevelNames.size(); ++i) {
         if (equal_ignoring_case(value, kLogLevelNames[i])) {
@@ -64,11 +77,7 @@ Status store_bpffs(std::string_view value, Settings& settings) {
 }
 
 Status store_tcp(std::string_view value, Settings& settings) {
-    if (value == "1" || value == "0") {
-        settings.tcp = value == "1";
-        return {};
-    }
-    return make_error(0, "not 1 or 0");
+    return store_one_or_zero(value, settings.tcp);
 }
 
 // A fraction written as a decimal, 0 to 1 ("0.02", "1", ".5").
@@ -135,7 +144,7 @@ Status store_debug(std::string_view value, Settings& settings) {
 
 // THE table. Order is the order of the documentation; `from_environment`
 // bits index it.
-constexpr std::array<SettingSpec, 9> kSpecs{{
+constexpr std::array<SettingSpec, 10> kSpecs{{
     {"XLANE_CONFIG", "/etc/xlane.conf", "", "a file path",
      "The rules file: which sockets are offloaded and which stay with the kernel (see "
      "[Rules](#rules)). A file named here must be readable; the default file may be absent, "
@@ -146,6 +155,14 @@ constexpr std::array<SettingSpec, 9> kSpecs{{
      "busy-polls before it sleeps. A reply that arrives while spinning costs no wake-up; the "
      "default covers a request/response round trip on a local network. 0 sleeps at once.",
      store_spin_us},
+    {"XLANE_SPIN_KERNEL", "0", "", "1 or 0",
+     "1: blocking receives (read, recv, recvfrom, recvmsg, recvmmsg) on sockets the kernel "
+     "serves (kernel and loopback paths) and poll, select and epoll_wait calls without an "
+     "offloaded socket also spin for `XLANE_SPIN_US` before they sleep, polling the kernel "
+     "without blocking (one system call per round). It saves the wake-up of a reply that "
+     "comes within the spin, at the cost of a busy CPU; a timeout may end up to the spin "
+     "time late. Signals interrupt the spin as they would the sleep (EINTR).",
+     store_spin_kernel},
     {"XLANE_LOG_LEVEL", "warn", "", "error, warn, info, debug or trace, in any case",
      "The least severe message libxlane.so logs. `info` adds the path chosen for each socket "
      "and the rule that chose it; `debug` and `trace` are for bug reports.",

@@ -43,6 +43,9 @@ preloaded "$XL_NS_A" "$WORK/client.%p.log" timeout 120 "$PROBE" client \
     sizes recv_features nonblocking rcvtimeo dup fork unsupported_option exec disconnect \
     refused threads traffic leave_open \
     || { cat "$WORK"/client.*.log >&2; xl_fail "client cases failed under LD_PRELOAD"; }
+# Signals during a long spin on the rings (1 s): EINTR at once, or restart.
+preloaded "$XL_NS_A" "$WORK/spin.%p.log" XLANE_SPIN_US=1000000 timeout 60 "$PROBE" client \
+    spin_signals || { cat "$WORK"/spin.*.log >&2; xl_fail "signals during the fast path's spin"; }
 # Sockets left open at exit: the exit handler removed their steering entries.
 left="$(xl_in "$XL_NS_A" "$XLANE" flows | awk -v ifc="$XL_IF_A" '$2 == ifc' | wc -l)"
 [ "$left" = 0 ] || xl_fail "the client left $left steering entries on $XL_IF_A: $(xl_in "$XL_NS_A" "$XLANE" flows)"
@@ -68,8 +71,14 @@ grep -q "fast path, " "$WORK"/server.*.log || xl_fail "no fast-path decision in 
 # socket on B counts what arrives.
 # Without that wake-up the last batch is lost only when the image ends
 # before the progress thread's next round (a race): each way runs twice.
+# Each round has its own counter output: `>` truncates it in the background
+# child, so a file left by an earlier round could still say "ready" to the
+# wait below, and the sender would start before the counter is bound.
+round=0
 for how in _exit _Exit execl execlp _exit _Exit execl execlp; do
     port=7460
+    round=$((round + 1))
+    out="$WORK/burst.$round.$how.out"
     xl_in "$XL_NS_B" timeout 30 python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -88,10 +97,10 @@ try:
 except socket.timeout:
     pass
 print("count", n, flush=True)
-' "$port" 200 >"$WORK/burst.$how.out" 2>&1 &
+' "$port" 200 >"$out" 2>&1 &
     counter=$!
-    xl_wait_for 50 grep -q ready "$WORK/burst.$how.out" ||
-        xl_fail "burst counter never ready: $(cat "$WORK/burst.$how.out")"
+    xl_wait_for 50 grep -q ready "$out" ||
+        xl_fail "burst counter never ready: $(cat "$out")"
     rm -f "$WORK"/burst.*.log
     rc=0
     preloaded "$XL_NS_A" "$WORK/burst.%p.log" timeout 30 "$PROBE" burst "$port" 200 "$how" || rc=$?
@@ -109,7 +118,7 @@ print("count", n, flush=True)
                 xl_fail "the stats segment of pid $sender_pid stayed after $how" ;;
         esac
     done
-    got="$(awk '$1 == "count" {print $2}' "$WORK/burst.$how.out")"
+    got="$(awk '$1 == "count" {print $2}' "$out")"
     xl_log "200 datagrams then $how: $got arrived"
     [ "$got" = 200 ] || xl_fail "200 datagrams sent right before $how, $got arrived"
 done

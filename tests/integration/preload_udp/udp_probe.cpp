@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -37,7 +38,6 @@ constexpr const char* kServer4 = "198.18.0.2";
 constexpr const char* kServer6 = "fd00:198:18::2";
 constexpr const char* kClient4 = "198.18.0.1";
 constexpr int kWaitMs = 3000;
-
 
 sockaddr_storage address(int family, const char* text, uint16_t port, socklen_t* len) {
     sockaddr_storage ss{};
@@ -310,6 +310,69 @@ void case_rcvtimeo() {
     ::close(fd);
 }
 
+// Run with a long XLANE_SPIN_US (1 s): signals that land while a blocking
+// receive spins on the rings act as on the kernel's wait. Without SA_RESTART
+// the call fails with EINTR at once, not when the spin is over; with it the
+// call goes on and returns the datagram that comes later.
+std::atomic<int> g_usr1_handled{0};
+
+void handle_usr1(int flags) {
+    struct sigaction action {};
+    action.sa_handler = [](int) { g_usr1_handled.fetch_add(1); };
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = flags;
+    EXPECT(::sigaction(SIGUSR1, &action, nullptr) == 0);
+}
+
+// SIGUSR1 to `target` every 50 ms until destroyed.
+class RepeatedSignal {
+  public:
+    explicit RepeatedSignal(pthread_t target)
+        : thread_([this, target] {
+              while (!stop_.load()) {
+                  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                  if (!stop_.load()) ::pthread_kill(target, SIGUSR1);
+              }
+          }) {}
+    ~RepeatedSignal() {
+        stop_.store(true);
+        thread_.join();
+    }
+
+  private:
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+void case_spin_signals() {
+    const int fd = client_socket(AF_INET, true);
+    const auto payload = pattern(40, 9);
+    EXPECT(echo(fd, payload));  // the socket is on its path now
+    char back[64];
+    handle_usr1(0);
+    {
+        RepeatedSignal signals(::pthread_self());
+        const auto start = std::chrono::steady_clock::now();
+        errno = 0;
+        EXPECT(::recv(fd, back, sizeof(back), 0) == -1 && errno == EINTR);
+        EXPECT(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(900));
+    }
+    handle_usr1(SA_RESTART);
+    {
+        g_usr1_handled.store(0);
+        std::thread late([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+            EXPECT(::send(fd, payload.data(), payload.size(), 0) == 40);
+        });
+        RepeatedSignal signals(::pthread_self());
+        EXPECT(::recv(fd, back, sizeof(back), 0) == 40);
+        EXPECT(g_usr1_handled.load() > 0);
+        late.join();
+    }
+    ::signal(SIGUSR1, SIG_IGN);
+    ::close(fd);
+}
+
 void case_dup() {
     const int fd = client_socket(AF_INET, true);
     EXPECT(echo(fd, pattern(10, 4)));
@@ -570,7 +633,8 @@ int main(int argc, char** argv) {
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
     if (argc >= 2 && std::strcmp(argv[1], "server") == 0) return server();
     if (argc == 5 && std::strcmp(argv[1], "burst") == 0)
-        return burst_then_end(static_cast<uint16_t>(std::atoi(argv[2])), std::atoi(argv[3]), argv[4]);
+        return burst_then_end(static_cast<uint16_t>(std::atoi(argv[2])), std::atoi(argv[3]),
+                              argv[4]);
     if (argc < 3 || std::strcmp(argv[1], "client") != 0) {
         std::fprintf(stderr, "usage: udp_probe server | udp_probe client CASE...\n");
         return 2;
@@ -583,6 +647,7 @@ int main(int argc, char** argv) {
                           {"recv_features", case_recv_features},
                           {"nonblocking", case_nonblocking},
                           {"rcvtimeo", case_rcvtimeo},
+                          {"spin_signals", case_spin_signals},
                           {"dup", case_dup},
                           {"fork", case_fork},
                           {"unsupported_option", case_unsupported_option},

@@ -161,6 +161,14 @@ TEST_CASE("XLANE_DEBUG: yes/no words in any case") {
     refused("XLANE_DEBUG", "y");
 }
 
+TEST_CASE("XLANE_SPIN_KERNEL: 1 makes kernel-path sockets spin too, 0 (the default) not") {
+    CHECK_FALSE(Settings::defaults().spin_kernel);
+    CHECK(accepted("XLANE_SPIN_KERNEL", "1").spin_kernel);
+    CHECK_FALSE(accepted("XLANE_SPIN_KERNEL", "0").spin_kernel);
+    CHECK(refused("XLANE_SPIN_KERNEL", "on").find("not 1 or 0") != std::string::npos);
+    CHECK_FALSE(load({{"XLANE_SPIN_KERNEL", "2"}}).settings.spin_kernel);
+}
+
 TEST_CASE("XLANE_TCP: 1 turns the TCP fast path on, 0 off") {
     CHECK(accepted("XLANE_TCP", "1").tcp);
     CHECK_FALSE(accepted("XLANE_TCP", "0").tcp);

@@ -31,6 +31,7 @@ struct FakeSocket {
 FakeSocket g_fake[kMaxFd];
 std::mutex g_mutex;  // every change of a queue and its eventfd together
 std::atomic<unsigned> g_spin_us{0};
+std::atomic<unsigned> g_kernel_spin_us{0};
 std::atomic<unsigned> g_poll_once_calls{0};
 std::atomic<int> g_scheduled_fd{-1};
 std::atomic<unsigned> g_scheduled_at{0};
@@ -128,6 +129,10 @@ void set_spin_us(unsigned us) {
     g_spin_us.store(us);
 }
 
+void set_kernel_spin_us(unsigned us) {
+    g_kernel_spin_us.store(us);
+}
+
 void deliver_on_poll_once(int fd, unsigned calls) {
     g_scheduled_at.store(g_poll_once_calls.load() + calls);
     g_scheduled_fd.store(fd);
@@ -182,6 +187,10 @@ void fast_path_poll_once() {
 
 unsigned fast_path_spin_us() {
     return test::g_spin_us.load();
+}
+
+unsigned kernel_spin_us() {
+    return test::g_kernel_spin_us.load();
 }
 
 void fast_socket_polled(int fd, bool hit) {

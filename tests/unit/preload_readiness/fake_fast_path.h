@@ -34,6 +34,8 @@ size_t queued(int fd);
 
 // XLANE_SPIN_US of the fake (0 by default).
 void set_spin_us(unsigned us);
+// XLANE_SPIN_US with XLANE_SPIN_KERNEL=1 (0: off, the default).
+void set_kernel_spin_us(unsigned us);
 // The `calls`-th fast_path_poll_once() from now delivers one datagram to `fd`.
 void deliver_on_poll_once(int fd, unsigned calls);
 unsigned poll_once_calls();
