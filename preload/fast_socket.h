@@ -37,6 +37,9 @@ struct FastSocket {
     // A TCP socket (fast_tcp.cpp): `id` names a TcpEngine socket.
     std::atomic<bool> tcp{false};
     std::atomic<bool> listening{false};  // TCP: listen() made it a listener
+    // TCP listener: fork() shared it, so new connections go to its kernel
+    // shadow (hand_listeners_to_kernel_before_fork).
+    std::atomic<bool> shared_by_fork{false};
     std::atomic<bool> linger_abort{false};  // TCP: SO_LINGER {1, 0}: close sends RST
 };
 

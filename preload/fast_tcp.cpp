@@ -12,8 +12,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/socket_address.h"
@@ -59,6 +62,112 @@ uint64_t monotonic_ns() {
     return uint64_t(ts.tv_sec) * 1'000'000'000 + uint64_t(ts.tv_nsec);
 }
 
+int int_option(int fd, int level, int name, int fallback) {
+    int value = 0;
+    socklen_t len = sizeof(value);
+    return libc::getsockopt(fd, level, name, &value, &len) == 0 ? value : fallback;
+}
+
+// The options the engine runs (the rest only live on the shadow socket).
+bool engine_option(int level, int name) {
+    if (level == SOL_SOCKET)
+        return name == SO_KEEPALIVE || name == SO_SNDBUF || name == SO_RCVBUF ||
+               name == SO_SNDBUFFORCE || name == SO_RCVBUFFORCE;
+    if (level != IPPROTO_TCP) return false;
+    switch (name) {
+        case TCP_NODELAY:
+        case TCP_CORK:
+        case TCP_QUICKACK:
+        case TCP_KEEPIDLE:
+        case TCP_KEEPINTVL:
+        case TCP_KEEPCNT:
+        case TCP_USER_TIMEOUT:
+        case TCP_CONGESTION:
+            return true;
+        default:
+            return false;
+    }
+}
+
+// SO_SNDBUF and SO_RCVBUF of a TCP socket nobody sized (tcp_wmem[1] and
+// tcp_rmem[1] of this network namespace), read once from a probe socket. A
+// shadow that reads anything else was sized by the application, which turns
+// Linux's autotuning off: the engine then uses that size instead of its own.
+struct DefaultBuffers {
+    int send = -1;
+    int receive = -1;
+};
+DefaultBuffers default_buffers() {
+    static const DefaultBuffers defaults = [] {
+        DefaultBuffers d;
+        const int probe = libc::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+        if (probe < 0) return d;
+        d.send = int_option(probe, SOL_SOCKET, SO_SNDBUF, -1);
+        d.receive = int_option(probe, SOL_SOCKET, SO_RCVBUF, -1);
+        libc::close(probe);
+        return d;
+    }();
+    return defaults;
+}
+
+// What Linux runs for the shadow socket `fd`, for the engine (quickack is
+// left out: Linux's quick-ACK mode is per connection and transient).
+xlane::tcp::SocketOptions shadow_options(int fd) {
+    using namespace std::chrono;
+    xlane::tcp::SocketOptions options;
+    options.nodelay = int_option(fd, IPPROTO_TCP, TCP_NODELAY, 0) != 0;
+    options.cork = int_option(fd, IPPROTO_TCP, TCP_CORK, 0) != 0;
+    options.keepalive.enabled = int_option(fd, SOL_SOCKET, SO_KEEPALIVE, 0) != 0;
+    options.keepalive.idle = seconds(int_option(fd, IPPROTO_TCP, TCP_KEEPIDLE, 7200));
+    options.keepalive.interval = seconds(int_option(fd, IPPROTO_TCP, TCP_KEEPINTVL, 75));
+    options.keepalive.probes = static_cast<uint32_t>(int_option(fd, IPPROTO_TCP, TCP_KEEPCNT, 9));
+    options.user_timeout =
+        milliseconds(static_cast<unsigned>(int_option(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, 0)));
+    char name[16] = {};  // TCP_CA_NAME_MAX
+    socklen_t len = sizeof(name) - 1;
+    if (libc::getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, &len) == 0)
+        options.congestion = xlane::tcp::congestion_algorithm_from(
+            std::string_view(name, strnlen(name, static_cast<size_t>(len))));
+    const DefaultBuffers defaults = default_buffers();
+    const int send = int_option(fd, SOL_SOCKET, SO_SNDBUF, -1);
+    if (send > 0 && send != defaults.send) options.send_buffer = static_cast<size_t>(send);
+    const int receive = int_option(fd, SOL_SOCKET, SO_RCVBUF, -1);
+    if (receive > 0 && receive != defaults.receive)
+        options.receive_buffer = static_cast<size_t>(receive);
+    return options;
+}
+
+// Linux clones a listener into each connection it accepts, options
+// included; an accepted socket's shadow is a fresh kernel socket, so it gets
+// them copied, and getsockopt on it reads what Linux would.
+void inherit_options(int listener_fd, int child_fd) {
+    static constexpr std::pair<int, int> kIntOptions[] = {
+        {SOL_SOCKET, SO_KEEPALIVE},     {IPPROTO_TCP, TCP_NODELAY},   {IPPROTO_TCP, TCP_CORK},
+        {IPPROTO_TCP, TCP_KEEPIDLE},    {IPPROTO_TCP, TCP_KEEPINTVL}, {IPPROTO_TCP, TCP_KEEPCNT},
+        {IPPROTO_TCP, TCP_USER_TIMEOUT}};
+    for (const auto& [level, name] : kIntOptions) {
+        int value = 0;
+        socklen_t len = sizeof(value);
+        if (libc::getsockopt(listener_fd, level, name, &value, &len) == 0)
+            (void)libc::setsockopt(child_fd, level, name, &value, len);
+    }
+    char congestion[16] = {};
+    socklen_t len = sizeof(congestion) - 1;
+    if (libc::getsockopt(listener_fd, IPPROTO_TCP, TCP_CONGESTION, congestion, &len) == 0)
+        (void)libc::setsockopt(child_fd, IPPROTO_TCP, TCP_CONGESTION, congestion,
+                               static_cast<socklen_t>(strnlen(congestion, sizeof(congestion))));
+    // Sizes only when the application set them (setting one locks it); the
+    // kernel doubles what it is given, so half the listener's value.
+    const DefaultBuffers defaults = default_buffers();
+    for (const auto& [name, fallback] :
+         {std::pair{SO_SNDBUF, defaults.send}, std::pair{SO_RCVBUF, defaults.receive}}) {
+        const int value = int_option(listener_fd, SOL_SOCKET, name, -1);
+        if (value <= 0 || value == fallback) continue;
+        const int half = value / 2;
+        (void)libc::setsockopt(child_fd, SOL_SOCKET, name, &half, sizeof(half));
+    }
+}
+
 // The decision for a TCP socket at its connect or listen: the rules, then
 // the engine adopts the kernel socket. Empty when it stays on the kernel path.
 FastRef adopt(int fd, const SocketEntry& entry, config::SocketRole role, const Endpoint& local,
@@ -89,10 +198,9 @@ FastRef adopt(int fd, const SocketEntry& entry, config::SocketRole role, const E
     socklen_t len = sizeof(tv);
     if (libc::getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) == 0)
         socket->rcvtimeo_ns.store(timeval_ns(tv));
-    int nodelay = 0;
-    len = sizeof(nodelay);
-    if (libc::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len) == 0 && nodelay != 0)
-        (void)guarded([&] { return tcp.set_nodelay(id.value(), true); });
+    // Options set before connect/listen: the engine runs them from the start
+    // (the buffer sizes also choose the window scale of the SYN).
+    (void)guarded([&] { return tcp.set_options(id.value(), shadow_options(fd)); });
     g_fast_sockets.attach(fd, socket);
     set_path(fd, SocketPath::kFast, PathReason::kNone, rule.c_str());
     note_fast_socket();
@@ -295,6 +403,7 @@ static bool accept_unshielded(int fd, sockaddr* addr, socklen_t* addrlen, int fl
         }
         auto id = guarded([&] { return tcp->accept(listener->id, conn); });
         if (id) {
+            inherit_options(fd, conn);
             auto event_fd = guarded([&] { return tcp->event_fd(id.value()); });
             auto* socket = new (std::nothrow) FastSocket;
             if (socket == nullptr || !event_fd) {
@@ -504,15 +613,26 @@ static bool setsockopt_unshielded(int fd, int level, int name, const void* value
         std::memcpy(&option, value, sizeof(option));
         socket->linger_abort.store(option.l_onoff != 0 && option.l_linger == 0);
     }
-    if (level == IPPROTO_TCP && name == TCP_NODELAY && value != nullptr &&
-        len >= static_cast<socklen_t>(sizeof(int))) {
-        int on = 0;
-        std::memcpy(&on, value, sizeof(on));
-        (void)guarded([&] { return tcp_engine()->set_nodelay(socket->id, on != 0); });
-    }
-    // Also set on the shadow socket, so getsockopt reads back what Linux would;
-    // options the engine does not implement have no effect on its traffic.
+    // The shadow socket first: the kernel validates the option as Linux does
+    // (its errno is the answer) and keeps it for getsockopt. Options the
+    // engine runs are then read back, effective values as Linux computed them
+    // (doubled buffer sizes, clamps), and handed to the engine; the others
+    // have no effect on the engine's traffic.
     *ret = libc::setsockopt(fd, level, name, value, len);
+    if (*ret != 0 || !engine_option(level, name)) return true;
+    const int saved_errno = errno;
+    xlane::tcp::SocketOptions options = shadow_options(fd);
+    if (level == IPPROTO_TCP && name == TCP_QUICKACK)
+        options.quickack = int_option(fd, IPPROTO_TCP, TCP_QUICKACK, 1) != 0;
+    // Set just now: the engine takes the size even when it equals the default.
+    if (const int sndbuf = int_option(fd, SOL_SOCKET, SO_SNDBUF, 0);
+        level == SOL_SOCKET && (name == SO_SNDBUF || name == SO_SNDBUFFORCE) && sndbuf > 0)
+        options.send_buffer = static_cast<size_t>(sndbuf);
+    if (const int rcvbuf = int_option(fd, SOL_SOCKET, SO_RCVBUF, 0);
+        level == SOL_SOCKET && (name == SO_RCVBUF || name == SO_RCVBUFFORCE) && rcvbuf > 0)
+        options.receive_buffer = static_cast<size_t>(rcvbuf);
+    (void)guarded([&] { return tcp_engine()->set_options(socket->id, options); });
+    errno = saved_errno;
     return true;
 }
 
@@ -583,6 +703,30 @@ bool getpeername(int fd, sockaddr* addr, socklen_t* len, int* ret) {
 }
 bool ioctl(int fd, unsigned long request, void* arg, int* ret) {
     return shielded([&] { return ioctl_unshielded(fd, request, arg, ret); }, false);
+}
+
+void hand_listeners_to_kernel_before_fork() {
+    shielded_void([] {
+        if (inside_engine()) return;
+        TcpEngine* tcp = tcp_engine();
+        if (tcp == nullptr) return;
+        const int end = g_fast_sockets.end_fd();
+        for (int fd = 0; fd < end; ++fd) {
+            FastRef socket = g_fast_sockets.find(fd);
+            if (!socket || !socket->tcp.load() || !socket->listening.load() ||
+                socket->shared_by_fork.exchange(true))
+                continue;  // dup'd fds share the record: once per listener
+            auto handed = guarded([&]() -> Result<int> {
+                if (auto s = tcp->hand_listener_to_kernel(socket->id); !s) return s.error();
+                return 0;
+            });
+            log_decision(fd, "tcp listener",
+                         handed ? "new connections go to the kernel from now on: fork() shares "
+                                  "the listener, and only the kernel can hand its connections "
+                                  "to every process"
+                                : "fork(): " + handed.error().describe());
+        }
+    });
 }
 
 bool poll_event_fd(int fd, short events, int* event_fd, bool* listening) {

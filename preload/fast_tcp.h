@@ -8,6 +8,12 @@
 // connect whose route does not leave through an xlane interface (loopback,
 // other devices) stays on the kernel path. Off unless XLANE_TCP=1, while
 // epoll and the rest of the socket surface are not served yet.
+//
+// Socket options go to the shadow socket first (the kernel validates them,
+// getsockopt reads them there); those the engine runs (NODELAY, CORK,
+// QUICKACK, keepalive, USER_TIMEOUT, CONGESTION, SNDBUF/RCVBUF) are then
+// read back and handed to it, at adoption too for options set before
+// connect/listen; accepted sockets inherit their listener's.
 #pragma once
 
 #include <sys/socket.h>
@@ -47,5 +53,12 @@ bool ioctl(int fd, unsigned long request, void* arg, int* ret);
 // socket's poll mask meets `events` (set as its interest), and that mask.
 bool poll_event_fd(int fd, short events, int* event_fd, bool* listening);
 short poll_mask(int fd);
+
+// fork() (pthread_atfork prepare, in the parent): a listener the child
+// inherits is shared, and the child cannot accept from the parent's engine.
+// New connections of every fast TCP listener go to its kernel shadow from
+// now on, where any process holding the fd accepts them; the engine's
+// already-queued connections are still handed out by the parent's accept.
+void hand_listeners_to_kernel_before_fork();
 
 }  // namespace xlane::preload::fast::tcp

@@ -18,6 +18,7 @@
 
 #include "fast_path.h"
 #include "fast_socket.h"
+#include "fast_tcp.h"
 #include "fast_udp.h"
 #include "log.h"
 #include "stats/process_publisher.h"
@@ -122,9 +123,15 @@ void after_fork_child() {
     log_after_fork_child();
 }
 
+// Parent, before fork(): listeners the child shares go to the kernel (the
+// child cannot reach this process's engine).
+void before_fork() {
+    fast::tcp::hand_listeners_to_kernel_before_fork();
+}
+
 void register_fork_handler_once() {
     if (!g_fork_handler_registered.exchange(true))
-        ::pthread_atfork(nullptr, nullptr, after_fork_child);
+        ::pthread_atfork(before_fork, nullptr, after_fork_child);
 }
 
 void exit_handler() {

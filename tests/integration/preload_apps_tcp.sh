@@ -13,7 +13,8 @@
 #      python3 -m http.server (preloaded) against curl (kernel)
 #   4. iperf3 client (preloaded) against a kernel server, both directions
 #   5. sockperf TCP ping-pong (blocking and --nonblocked), preloaded client
-#      against a kernel server; SO_LINGER {1, 0} sends RST
+#      against a kernel server; SO_LINGER {1, 0} sends RST; keepalive set
+#      with setsockopt times a silent peer out (ETIMEDOUT)
 #   6. a loopback connection of a preloaded program stays on the kernel path
 #   7. both ends preloaded: iperf3 both directions, sockperf ping-pong
 #
@@ -207,6 +208,82 @@ c.close()' "$XL_ADDR_A" || { show_logs; xl_fail "preloaded SO_LINGER client fail
 wait "$LINGER_SERVER"
 grep -q RESET "$work/linger-server.out" || { cat "$work/linger-server.out" >&2; xl_fail "SO_LINGER {1, 0}: the kernel peer saw no RST"; }
 xl_log "SO_LINGER {1, 0}: OK (the kernel peer got ECONNRESET)"
+
+# 5d. setsockopt reaches the engine: SO_KEEPALIVE with TCP_KEEPIDLE=1,
+#     TCP_KEEPINTVL=1, TCP_KEEPCNT=2 on a preloaded connection; once the
+#     peer's address is gone (its kernel drops our probes silently) the
+#     blocked recv fails with ETIMEDOUT after KEEPCNT unanswered probes (the
+#     engine's default has no keepalive: without the options it would block
+#     until the timeout kills it). getsockopt reads back what Linux would.
+in_a timeout 40 "$PY" -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 5702)); s.listen(1); print("listening", flush=True)
+c, _ = s.accept()
+try:
+    while c.recv(65536):
+        pass
+except OSError:
+    pass' "$XL_ADDR_A" >"$work/keepalive-server.out" 2>&1 &
+PIDS+=($!)
+wait_listen "$XL_NS_A" 5702
+spawn "$work/keepalive-client.out" preloaded timeout 40 "$PY" -c '
+import errno, socket, sys
+c = socket.create_connection((sys.argv[1], 5702))
+T = socket.IPPROTO_TCP
+c.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+c.setsockopt(T, socket.TCP_KEEPIDLE, 1)
+c.setsockopt(T, socket.TCP_KEEPINTVL, 1)
+c.setsockopt(T, socket.TCP_KEEPCNT, 2)
+c.setsockopt(T, socket.TCP_CONGESTION, b"reno")
+assert c.getsockopt(T, socket.TCP_KEEPCNT) == 2
+assert c.getsockopt(T, socket.TCP_CONGESTION, 16).rstrip(b"\0") == b"reno"
+try:
+    c.setsockopt(T, socket.TCP_CONGESTION, b"no-such-algorithm")
+    sys.exit("an unknown TCP_CONGESTION was accepted")
+except OSError as e:
+    assert e.errno == errno.ENOENT, e
+print("ready", flush=True)
+try:
+    data = c.recv(100)
+    print("recv returned", data)
+except OSError as e:
+    print("errno", errno.errorcode.get(e.errno, e.errno), flush=True)' "$XL_ADDR_A"
+KEEPALIVE_CLIENT=$SPAWNED
+xl_wait_for 100 grep -q ready "$work/keepalive-client.out" ||
+    { cat "$work/keepalive-client.out" >&2; show_logs; xl_fail "keepalive client never got ready"; }
+sleep 1.5  # a probe or two answered first
+ip -n "$XL_NS_A" -4 addr del "$XL_ADDR_A/24" dev "$XL_IF_A" || xl_fail "cannot remove A's address"
+xl_on_exit "ip -n '$XL_NS_A' -4 addr add '$XL_ADDR_A/24' dev '$XL_IF_A' 2>/dev/null"
+removed_at=$(date +%s%N)
+wait "$KEEPALIVE_CLIENT" || true
+elapsed_ms=$((($(date +%s%N) - removed_at) / 1000000))
+ip -n "$XL_NS_A" -4 addr add "$XL_ADDR_A/24" dev "$XL_IF_A" || xl_fail "cannot restore A's address"
+grep -q "errno ETIMEDOUT" "$work/keepalive-client.out" ||
+    { cat "$work/keepalive-client.out" >&2; show_logs; xl_fail "keepalive: no ETIMEDOUT (${elapsed_ms} ms)"; }
+# KEEPCNT * KEEPINTVL at least; at most KEEPIDLE + KEEPCNT * KEEPINTVL plus slack.
+[ "$elapsed_ms" -ge 1500 ] && [ "$elapsed_ms" -le 8000 ] ||
+    xl_fail "keepalive: ETIMEDOUT after $elapsed_ms ms, expected 2 to 3 s"
+xl_wait_for 50 xl_in "$XL_NS_A" ping -c1 -W1 -q "$XL_ADDR_B" >/dev/null 2>&1 ||
+    xl_fail "A's address did not come back"
+xl_log "keepalive via setsockopt: OK (ETIMEDOUT $elapsed_ms ms after the peer went silent)"
+
+# 2b. A pre-forking server (listener made before fork(), only the children
+#     accept, as nginx's workers): new connections must reach the children,
+#     so fork() hands the listener's new connections to the kernel.
+spawn "$work/prefork.out" preloaded env XLANE_LOG_LEVEL=info timeout 60 "$PY" "$APPS" prefork "$XL_ADDR_B" 5210 2
+wait_listen "$XL_NS_B" 5210
+xl_wait_for 50 grep -q listening "$work/prefork.out" || xl_fail "pre-fork server never forked"
+for i in 1 2 3 4 5 6; do
+    in_a timeout 10 "$PY" "$APPS" client "$XL_ADDR_B" 5210 20000 >"$work/prefork-client.out" 2>&1 ||
+        { cat "$work/prefork-client.out" "$work/prefork.out" >&2; show_logs; xl_fail "client $i of the pre-forking server got no echo"; }
+done
+wait "$SPAWNED" || { cat "$work/prefork.out" >&2; xl_fail "pre-forking server failed"; }
+served=$(awk '$1 == "worker" {n += $4} END {print n + 0}' "$work/prefork.out")
+[ "$served" = 6 ] || { cat "$work/prefork.out" >&2; xl_fail "the workers served $served of 6 connections"; }
+grep -q "fork() shares the listener" "$work"/xlane-*.log ||
+    { show_logs; xl_fail "the listener's hand-off at fork() is not in the log"; }
+xl_log "pre-forking server: OK (6 connections served by the workers through the kernel)"
 
 # 6. Loopback stays with the kernel: a preloaded client of a server in B itself.
 spawn "$work/lo-server.out" in_b "$PY" "$APPS" server 127.0.0.1 5601 1

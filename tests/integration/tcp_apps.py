@@ -3,6 +3,10 @@
 
   tcp_apps.py server ADDR PORT COUNT        accept COUNT connections one by one:
                                             read to EOF, send it all back, close
+  tcp_apps.py prefork ADDR PORT WORKERS     listen, then fork WORKERS processes
+                                            that accept and echo as `server` does
+                                            (the parent never accepts), until none
+                                            of them got a connection for 3 s
   tcp_apps.py client ADDR PORT SIZE [blocking|nonblocking|epoll]
                                             send SIZE pattern bytes, half-close,
                                             read the echo to EOF, compare;
@@ -57,6 +61,40 @@ def server(addr, port, count):
         conn.close()
         print("OK served %d bytes to %s" % (len(data), peer[0]), flush=True)
     listener.close()
+
+
+def prefork(addr, port, workers):
+    """A pre-forking server (nginx's master and workers): the listener is
+    made before fork() and only the children accept."""
+    import os
+    listener = socket.socket(family_of(addr), socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((addr, port))
+    listener.listen(64)
+    children = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            listener.settimeout(3)
+            served = 0
+            try:
+                while True:
+                    conn, _ = listener.accept()
+                    conn.settimeout(None)
+                    conn.sendall(read_to_end(conn))
+                    conn.close()
+                    served += 1
+            except socket.timeout:
+                pass
+            print("worker %d served %d" % (os.getpid(), served), flush=True)
+            os._exit(0)
+        children.append(pid)
+    print("listening", flush=True)
+    failed = 0
+    for pid in children:
+        _, status = os.waitpid(pid, 0)
+        failed += status != 0
+    sys.exit(1 if failed else 0)
 
 
 def client_blocking(addr, port, payload):
@@ -125,6 +163,9 @@ def main():
     addr, port = sys.argv[2], int(sys.argv[3])
     if mode == "server":
         server(addr, port, int(sys.argv[4]))
+        return
+    if mode == "prefork":
+        prefork(addr, port, int(sys.argv[4]))
         return
     size = int(sys.argv[4])
     mode = sys.argv[5] if len(sys.argv) > 5 else "blocking"

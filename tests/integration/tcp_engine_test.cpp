@@ -6,8 +6,10 @@
 // one connection (streams checked as they arrive), 1,000 connections open at
 // once and echoed, half-close in both directions, a zero window (EAGAIN,
 // persist probes, drain), resets in ESTABLISHED / FIN-WAIT-2 / CLOSE-WAIT
-// with Linux's errno sequences, and keepalive (answered probes, then
-// ETIMEDOUT once the peer's address is gone: last, it touches the peer).
+// with Linux's errno sequences, socket options (SO_RCVBUF bounding the
+// window the kernel fills, TCP_CONGESTION, a listener's options inherited,
+// TCP_USER_TIMEOUT), and keepalive (answered probes, then ETIMEDOUT once
+// the peer's address is gone: last, it touches the peer).
 // tcp_engine.sh builds the hosts, attaches xlane on B and runs the "[hosts]"
 // cases inside B; then, with XLANE_TCP_FAULTS set, the transfer cases
 // ("client*,server*") at 1%, 2% and 5% loss (XL_ENGINE_TRANSFER_MAX trims
@@ -16,6 +18,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -1099,6 +1102,133 @@ class PeerAddressRemoved {
 };
 
 }  // namespace
+
+// Bytes the kernel peer sends until its socket buffer is full (non-blocking).
+size_t kernel_flood(int fd, size_t limit) {
+    const std::vector<uint8_t> chunk(65536, 0x5a);
+    size_t sent = 0;
+    while (sent < limit) {
+        const ssize_t n = ::send(fd, chunk.data(), chunk.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n <= 0) break;
+        sent += static_cast<size_t>(n);
+    }
+    return sent;
+}
+
+// What the preload library hands over after setsockopt(SO_RCVBUF, 4096):
+// the value Linux reads back (doubled), the rest at Linux's defaults.
+tcp::SocketOptions small_receive_buffer() {
+    tcp::SocketOptions options;
+    options.receive_buffer = 8192;
+    return options;
+}
+
+TEST_CASE(
+    "socket options: SO_RCVBUF bounds the window a kernel peer fills; TCP_CONGESTION "
+    "switches; a listener's options reach its connections",
+    "[.hosts]") {
+    auto e = make_engine();
+    TcpEngine& tcp = e->tcp();
+    SECTION("client: SO_RCVBUF before connect, TCP_CONGESTION on the live connection") {
+        const Endpoint server = endpoint(kAddrA, 43092);
+        UniqueFd listener = peer_listener(server);
+        auto id = tcp.open(AF_INET);
+        REQUIRE(id.ok());
+        REQUIRE(tcp.set_options(id.value(), small_receive_buffer()).ok());
+        REQUIRE(tcp.connect(id.value(), server).ok());
+        REQUIRE((wait_for(tcp, id.value(), POLLOUT) & POLLOUT) != 0);
+        UniqueFd conn(::accept(listener.get(), nullptr, nullptr));
+        REQUIRE(conn.valid());
+        tcp::TcpInfo info = tcp.info(id.value()).value();
+        CHECK(info.rcv_wscale == 0);
+        CHECK(info.rcv_space == 4096);
+        // Nothing is read: the kernel fills exactly the 4 KiB window and the
+        // rest of what it queued waits on its side.
+        const size_t sent = kernel_flood(conn.get(), 1 << 20);
+        CHECK(sent > 4096);
+        CHECK(eventually([&] { return tcp.readable_bytes(id.value()).value() == 4096; }));
+        std::this_thread::sleep_for(300ms);
+        CHECK(tcp.readable_bytes(id.value()).value() == 4096);
+        int outq = 0;
+        REQUIRE(::ioctl(conn.get(), SIOCOUTQ, &outq) == 0);
+        CHECK(static_cast<size_t>(outq) == sent - 4096);
+        info = tcp.info(id.value()).value();
+        CHECK(info.rcv_space == 0);
+        CHECK(info.rcv_wnd == 0);
+
+        CHECK(info.congestion == tcp::CongestionAlgorithm::kCubic);
+        tcp::SocketOptions reno = small_receive_buffer();
+        reno.congestion = tcp::CongestionAlgorithm::kNewReno;
+        REQUIRE(tcp.set_options(id.value(), reno).ok());
+        CHECK(tcp.info(id.value()).value().congestion == tcp::CongestionAlgorithm::kNewReno);
+        // The connection keeps working under the new algorithm.
+        std::vector<uint8_t> buffer(65536);
+        size_t drained = 0;
+        CHECK(eventually([&] {
+            const iovec iov{buffer.data(), buffer.size()};
+            auto got = tcp.receive(id.value(), std::span(&iov, 1));
+            if (got.ok()) drained += got.value();
+            return drained == sent;
+        }));
+        CHECK(drained == sent);
+        REQUIRE(tcp.close(id.value()).ok());
+    }
+    SECTION("server: a listener's SO_RCVBUF and TCP_CONGESTION reach accepted connections") {
+        auto listener = tcp.open(AF_INET);
+        REQUIRE(listener.ok());
+        REQUIRE(tcp.bind(listener.value(), endpoint(kAddrB, 43093)).ok());
+        tcp::SocketOptions options = small_receive_buffer();
+        options.congestion = tcp::CongestionAlgorithm::kNewReno;
+        REQUIRE(tcp.set_options(listener.value(), options).ok());
+        REQUIRE(tcp.listen(listener.value(), 4).ok());
+        UniqueFd client = peer_socket(AF_INET);
+        auto sa = engine::to_socket_address(AF_INET, endpoint(kAddrB, 43093));
+        REQUIRE(sa.ok());
+        REQUIRE(::connect(client.get(), sa->get(), sa->length) == 0);
+        REQUIRE((wait_for(tcp, listener.value(), POLLIN) & POLLIN) != 0);
+        auto id = tcp.accept(listener.value());
+        REQUIRE(id.ok());
+        CHECK(tcp.info(id.value()).value().congestion == tcp::CongestionAlgorithm::kNewReno);
+        const size_t sent = kernel_flood(client.get(), 1 << 20);
+        CHECK(sent > 4096);
+        CHECK(eventually([&] { return tcp.readable_bytes(id.value()).value() == 4096; }));
+        std::this_thread::sleep_for(300ms);
+        CHECK(tcp.readable_bytes(id.value()).value() == 4096);
+        REQUIRE(tcp.close(id.value(), true).ok());
+        REQUIRE(tcp.close(listener.value()).ok());
+    }
+}
+
+// Takes the peer's address away for a moment (as the keepalive case).
+TEST_CASE("socket options: TCP_USER_TIMEOUT gives ETIMEDOUT while data is unacknowledged",
+          "[.hosts]") {
+    REQUIRE_FALSE(env("XL_ENGINE_PEER_IFACE").empty());
+    auto e = make_engine();
+    TcpEngine& tcp = e->tcp();
+    const Endpoint server = endpoint(kAddrA, 43094);
+    UniqueFd listener = peer_listener(server);
+    UniqueFd conn;
+    const TcpSocketId id = connect_to_kernel(tcp, listener.get(), server, conn);
+    tcp::SocketOptions options;
+    options.user_timeout = 1500ms;
+    REQUIRE(tcp.set_options(id, options).ok());
+    PeerAddressRemoved silent;
+    REQUIRE(silent.removed());
+    const auto start = std::chrono::steady_clock::now();
+    REQUIRE(send_outcome(tcp, id) == 0);  // one byte nobody acknowledges
+    const uint32_t mask = wait_for(tcp, id, POLLIN, 1500 + 5000);
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start);
+    CHECK(silent.restore());
+    INFO("elapsed=" << elapsed.count() << " ms");
+    CHECK((mask & POLLERR) != 0);
+    CHECK(tcp.take_error(id).value() == ETIMEDOUT);
+    // The retries2 default (15 RTOs, minutes) would not have ended it yet.
+    CHECK(elapsed >= 1400ms);
+    CHECK(elapsed <= 1500ms + 2500ms);
+    CHECK(tcp.info(id).value().state == tcp::TcpState::kClosed);
+    REQUIRE(tcp.close(id).ok());
+}
 
 // Last: it takes the peer's address away for a moment.
 TEST_CASE("keepalive: probes answered keep the connection; an unreachable peer times it out",

@@ -242,6 +242,16 @@ Status TcpEngine::listen(TcpSocketId id, int backlog) {
     return {};
 }
 
+Status TcpEngine::hand_listener_to_kernel(TcpSocketId id) {
+    OperationLock lock(*this);
+    auto found = find_locked(id);
+    if (!found) return found.error();
+    Socket& socket = *found.value();
+    if (!socket.listener) return make_error(EINVAL, "not a listening socket");
+    unsteer_binds_locked(socket);
+    return {};
+}
+
 void TcpEngine::unsteer_binds_locked(Socket& socket) {
     for (const BindKey& key : socket.steered_binds) {
         for (const auto& port : host_.ports) (void)port->steering().remove_bind(key);
@@ -661,6 +671,21 @@ Status TcpEngine::set_keepalive(TcpSocketId id, const tcp::KeepaliveConfig& keep
     if (Flow* flow = flow_of_locked(*found.value())) {
         const tcp::Instant t = now();
         flow->conn->set_keepalive(keepalive, t);
+        service_locked(*flow, t);
+    }
+    return {};
+}
+
+Status TcpEngine::set_options(TcpSocketId id, const tcp::SocketOptions& options) {
+    OperationLock lock(*this);
+    auto found = find_locked(id);
+    if (!found) return found.error();
+    Socket& socket = *found.value();
+    tcp::apply_options(socket.config, options);
+    if (socket.listener) socket.listener->set_options(options);
+    if (Flow* flow = flow_of_locked(socket)) {
+        const tcp::Instant t = now();
+        flow->conn->set_options(options, t);
         service_locked(*flow, t);
     }
     return {};

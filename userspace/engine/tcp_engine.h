@@ -84,6 +84,11 @@ class TcpEngine {
     [[nodiscard]] Result<Endpoint> bind(TcpSocketId id, const Endpoint& local);
     // Steers the bound 3-tuple(s) here and starts answering SYNs.
     [[nodiscard]] Status listen(TcpSocketId id, int backlog);
+    // Stops steering new connections of a listener to the engine: from now
+    // on they reach its kernel shadow (which listens too), where every
+    // process holding the fd can accept them (before fork()). Connections
+    // the engine already has stay in its queue for accept().
+    [[nodiscard]] Status hand_listener_to_kernel(TcpSocketId id);
     // Starts the handshake (non-blocking: completion shows as POLLOUT, the
     // outcome in take_error()). EHOSTUNREACH/ENETUNREACH when the route does
     // not leave through a served interface (the caller keeps the kernel path).
@@ -118,6 +123,11 @@ class TcpEngine {
     [[nodiscard]] Result<size_t> unsent_bytes(TcpSocketId id) const;    // SIOCOUTQ
     [[nodiscard]] Status set_nodelay(TcpSocketId id, bool on);
     [[nodiscard]] Status set_keepalive(TcpSocketId id, const tcp::KeepaliveConfig& keepalive);
+    // The setsockopt surface (tcp_connection.h SocketOptions, values as
+    // Linux's getsockopt reads them from the shadow socket): kept for a
+    // connection made later (connect, or a listener's connections, which
+    // inherit it) and applied at once to a live connection.
+    [[nodiscard]] Status set_options(TcpSocketId id, const tcp::SocketOptions& options);
     // Connections the engine still carries (orphans in FIN-WAIT/TIME-WAIT included).
     [[nodiscard]] size_t connection_count() const;
     // At process exit: waits (at most `limit`, the progress thread driving

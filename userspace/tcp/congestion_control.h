@@ -37,6 +37,11 @@ class CongestionControl {
     virtual void on_timeout(uint32_t flight_bytes, Instant now) = 0;
 
     void set_mss(uint32_t mss) { mss_ = mss; }
+    // Switching algorithms on a live connection: the window carries over.
+    void take_window_from(const CongestionControl& previous) {
+        cwnd_ = previous.cwnd_;
+        ssthresh_ = previous.ssthresh_;
+    }
     [[nodiscard]] uint32_t cwnd() const { return cwnd_; }
     [[nodiscard]] uint32_t ssthresh() const { return ssthresh_; }
     [[nodiscard]] uint32_t mss() const { return mss_; }

@@ -68,6 +68,19 @@ uint32_t ms_since(Instant now, Instant then) {
 
 }  // namespace
 
+void apply_options(TcpConfig& config, const SocketOptions& options) {
+    config.nodelay = options.nodelay;
+    config.cork = options.cork;
+    config.keepalive = options.keepalive;
+    config.user_timeout = options.user_timeout;
+    if (options.congestion) config.congestion = *options.congestion;
+    if (options.send_buffer)
+        config.send_buffer = std::max<size_t>(send_queue_from_sndbuf(*options.send_buffer), 1);
+    if (options.receive_buffer)
+        config.receive_buffer =
+            std::max<size_t>(receive_window_from_rcvbuf(*options.receive_buffer), 1);
+}
+
 std::string_view to_string(TcpState state) {
     switch (state) {
         case TcpState::kClosed:
@@ -141,6 +154,7 @@ TcpConnection::TcpConnection(const TcpConfig& config, const FourTuple& tuple, In
     sndbuf_seq_ = iss_ + 1;
     recover_ = iss_;
     quickack_left_ = config.quickack_segments;
+    cork_ = config.cork;
     mss_ = our_mss() - (config_.timestamps ? kTimestampOptionBytes : 0);
     cc_ = make_congestion_control(config_.congestion, mss_, config_.initial_window_segments);
     last_progress_ = now;
@@ -900,7 +914,14 @@ void TcpConnection::transmit(Instant now, bool force_partial) {
 // ---------------------------------------------------------------- timers
 
 void TcpConnection::arm_rto(Instant now) {
-    rto_deadline_ = now + rtt_.rto();
+    Duration rto = rtt_.rto();
+    // Linux's tcp_clamp_rto_to_user_timeout: with TCP_USER_TIMEOUT the timer
+    // fires when the user timeout runs out, not a backed-off RTO later.
+    if (config_.user_timeout > Duration(0)) {
+        const Duration left = last_progress_ + config_.user_timeout - now;
+        rto = std::max<Duration>(std::min(rto, left), milliseconds(1));
+    }
+    rto_deadline_ = now + rto;
 }
 
 void TcpConnection::update_persist(Instant now) {
@@ -964,7 +985,9 @@ void TcpConnection::on_rto(Instant now) {
         // retransmissions are window probes; a peer that keeps answering
         // must not be timed out (Linux's tcp_retransmit_timer rule), one
         // that went silent for the maximum RTO is.
-        if (now - last_ack_recv_ > rtt_.limits().max) {
+        const bool user_timeout_expired =
+            config_.user_timeout > Duration(0) && now - last_progress_ >= config_.user_timeout;
+        if (now - last_ack_recv_ > rtt_.limits().max || user_timeout_expired) {
             terminate(ETIMEDOUT, now);
             return;
         }
@@ -1055,7 +1078,7 @@ IoResult TcpConnection::send(std::span<const uint8_t> bytes, Instant now) {
     if (state_ == TcpState::kSynSent || state_ == TcpState::kSynReceived) return {0, EAGAIN};
     if (state_ != TcpState::kEstablished && state_ != TcpState::kCloseWait) return {0, EPIPE};
     if (bytes.empty()) return {0, 0};
-    const size_t n = sndbuf_.write(bytes);
+    const size_t n = sndbuf_.write(bytes.first(std::min(send_room(), bytes.size())));
     if (n == 0) return {0, EAGAIN};
     transmit(now);
     return {n, 0};
@@ -1157,6 +1180,49 @@ void TcpConnection::set_keepalive(const KeepaliveConfig& keepalive, Instant now)
     restart_keepalive(now);
 }
 
+void TcpConnection::set_congestion(CongestionAlgorithm algorithm) {
+    config_.congestion = algorithm;
+    if (cc_->algorithm() == algorithm) return;
+    std::unique_ptr<CongestionControl> next =
+        make_congestion_control(algorithm, mss_, config_.initial_window_segments);
+    next->take_window_from(*cc_);
+    cc_ = std::move(next);
+}
+
+void TcpConnection::set_send_buffer(size_t bytes) {
+    const bool was_writable = writable();
+    config_.send_buffer = std::max<size_t>(bytes, 1);
+    // The storage only grows: queued bytes stay where they are.
+    if (config_.send_buffer > sndbuf_.capacity()) (void)sndbuf_.resize(config_.send_buffer);
+    if (!was_writable && writable()) events_ |= event::kWritable;
+}
+
+void TcpConnection::set_receive_buffer(size_t bytes) {
+    config_.receive_buffer = std::max<size_t>(bytes, 1);
+    // Room for the window the scale can round up to; the storage only grows,
+    // so bytes already promised by an advertised window always fit.
+    const size_t needed = config_.receive_buffer + (size_t{1} << rcv_wscale_);
+    if (needed > rcvbuf_.capacity()) (void)rcvbuf_.resize(needed);
+}
+
+void TcpConnection::set_options(const SocketOptions& options, Instant now) {
+    if (options.congestion) set_congestion(*options.congestion);
+    if (options.send_buffer) set_send_buffer(send_queue_from_sndbuf(*options.send_buffer));
+    if (options.receive_buffer)
+        set_receive_buffer(receive_window_from_rcvbuf(*options.receive_buffer));
+    set_user_timeout(options.user_timeout);
+    const KeepaliveConfig& want = options.keepalive;
+    const KeepaliveConfig& have = config_.keepalive;
+    if (want.enabled != have.enabled || want.idle != have.idle || want.interval != have.interval ||
+        want.probes != have.probes)
+        set_keepalive(want, now);
+    if (options.nodelay != config_.nodelay) set_nodelay(options.nodelay, now);
+    // Last: uncorking pushes what waited, under the options above.
+    config_.cork = options.cork;
+    if (options.cork != cork_) set_cork(options.cork, now);
+    if (options.quickack) set_quickack(*options.quickack, now);
+}
+
 std::optional<OutSegment> TcpConnection::pop_output() {
     if (output_.empty()) return std::nullopt;
     OutSegment s = std::move(output_.front());
@@ -1177,7 +1243,12 @@ bool TcpConnection::readable() const {
 bool TcpConnection::writable() const {
     if (state_ == TcpState::kClosed) return true;  // the next send reports the error
     if (state_ != TcpState::kEstablished && state_ != TcpState::kCloseWait) return false;
-    return !fin_queued_ && sndbuf_.free_space() >= std::max<size_t>(config_.send_buffer / 3, 1);
+    return !fin_queued_ && send_room() >= std::max<size_t>(config_.send_buffer / 3, 1);
+}
+
+size_t TcpConnection::send_room() const {
+    const size_t bound = std::min(config_.send_buffer, sndbuf_.capacity());
+    return bound > sndbuf_.size() ? bound - sndbuf_.size() : 0;
 }
 
 TcpInfo TcpConnection::info(Instant now) const {

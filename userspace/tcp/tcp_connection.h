@@ -11,8 +11,9 @@
 //        send / recv / shutdown /    the socket API, already reduced to byte
 //        close / abort (…, now)      spans and errno-style results (IoResult)
 //        on_timer(now)               when now >= next_deadline()
-//        set_* options               NODELAY, CORK, QUICKACK, keepalive, user
-//                                    timeout (the setsockopt surface)
+//        set_options / set_*         NODELAY, CORK, QUICKACK, keepalive, user
+//                                    timeout, congestion control, buffer
+//                                    sizes (the setsockopt surface)
 //   out: pop_output()                segments to transmit, in order, each with
 //                                    its IP pair, ready for encode_segment()
 //        next_deadline()             the earliest timer (kNever when none)
@@ -130,6 +131,7 @@ struct TcpConfig {
     KeepaliveConfig keepalive{};
     Duration user_timeout{0};  // TCP_USER_TIMEOUT; 0 = off
     bool nodelay = false;
+    bool cork = false;  // TCP_CORK set before the connection existed
     // RFC 6528 ISN secret (also keys the timestamp offsets); 0 = a random
     // per-process key. Tests set it for reproducible sequence numbers.
     uint64_t iss_secret = 0;
@@ -138,6 +140,47 @@ struct TcpConfig {
     // unpredictable.
     std::optional<uint32_t> fixed_iss;
 };
+
+// The setsockopt surface of a TCP socket as Linux's getsockopt reports it:
+// the preload library sets an option on the kernel shadow socket (which
+// validates it as Linux does), reads every value back and hands them here,
+// so the engine runs exactly what Linux would. apply_options() puts them in a
+// TcpConfig (sockets not connected yet, listeners, whose connections inherit
+// it); TcpConnection::set_options() applies them to a live connection.
+struct SocketOptions {
+    bool nodelay = false;  // TCP_NODELAY
+    bool cork = false;     // TCP_CORK
+    // TCP_QUICKACK as the application just set it; nullopt leaves the ACK mode
+    // alone (Linux's quick-ACK state is transient: not read back, not inherited).
+    std::optional<bool> quickack;
+    KeepaliveConfig keepalive{};  // SO_KEEPALIVE, TCP_KEEPIDLE/KEEPINTVL/KEEPCNT
+    Duration user_timeout{0};     // TCP_USER_TIMEOUT
+    // TCP_CONGESTION; nullopt for an algorithm Linux has and the engine does
+    // not implement (e.g. "bbr"): the connection keeps the one it runs.
+    std::optional<CongestionAlgorithm> congestion = CongestionAlgorithm::kCubic;
+    // SO_SNDBUF / SO_RCVBUF as read back (Linux doubles what was set, for
+    // its bookkeeping overhead); nullopt when the application never set them
+    // and the engine keeps its own (TcpConfig) sizes, as Linux autotunes.
+    std::optional<size_t> send_buffer;
+    std::optional<size_t> receive_buffer;
+};
+
+// The engine's byte bounds from Linux's effective (doubled) buffer sizes.
+// Receive: Linux advertises tcp_win_from_space(sk_rcvbuf), half of it with
+// the default tcp_adv_win_scale = 1 (kernels >= 6.6 start from the same 50%
+// scaling ratio), so the window bound is half the effective SO_RCVBUF, i.e.
+// what the application asked for. Send: Linux charges skb truesize against
+// sk_sndbuf, close to the payload for full-size segments, so the send queue
+// (unacknowledged + unsent bytes) is bounded by the effective SO_SNDBUF.
+[[nodiscard]] constexpr size_t receive_window_from_rcvbuf(size_t effective) {
+    return effective / 2;
+}
+[[nodiscard]] constexpr size_t send_queue_from_sndbuf(size_t effective) {
+    return effective;
+}
+
+// The TcpConfig a connection created now starts from (quickack is ignored).
+void apply_options(TcpConfig& config, const SocketOptions& options);
 
 // A segment to transmit: encode_segment(header, options, payload, src, dst).
 struct OutSegment {
@@ -223,6 +266,22 @@ class TcpConnection {
     void set_quickack(bool on, Instant now);
     void set_keepalive(const KeepaliveConfig& keepalive, Instant now);
     void set_user_timeout(Duration timeout) { config_.user_timeout = timeout; }
+    // TCP_CONGESTION on a live connection (Linux allows it): the new
+    // algorithm starts from the current cwnd and ssthresh, with fresh state of
+    // its own (CUBIC begins a new epoch at the next ACK, NewReno's byte
+    // counter starts at zero), as Linux's tcp_reinit_congestion_control.
+    void set_congestion(CongestionAlgorithm algorithm);
+    // Send queue bound in bytes (unacknowledged + unsent); shrinking it below
+    // what is queued keeps the data and refuses writes until it drains.
+    void set_send_buffer(size_t bytes);
+    // Receive window bound in bytes. The window scale was chosen at SYN time
+    // from the buffer then: a later size only moves the window within what
+    // that scale can express (65535 << wscale), and an advertised right edge
+    // never moves left, as with Linux.
+    void set_receive_buffer(size_t bytes);
+    // Every option at once; only what changed takes effect (a keepalive
+    // timer restarts only when the keepalive settings change).
+    void set_options(const SocketOptions& options, Instant now);
 
     // ---- output
     [[nodiscard]] bool has_output() const { return !output_.empty(); }
@@ -315,6 +374,7 @@ class TcpConnection {
     [[nodiscard]] bool synchronized() const;
     [[nodiscard]] uint32_t unsent_bytes() const;
     [[nodiscard]] size_t receive_space() const;
+    [[nodiscard]] size_t send_room() const;  // bytes send() may still queue
 
     TcpConfig config_;
     FourTuple tuple_;
@@ -426,6 +486,10 @@ class TcpListener {
     [[nodiscard]] bool acceptable() const;
     std::optional<OutSegment> pop_output();
     [[nodiscard]] const TcpEndpoint& local() const { return local_; }
+    // Options for the connections of later SYNs (children inherit the
+    // listener's options, as Linux clones the listening socket).
+    void set_options(const SocketOptions& options) { apply_options(config_, options); }
+    [[nodiscard]] const TcpConfig& config() const { return config_; }
 
   private:
     void purge();
