@@ -271,10 +271,9 @@ bool receive_one(FastSocket& socket, msghdr& msg, int flags, ssize_t* ret) {
     // system call per round.
     engine::ReceiveFlags receive_flags{(flags & MSG_PEEK) != 0, true};
     uint64_t spin_end_ns = 0;  // 0: not spinning yet
-    // From the spin's start to the call's end, signals wait for the sleep's
-    // ppoll, which reports them as the kernel's wait would (SpinSignals).
-    std::optional<SpinSignals> spin_signals;
-    unsigned spin_rounds = 0;
+    // Signals held from a little into the spin to the call's end: the
+    // sleep's ppoll then reports them as the kernel's wait would.
+    std::optional<DeferredSpinSignals> spin_signals;
     for (;;) {
         if (socket.closed) return false;
         auto got = guarded([&] { return engine->receive(socket.id, buffer, receive_flags); });
@@ -312,9 +311,8 @@ bool receive_one(FastSocket& socket, msghdr& msg, int flags, ssize_t* ret) {
             if (deadline_ns != 0 && deadline_ns < spin_end_ns) spin_end_ns = deadline_ns;
             if (spin_us != 0) spin_signals.emplace(nullptr);
         }
-        // A pending signal ends the spin (looked at every 8 rounds: it costs
-        // a system call); the sleep then delivers it.
-        if (now < spin_end_ns && (++spin_rounds % 8 != 0 || !spin_signals->pending())) {
+        // A pending signal ends the spin; the sleep then delivers it.
+        if (now < spin_end_ns && !spin_signals->pending()) {
             cpu_relax();
             continue;
         }

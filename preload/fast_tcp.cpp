@@ -232,9 +232,12 @@ int wait_for(TcpEngine& tcp, FastSocket& socket, short events, int64_t timeout_n
         return (mask.value() & static_cast<uint32_t>(events | POLLERR | POLLHUP)) != 0 ? 0 : -1;
     };
     const uint64_t spin_end = monotonic_ns() + uint64_t(fast_path_spin_us()) * 1000;
+    // Signals held from a little into the spin: the sleep's ppoll then
+    // delivers them, and a signal interrupts the call as the kernel's would.
+    DeferredSpinSignals signals(nullptr);
     for (;;) {
         if (const int state = ready(); state >= 0) return state;
-        if (monotonic_ns() >= spin_end) break;
+        if (monotonic_ns() >= spin_end || signals.pending()) break;
         fast_path_poll_once();
     }
     constexpr size_t kMaxPoll = 18;
@@ -256,7 +259,7 @@ int wait_for(TcpEngine& tcp, FastSocket& socket, short events, int64_t timeout_n
             left.tv_nsec = static_cast<long>((deadline - now) % 1'000'000'000);
             timeout = &left;
         }
-        const long got = ::syscall(SYS_ppoll, fds, count, timeout, nullptr, _NSIG / 8);
+        const long got = ::syscall(SYS_ppoll, fds, count, timeout, signals.sleep_mask(), _NSIG / 8);
         if (got < 0 && errno == EINTR && (deadline != 0 || !signal_handlers_restart()))
             return EINTR;
         if (got <= 0) continue;

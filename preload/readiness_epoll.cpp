@@ -809,7 +809,7 @@ int wait_accelerated(EpollSet* set, int epfd, epoll_event* events, int maxevents
     }
     // Spinning: every signal held until the sleep, which applies the call's
     // mask atomically (SpinSignals in readiness_support.h says why).
-    const SpinSignals signals(sigmask);
+    DeferredSpinSignals signals(sigmask);
     const Deadline spin_end = deadline.capped_us(spin_us);
     while (!spin_end.passed() && !signals.pending()) {
         fast_path_poll_once();

@@ -154,7 +154,7 @@ int wait_translated(pollfd* user, const Translation& t, const Deadline& deadline
     }
     // Spinning: every signal held until the sleep, which applies the call's
     // mask atomically (SpinSignals says why).
-    const SpinSignals signals(sigmask);
+    DeferredSpinSignals signals(sigmask);
     const Deadline spin_end = deadline.capped_us(spin_us);
     while (!spin_end.passed() && !signals.pending()) {
         fast_path_poll_once();

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <new>
 
 namespace xlane::preload {
 namespace {
@@ -164,6 +165,26 @@ bool SpinSignals::pending() const {
     const long ret = ::syscall(SYS_rt_sigpending, &pending_set, kKernelSigsetSize);
     errno = saved;
     return ret == 0 && (pending_set & ~word_of(call_mask_)) != 0;
+}
+
+DeferredSpinSignals::DeferredSpinSignals(const sigset_t* call_mask)
+    : call_mask_(call_mask), hold_at_(add(monotonic_now(), timespec{0, kUnheldSpinUs * 1000L})) {}
+
+DeferredSpinSignals::~DeferredSpinSignals() {
+    if (holding_ != nullptr) holding_->~SpinSignals();
+}
+
+bool DeferredSpinSignals::pending() {
+    if (++rounds_ % 8 != 0) return false;
+    if (holding_ == nullptr) {
+        if (before(monotonic_now(), hold_at_)) return false;
+        holding_ = new (held_) SpinSignals(call_mask_);
+    }
+    return holding_->pending();
+}
+
+const sigset_t* DeferredSpinSignals::sleep_mask() const {
+    return holding_ != nullptr ? holding_->sleep_mask() : call_mask_;
 }
 
 bool signal_handlers_restart() {
