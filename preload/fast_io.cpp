@@ -13,6 +13,7 @@
 
 #include "engine/socket_address.h"
 #include "fast_internal.h"
+#include "fast_path.h"
 #include "fast_tcp.h"
 #include "fast_udp.h"
 #include "libc_table.h"
@@ -274,6 +275,7 @@ bool receive_one(FastSocket& socket, msghdr& msg, int flags, ssize_t* ret) {
     // Signals held from a little into the spin to the call's end: the
     // sleep's ppoll then reports them as the kernel's wait would.
     std::optional<DeferredSpinSignals> spin_signals;
+    RxSpin rx_spin;  // the progress thread leaves the rings to us meanwhile
     for (;;) {
         if (socket.closed) return false;
         auto got = guarded([&] { return engine->receive(socket.id, buffer, receive_flags); });
@@ -309,7 +311,10 @@ bool receive_one(FastSocket& socket, msghdr& msg, int flags, ssize_t* ret) {
             const uint32_t spin_us = settings().spin_us;
             spin_end_ns = now + uint64_t(spin_us) * 1000;
             if (deadline_ns != 0 && deadline_ns < spin_end_ns) spin_end_ns = deadline_ns;
-            if (spin_us != 0) spin_signals.emplace(nullptr);
+            if (spin_us != 0) {
+                spin_signals.emplace(nullptr);
+                rx_spin.begin();
+            }
         }
         // A pending signal ends the spin; the sleep then delivers it.
         if (now < spin_end_ns && !spin_signals->pending()) {
@@ -317,6 +322,7 @@ bool receive_one(FastSocket& socket, msghdr& msg, int flags, ssize_t* ret) {
             continue;
         }
         spin_end_ns = std::min(spin_end_ns, now);
+        rx_spin.sleeping();
         const sigset_t* sleep_mask = spin_signals ? spin_signals->sleep_mask() : nullptr;
         switch (sleep_until_readable(socket, deadline_ns, sleep_mask)) {
             case Wait::kAgain:

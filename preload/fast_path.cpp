@@ -51,6 +51,16 @@ void fast_socket_polled(int fd, bool hit) {
     stats_hooks::polled(fd, hit);
 }
 
+void* fast_path_rx_spin_begin() {
+    engine::UdpEngine* engine = current_engine();
+    if (engine != nullptr) engine->rx_spin_begin();
+    return engine;
+}
+
+void fast_path_rx_spin_end(void* token, bool to_sleep) {
+    static_cast<engine::UdpEngine*>(token)->rx_spin_end(to_sleep);
+}
+
 unsigned fast_path_spin_us() {
     // The settings exist once the engine does.
     if (current_engine() == nullptr) return 0;

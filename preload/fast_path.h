@@ -40,6 +40,37 @@ bool fast_stream_socket(int fd);
 // they spin, and before they sleep.
 void fast_path_poll_once();
 
+// This thread busy-polls the RX rings (a spin of a blocking call): the
+// engine's progress thread then does not sleep on the AF_XDP sockets, whose
+// every frame would wake it only to take this thread's CPU and the engine
+// mutex (UdpEngine::rx_spin_begin). Returns a token for the end (nullptr: no
+// engine). `to_sleep`: the thread now sleeps (the last spinner to sleep
+// hands the rings back to the progress thread at once).
+void* fast_path_rx_spin_begin();
+void fast_path_rx_spin_end(void* token, bool to_sleep);
+
+// The scope of such a spin: begin() starts it, sleeping() ends it before
+// the thread sleeps, and the destructor ends it if neither did.
+class RxSpin {
+  public:
+    RxSpin() = default;
+    ~RxSpin() {
+        if (token_ != nullptr) fast_path_rx_spin_end(token_, false);
+    }
+    RxSpin(const RxSpin&) = delete;
+    RxSpin& operator=(const RxSpin&) = delete;
+    void begin() {
+        if (token_ == nullptr) token_ = fast_path_rx_spin_begin();
+    }
+    void sleeping() {
+        if (token_ != nullptr) fast_path_rx_spin_end(token_, true);
+        token_ = nullptr;
+    }
+
+  private:
+    void* token_ = nullptr;
+};
+
 // XLANE_SPIN_US as configured (0 when the fast path is not in use), the time
 // a blocking call that involves an accelerated fd spins before it sleeps.
 unsigned fast_path_spin_us();

@@ -235,11 +235,14 @@ int wait_for(TcpEngine& tcp, FastSocket& socket, short events, int64_t timeout_n
     // Signals held from a little into the spin: the sleep's ppoll then
     // delivers them, and a signal interrupts the call as the kernel's would.
     DeferredSpinSignals signals(nullptr);
+    RxSpin rx_spin;  // the progress thread leaves the rings to us meanwhile
+    rx_spin.begin();
     for (;;) {
         if (const int state = ready(); state >= 0) return state;
         if (monotonic_ns() >= spin_end || signals.pending()) break;
         fast_path_poll_once();
     }
+    rx_spin.sleeping();
     constexpr size_t kMaxPoll = 18;
     pollfd fds[kMaxPoll];
     nfds_t count = 0;

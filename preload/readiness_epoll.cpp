@@ -810,12 +810,15 @@ int wait_accelerated(EpollSet* set, int epfd, epoll_event* events, int maxevents
     // Spinning: every signal held until the sleep, which applies the call's
     // mask atomically (SpinSignals in readiness_support.h says why).
     DeferredSpinSignals signals(sigmask);
+    RxSpin rx_spin;  // the progress thread leaves the rings to us meanwhile
+    rx_spin.begin();
     const Deadline spin_end = deadline.capped_us(spin_us);
     while (!spin_end.passed() && !signals.pending()) {
         fast_path_poll_once();
         got = collect(set, epfd, events, maxevents, nullptr);
         if (got != 0) return got;
     }
+    rx_spin.sleeping();
     return sleep_accelerated(set, epfd, events, maxevents, deadline, signals.sleep_mask());
 }
 

@@ -155,12 +155,15 @@ int wait_translated(pollfd* user, const Translation& t, const Deadline& deadline
     // Spinning: every signal held until the sleep, which applies the call's
     // mask atomically (SpinSignals says why).
     DeferredSpinSignals signals(sigmask);
+    RxSpin rx_spin;  // the progress thread leaves the rings to us meanwhile
+    rx_spin.begin();
     const Deadline spin_end = deadline.capped_us(spin_us);
     while (!spin_end.passed() && !signals.pending()) {
         fast_path_poll_once();
         ret = poll_now(t.fds, total, nullptr);
         if (ret != 0) return finish(ret, t, user, false);
     }
+    rx_spin.sleeping();
     return finish(sleep_translated(t, deadline, signals.sleep_mask()), t, user, true);
 }
 

@@ -22,6 +22,15 @@ Result<std::unique_ptr<ProgressThread>> ProgressThread::start(std::vector<int> f
                                                               std::chrono::milliseconds tick,
                                                               Callback on_wake, Callback on_start,
                                                               std::chrono::microseconds soon) {
+    return start(std::move(fds), {}, nullptr, tick, std::move(on_wake), std::move(on_start), soon);
+}
+
+Result<std::unique_ptr<ProgressThread>> ProgressThread::start(std::vector<int> fds,
+                                                              std::vector<int> rx_fds,
+                                                              const std::atomic<int>* rx_spinners,
+                                                              std::chrono::milliseconds tick,
+                                                              Callback on_wake, Callback on_start,
+                                                              std::chrono::microseconds soon) {
     UniqueFd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!stop) return errno_error("cannot create the progress thread's stop eventfd");
     UniqueFd nudge(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -29,6 +38,8 @@ Result<std::unique_ptr<ProgressThread>> ProgressThread::start(std::vector<int> f
     std::unique_ptr<ProgressThread> thread(
         new ProgressThread(std::move(fds), tick, std::move(on_wake), std::move(on_start),
                            std::move(stop), std::move(nudge), soon));
+    thread->rx_fds_ = std::move(rx_fds);
+    thread->rx_spinners_ = rx_spinners;
     thread->thread_ = std::thread([self = thread.get()] { self->run(); });
     return thread;
 }
@@ -45,6 +56,8 @@ void ProgressThread::run() {
     set.push_back(pollfd{stop_.get(), POLLIN, 0});
     set.push_back(pollfd{nudge_.get(), POLLIN, 0});
     for (int fd : fds_) set.push_back(pollfd{fd, POLLIN, 0});
+    const size_t first_rx = set.size();
+    for (int fd : rx_fds_) set.push_back(pollfd{fd, POLLIN, 0});
     bool last_round_requested = false;
     for (;;) {
         // After a requested round, the next comes within `soon` whatever
@@ -56,7 +69,19 @@ void ProgressThread::run() {
             sleeping_long_.store(true);
             if (!round_requested_.load()) timeout = to_timespec(tick_);
         }
+        // RX spinners take the frames in: sleep without the RX fds (poll
+        // skips negative fds), announced first like the long tick, and not
+        // longer than kSpunRxRecheck.
+        rx_unwatched_.store(rx_spinners_ != nullptr && rx_spinners_->load() > 0);
+        const bool rx_unwatched = rx_unwatched_.load() && rx_spinners_->load() > 0;
+        for (size_t i = 0; i < rx_fds_.size(); ++i)
+            set[first_rx + i].fd = rx_unwatched ? -1 : rx_fds_[i];
+        if (rx_unwatched &&
+            std::chrono::seconds(timeout.tv_sec) + std::chrono::nanoseconds(timeout.tv_nsec) >
+                kSpunRxRecheck)
+            timeout = to_timespec(kSpunRxRecheck);
         const int ready = ::ppoll(set.data(), set.size(), &timeout, nullptr);
+        rx_unwatched_.store(false);
         sleeping_long_.store(false);
         if (ready < 0 && errno != EINTR) return;  // cannot happen with valid fds
         if (set[0].revents != 0) return;
@@ -67,6 +92,13 @@ void ProgressThread::run() {
         last_round_requested = round_requested_.exchange(false);
         on_wake_();
         wakeups_.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
+void ProgressThread::rx_spinners_gone() {
+    if (rx_unwatched_.load()) {
+        const uint64_t one = 1;
+        (void)!::write(nudge_.get(), &one, sizeof(one));
     }
 }
 

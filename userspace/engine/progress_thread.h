@@ -26,6 +26,20 @@ class ProgressThread {
     [[nodiscard]] static Result<std::unique_ptr<ProgressThread>> start(
         std::vector<int> fds, std::chrono::milliseconds tick, Callback on_wake,
         Callback on_start = {}, std::chrono::microseconds soon = std::chrono::microseconds(200));
+    // Also watches `rx_fds` (the AF_XDP sockets), but only while nobody else
+    // takes their frames in: while `*rx_spinners` > 0 (application threads
+    // busy-polling the rings) it sleeps without them, for at most
+    // kSpunRxRecheck, so that a frame does not wake it only to take the
+    // spinner's CPU and the engine mutex.
+    [[nodiscard]] static Result<std::unique_ptr<ProgressThread>> start(
+        std::vector<int> fds, std::vector<int> rx_fds, const std::atomic<int>* rx_spinners,
+        std::chrono::milliseconds tick, Callback on_wake, Callback on_start = {},
+        std::chrono::microseconds soon = std::chrono::microseconds(200));
+    static constexpr std::chrono::milliseconds kSpunRxRecheck{1};
+
+    // The last RX spinner went to sleep: if the thread sleeps without the RX
+    // fds, it wakes to watch them again (an eventfd write, only then).
+    void rx_spinners_gone();
     // Stops and joins.
     ~ProgressThread();
     ProgressThread(const ProgressThread&) = delete;
@@ -53,6 +67,9 @@ class ProgressThread {
     void run();
 
     std::vector<int> fds_;
+    std::vector<int> rx_fds_;
+    const std::atomic<int>* rx_spinners_ = nullptr;
+    std::atomic<bool> rx_unwatched_{false};  // sleeping without rx_fds_
     std::chrono::milliseconds tick_;
     std::chrono::microseconds soon_;
     UniqueFd nudge_;  // eventfd: wakes the thread out of its long tick

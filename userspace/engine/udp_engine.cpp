@@ -121,13 +121,14 @@ Result<std::unique_ptr<UdpEngine>> UdpEngine::create(const UdpEngineConfig& conf
     if (config.progress_thread) {
         std::vector<int> fds;
         fds.push_back(engine->tcp_->timer_fd());
-        for (const auto& port : engine->ports_)
-            for (const auto& queue : port->queues()) fds.push_back(queue->fd());
         fds.push_back(engine->kernel_sockets_epoll_.get());
         fds.push_back(engine->routes_->fd());
         fds.push_back(engine->neighbours_->fd());
+        std::vector<int> rx_fds;
+        for (const auto& port : engine->ports_)
+            for (const auto& queue : port->queues()) rx_fds.push_back(queue->fd());
         auto thread = ProgressThread::start(
-            std::move(fds), config.progress_tick,
+            std::move(fds), std::move(rx_fds), &engine->rx_spinners_, config.progress_tick,
             [self = engine.get()] {
                 self->progress_round();
                 self->report_usage_when_due();
@@ -145,6 +146,10 @@ UdpEngine::~UdpEngine() {
     for (auto& [id, socket] : sockets_) unsteer_locked(*socket);
     sockets_.clear();
     flush_tx_locked();
+}
+
+void UdpEngine::rx_spin_end(bool to_sleep) {
+    if (rx_spinners_.fetch_sub(1) == 1 && to_sleep && progress_) progress_->rx_spinners_gone();
 }
 
 Result<SocketId> UdpEngine::open(int family) {

@@ -5,6 +5,7 @@
 
 #include <sys/uio.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -170,6 +171,16 @@ class UdpEngine {
     // refills the fill rings; returns frames processed.
     size_t poll_rx();
 
+    // An application thread busy-polls the RX rings (through receive() or
+    // poll_rx()) from rx_spin_begin() to rx_spin_end(): meanwhile the
+    // progress thread does not sleep on the AF_XDP sockets (a wake-up per
+    // frame would only take the spinner's CPU and the mutex). `to_sleep`:
+    // the spinner now sleeps; the last one wakes the progress thread to
+    // watch the rings again (a spin that ended with data does not: the
+    // progress thread looks again within ProgressThread::kSpunRxRecheck).
+    void rx_spin_begin() { rx_spinners_.fetch_add(1); }
+    void rx_spin_end(bool to_sleep);
+
     [[nodiscard]] Result<int> event_fd(SocketId id) const;
     [[nodiscard]] Result<int> kernel_fd(SocketId id) const;
     [[nodiscard]] Result<size_t> queued(SocketId id) const;  // datagrams waiting
@@ -260,6 +271,7 @@ class UdpEngine {
     // Destroyed before the ports it sends on (it removes its steering entries).
     std::unique_ptr<TcpEngine> tcp_;
     // Declared last: stopped (joined) before anything it uses is destroyed.
+    std::atomic<int> rx_spinners_{0};  // see rx_spin_begin(); read by the progress thread
     std::unique_ptr<ProgressThread> progress_;
 };
 

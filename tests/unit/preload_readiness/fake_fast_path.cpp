@@ -32,6 +32,7 @@ FakeSocket g_fake[kMaxFd];
 std::mutex g_mutex;  // every change of a queue and its eventfd together
 std::atomic<unsigned> g_spin_us{0};
 std::atomic<unsigned> g_kernel_spin_us{0};
+std::atomic<int> g_rx_spinners{0};
 std::atomic<unsigned> g_poll_once_calls{0};
 std::atomic<int> g_scheduled_fd{-1};
 std::atomic<unsigned> g_scheduled_at{0};
@@ -129,6 +130,10 @@ void set_spin_us(unsigned us) {
     g_spin_us.store(us);
 }
 
+int rx_spinners() {
+    return g_rx_spinners.load();
+}
+
 void set_kernel_spin_us(unsigned us) {
     g_kernel_spin_us.store(us);
 }
@@ -187,6 +192,16 @@ void fast_path_poll_once() {
 
 unsigned fast_path_spin_us() {
     return test::g_spin_us.load();
+}
+
+// The fake has no progress thread: a spin's scope only has to balance.
+void* fast_path_rx_spin_begin() {
+    test::g_rx_spinners.fetch_add(1);
+    return &test::g_rx_spinners;
+}
+
+void fast_path_rx_spin_end(void* token, bool) {
+    static_cast<std::atomic<int>*>(token)->fetch_sub(1);
 }
 
 unsigned kernel_spin_us() {

@@ -36,6 +36,8 @@ size_t queued(int fd);
 void set_spin_us(unsigned us);
 // XLANE_SPIN_US with XLANE_SPIN_KERNEL=1 (0: off, the default).
 void set_kernel_spin_us(unsigned us);
+// Threads inside a fast-path spin now (fast_path_rx_spin_begin/end balance: 0 between calls).
+int rx_spinners();
 // The `calls`-th fast_path_poll_once() from now delivers one datagram to `fd`.
 void deliver_on_poll_once(int fd, unsigned calls);
 unsigned poll_once_calls();
