@@ -20,11 +20,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
 #include <thread>
+
+#include "../../support/signal_threads.h"
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+
+using xlane::test::DelayedSignal;
+using xlane::test::Later;
 
 namespace {
 
@@ -106,41 +110,6 @@ struct TcpPair {
     }
 };
 
-// Runs `action` on another thread after `delay`; joined on destruction.
-class Later {
-  public:
-    Later(std::chrono::milliseconds delay, std::function<void()> action)
-        : thread_([delay, action] {
-              std::this_thread::sleep_for(delay);
-              action();
-          }) {}
-    ~Later() { thread_.join(); }
-
-  private:
-    std::thread thread_;
-};
-
-// SIGUSR1 to `target` every `period` until destroyed: one that lands before
-// the target entered its call only runs the handler; the next interrupts it.
-class Signals {
-  public:
-    Signals(pthread_t target, std::chrono::milliseconds period)
-        : thread_([this, target, period] {
-              while (!stop_.load()) {
-                  std::this_thread::sleep_for(period);
-                  if (!stop_.load()) ::pthread_kill(target, SIGUSR1);
-              }
-          }) {}
-    ~Signals() {
-        stop_.store(true);
-        thread_.join();
-    }
-
-  private:
-    std::atomic<bool> stop_{false};
-    std::thread thread_;
-};
-
 std::atomic<int> g_handled{0};
 
 void handle_usr1(int flags) {
@@ -177,7 +146,7 @@ void signals_during_the_wait() {
     char byte = 0;
     handle_usr1(0);
     {
-        Signals signals(::pthread_self(), 30ms);
+        DelayedSignal signals(::pthread_self(), 30ms);
         errno = 0;
         check(::recv(udp.receiver, &byte, 1, 0) == -1 && errno == EINTR,
               "udp recv interrupted by a handler without SA_RESTART: EINTR");
@@ -186,14 +155,14 @@ void signals_during_the_wait() {
     {
         g_handled.store(0);
         Later sender(200ms, [&] { udp.send(); });
-        Signals signals(::pthread_self(), 20ms);
+        DelayedSignal signals(::pthread_self(), 20ms);
         check(::recvfrom(udp.receiver, &byte, 1, 0, nullptr, nullptr) == 1 && g_handled.load() > 0,
               "udp recvfrom restarted after SA_RESTART handlers, then the datagram");
     }
     {
         const timeval timeout{5, 0};
         ::setsockopt(udp.receiver, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-        Signals signals(::pthread_self(), 30ms);
+        DelayedSignal signals(::pthread_self(), 30ms);
         errno = 0;
         check(::recv(udp.receiver, &byte, 1, 0) == -1 && errno == EINTR,
               "udp recv with SO_RCVTIMEO: EINTR even after an SA_RESTART handler");

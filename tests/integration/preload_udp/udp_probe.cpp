@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "../../support/probe_expect.h"
+#include "../../support/signal_threads.h"
 
 namespace {
 
@@ -324,26 +325,6 @@ void handle_usr1(int flags) {
     EXPECT(::sigaction(SIGUSR1, &action, nullptr) == 0);
 }
 
-// SIGUSR1 to `target` every 50 ms until destroyed.
-class RepeatedSignal {
-  public:
-    explicit RepeatedSignal(pthread_t target)
-        : thread_([this, target] {
-              while (!stop_.load()) {
-                  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-                  if (!stop_.load()) ::pthread_kill(target, SIGUSR1);
-              }
-          }) {}
-    ~RepeatedSignal() {
-        stop_.store(true);
-        thread_.join();
-    }
-
-  private:
-    std::atomic<bool> stop_{false};
-    std::thread thread_;
-};
-
 void case_spin_signals() {
     const int fd = client_socket(AF_INET, true);
     const auto payload = pattern(40, 9);
@@ -351,7 +332,7 @@ void case_spin_signals() {
     char back[64];
     handle_usr1(0);
     {
-        RepeatedSignal signals(::pthread_self());
+        xlane::test::DelayedSignal signals(::pthread_self(), std::chrono::milliseconds(50));
         const auto start = std::chrono::steady_clock::now();
         errno = 0;
         EXPECT(::recv(fd, back, sizeof(back), 0) == -1 && errno == EINTR);
@@ -364,7 +345,7 @@ void case_spin_signals() {
             std::this_thread::sleep_for(std::chrono::milliseconds(300));
             EXPECT(::send(fd, payload.data(), payload.size(), 0) == 40);
         });
-        RepeatedSignal signals(::pthread_self());
+        xlane::test::DelayedSignal signals(::pthread_self(), std::chrono::milliseconds(50));
         EXPECT(::recv(fd, back, sizeof(back), 0) == 40);
         EXPECT(g_usr1_handled.load() > 0);
         late.join();

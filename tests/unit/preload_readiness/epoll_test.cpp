@@ -69,16 +69,6 @@ struct Udp {
     }
 };
 
-struct Pair {
-    int fds[2]{-1, -1};
-    Pair() { REQUIRE(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, fds) == 0); }
-    ~Pair() {
-        ::close(fds[0]);
-        ::close(fds[1]);
-    }
-    void make_readable() const { REQUIRE(::write(fds[0], "x", 1) == 1); }
-};
-
 using Events = std::map<uint64_t, uint32_t>;
 
 // An address the kernel refuses with EFAULT, out of the compiler's sight.

@@ -28,17 +28,6 @@ long voluntary_switches() {
     return usage.ru_nvcsw;
 }
 
-// A datagram socket pair; fds[1] becomes readable by make_readable().
-struct Pair {
-    int fds[2]{-1, -1};
-    Pair() { REQUIRE(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, fds) == 0); }
-    ~Pair() {
-        ::close(fds[0]);
-        ::close(fds[1]);
-    }
-    void make_readable() const { REQUIRE(::write(fds[0], "x", 1) == 1); }
-};
-
 // Sets the kernel spin for one test and turns it off again.
 struct KernelSpin {
     explicit KernelSpin(unsigned us) { set_kernel_spin_us(us); }

@@ -19,17 +19,6 @@ using namespace xlane::test;
 
 namespace {
 
-struct Pair {
-    int fds[2]{-1, -1};
-    Pair() { REQUIRE(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, fds) == 0); }
-    ~Pair() {
-        ::close(fds[0]);
-        ::close(fds[1]);
-    }
-    // fds[1] readable
-    void make_readable() const { REQUIRE(::write(fds[0], "x", 1) == 1); }
-};
-
 struct Udp {
     int fd;
     explicit Udp(bool accelerated) : fd(udp_socket(AF_INET)) {

@@ -16,6 +16,8 @@
 #include <string>
 #include <thread>
 
+#include "../../support/signal_threads.h"
+
 namespace xlane::test {
 
 // Binds `fd` to 127.0.0.1 (of the test's own network namespace), port chosen
@@ -65,41 +67,23 @@ inline void install_interrupting_handler() {
     ::sigaction(SIGUSR1, &action, nullptr);
 }
 
-// Sends SIGUSR1 to `target` after `delay`, and again every `delay` until
-// destroyed: a signal that comes before the target entered its call only
-// runs the handler, and the next one interrupts the call (load-proof).
-class DelayedSignal {
-  public:
-    DelayedSignal(pthread_t target, std::chrono::milliseconds delay)
-        : thread_([this, target, delay] {
-              while (!stop_.load()) {
-                  std::this_thread::sleep_for(delay);
-                  if (!stop_.load()) ::pthread_kill(target, SIGUSR1);
-              }
-          }) {}
-    ~DelayedSignal() {
-        stop_.store(true);
-        thread_.join();
+// A datagram socket pair; fds[1] becomes readable by make_readable().
+struct Pair {
+    int fds[2]{-1, -1};
+    Pair() {
+        if (::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, fds) != 0)
+            throw std::runtime_error("socketpair: " + std::to_string(errno));
     }
-
-  private:
-    std::atomic<bool> stop_{false};
-    std::thread thread_;
-};
-
-// Runs `action` on another thread after `delay`; joined on destruction.
-class Later {
-  public:
-    template <typename Action>
-    Later(std::chrono::milliseconds delay, Action action)
-        : thread_([delay, action] {
-              std::this_thread::sleep_for(delay);
-              action();
-          }) {}
-    ~Later() { thread_.join(); }
-
-  private:
-    std::thread thread_;
+    ~Pair() {
+        ::close(fds[0]);
+        ::close(fds[1]);
+    }
+    Pair(const Pair&) = delete;
+    Pair& operator=(const Pair&) = delete;
+    void make_readable() const {
+        if (::write(fds[0], "x", 1) != 1)
+            throw std::runtime_error("write: " + std::to_string(errno));
+    }
 };
 
 }  // namespace xlane::test
