@@ -98,8 +98,11 @@ void print_loopback_section() {
     std::printf("loopback: %s  netns %s  cgroup %s\n",
                 s.pass_all ? "draining" : (s.inserting ? "enabled" : "not inserting"),
                 s.netns_id.c_str(), s.cgroup_path.empty() ? "?" : s.cgroup_path.c_str());
-    std::printf("  pins %s  ports %s  stream policy: %u sends < %u B in a row -> kernel\n",
-                s.pin_dir.c_str(), port_list(s.ports).c_str(), s.stream_run, s.stream_small);
+    const std::string sizes = s.stream_small == kStreamAnySize
+                                  ? std::string("sends")
+                                  : "sends < " + std::to_string(s.stream_small) + " B";
+    std::printf("  pins %s  ports %s  stream policy: %u %s in a row -> kernel\n",
+                s.pin_dir.c_str(), port_list(s.ports).c_str(), s.stream_run, sizes.c_str());
     std::printf("  sockets now %u  inserted %llu  insert failed %llu\n", s.sockets,
                 count(XLANE_LB_INSERTED), count(XLANE_LB_INSERT_FAILED));
     std::printf("  skipped: non-local %llu  port %llu  early data %llu\n",
@@ -129,11 +132,11 @@ void add_loopback_commands(CLI::App& app) {
                        "(default: all)");
     enable
         ->add_option("--stream-small", args->stream_small,
-                     "Sends below this size count towards a small-message stream")
-        ->capture_default_str();
+                     "Only sends below this size count towards a one-way stream (default: "
+                     "every send, 4294967295)");
     enable
         ->add_option("--stream-run", args->stream_run,
-                     "That many small sends in a row without a reply move the socket to "
+                     "That many sends in a row without a reply move the socket to "
                      "the kernel path (0: never)")
         ->capture_default_str();
     enable->callback([args] { run_enable(*args); });

@@ -13,9 +13,14 @@
 
 namespace xlane {
 
-// Measured on kernel 6.18 (bench/loopback): redirect wins for ping-pong and
-// for large writes, loses to TCP autocorking for streams of small sends.
-inline constexpr uint32_t kDefaultStreamSmall = 8192;
+// Measured on kernel 6.18 (bench/loopback, README "Loopback path"): redirect
+// wins for request/response (ping-pong) and loses for one-way streams: to
+// TCP autocorking for small sends, and on 2-CPU hosts also for 16-64 KB
+// writes (0.50-0.65x), where a stream moved to the kernel path is at parity.
+// So every one-way stream moves, whatever its message size (stream_small at
+// its maximum: every send counts towards the run).
+inline constexpr uint32_t kStreamAnySize = UINT32_MAX;
+inline constexpr uint32_t kDefaultStreamSmall = kStreamAnySize;
 inline constexpr uint32_t kDefaultStreamRun = 64;
 
 struct LoopbackOptions {
