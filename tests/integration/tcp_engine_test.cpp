@@ -340,6 +340,18 @@ TcpSocketId connect_to_kernel(TcpEngine& tcp, int listener, const Endpoint& serv
     return id.value();
 }
 
+// An engine client connected to a kernel server listening on kAddrA:port
+// (`backlog`, `receive_buffer` as peer_listener): the listener stays open
+// with it, `conn` is the kernel's accepted end, `id` the engine's socket.
+struct KernelServerLink {
+    UniqueFd listener;
+    UniqueFd conn;
+    TcpSocketId id = 0;
+    KernelServerLink(TcpEngine& tcp, uint16_t port, int backlog = 16, int receive_buffer = 0)
+        : listener(peer_listener(endpoint(kAddrA, port), backlog, receive_buffer)),
+          id(connect_to_kernel(tcp, listener.get(), endpoint(kAddrA, port), conn)) {}
+};
+
 }  // namespace
 
 TEST_CASE("TCP engine against a kernel peer (runs tcp_engine.sh, which builds the hosts)") {
@@ -862,10 +874,9 @@ TEST_CASE("concurrency: 1,000 connections open at once, each echoed, then all cl
 TEST_CASE("half-close: the engine shuts its write side and keeps receiving", "[.hosts]") {
     auto e = make_engine();
     TcpEngine& tcp = e->tcp();
-    const Endpoint server = endpoint(kAddrA, 43060);
-    UniqueFd listener = peer_listener(server);
-    UniqueFd conn;
-    const TcpSocketId id = connect_to_kernel(tcp, listener.get(), server, conn);
+    KernelServerLink link(tcp, 43060);
+    UniqueFd& conn = link.conn;
+    const TcpSocketId id = link.id;
     const auto request = pattern(1000, 61);
     const auto reply = pattern(2 * 1024 * 1024, 62);
     std::vector<uint8_t> kernel_got;
@@ -909,10 +920,9 @@ TEST_CASE("half-close: the engine shuts its write side and keeps receiving", "[.
 TEST_CASE("half-close: the kernel shuts its write side, the engine keeps sending", "[.hosts]") {
     auto e = make_engine();
     TcpEngine& tcp = e->tcp();
-    const Endpoint server = endpoint(kAddrA, 43061);
-    UniqueFd listener = peer_listener(server);
-    UniqueFd conn;
-    const TcpSocketId id = connect_to_kernel(tcp, listener.get(), server, conn);
+    KernelServerLink link(tcp, 43061);
+    UniqueFd& conn = link.conn;
+    const TcpSocketId id = link.id;
     REQUIRE(::shutdown(conn.get(), SHUT_WR) == 0);
     // End of stream for us, still writable, no hang-up: CLOSE-WAIT.
     REQUIRE((wait_for(tcp, id, POLLRDHUP) & POLLRDHUP) != 0);
@@ -948,10 +958,9 @@ TEST_CASE("half-close: the kernel shuts its write side, the engine keeps sending
 TEST_CASE("zero window: a kernel peer that stops reading, then drains", "[.hosts]") {
     auto e = make_engine();
     TcpEngine& tcp = e->tcp();
-    const Endpoint server = endpoint(kAddrA, 43070);
-    UniqueFd listener = peer_listener(server, 16, 4096);
-    UniqueFd conn;
-    const TcpSocketId id = connect_to_kernel(tcp, listener.get(), server, conn);
+    KernelServerLink link(tcp, 43070, 16, 4096);
+    UniqueFd& conn = link.conn;
+    const TcpSocketId id = link.id;
     const auto data = pattern(1024 * 1024, 71);
     // Non-blocking sends until the send buffer is full: EAGAIN, POLLOUT clear.
     size_t queued = 0;
@@ -1005,10 +1014,9 @@ TEST_CASE("rst: the kernel resets us while established (sending), in FIN-WAIT-2 
     TcpEngine& tcp = e->tcp();
     {
         INFO("ESTABLISHED, sending: the kernel closes with unread data");
-        const Endpoint server = endpoint(kAddrA, 43080);
-        UniqueFd listener = peer_listener(server);
-        UniqueFd conn;
-        const TcpSocketId id = connect_to_kernel(tcp, listener.get(), server, conn);
+        KernelServerLink link(tcp, 43080);
+        UniqueFd& conn = link.conn;
+        const TcpSocketId id = link.id;
         const auto chunk = pattern(65536, 81);
         send_all(tcp, id, chunk);
         int unread = 0;
@@ -1030,10 +1038,9 @@ TEST_CASE("rst: the kernel resets us while established (sending), in FIN-WAIT-2 
     }
     {
         INFO("FIN-WAIT-2: the kernel aborts (SO_LINGER 0) after our FIN");
-        const Endpoint server = endpoint(kAddrA, 43081);
-        UniqueFd listener = peer_listener(server);
-        UniqueFd conn;
-        const TcpSocketId id = connect_to_kernel(tcp, listener.get(), server, conn);
+        KernelServerLink link(tcp, 43081);
+        UniqueFd& conn = link.conn;
+        const TcpSocketId id = link.id;
         REQUIRE(tcp.shutdown(id, SHUT_WR).ok());
         // This EPIPE is the shut write side's: the reset below still reports.
         CHECK(send_outcome(tcp, id) == EPIPE);
@@ -1052,10 +1059,9 @@ TEST_CASE("rst: the kernel resets us while established (sending), in FIN-WAIT-2 
     }
     {
         INFO("CLOSE-WAIT: the kernel half-closes, then aborts");
-        const Endpoint server = endpoint(kAddrA, 43082);
-        UniqueFd listener = peer_listener(server);
-        UniqueFd conn;
-        const TcpSocketId id = connect_to_kernel(tcp, listener.get(), server, conn);
+        KernelServerLink link(tcp, 43082);
+        UniqueFd& conn = link.conn;
+        const TcpSocketId id = link.id;
         REQUIRE(::shutdown(conn.get(), SHUT_WR) == 0);
         REQUIRE((wait_for(tcp, id, POLLRDHUP) & POLLRDHUP) != 0);
         REQUIRE(tcp.info(id).value().state == tcp::TcpState::kCloseWait);
@@ -1205,10 +1211,8 @@ TEST_CASE("socket options: TCP_USER_TIMEOUT gives ETIMEDOUT while data is unackn
     REQUIRE_FALSE(env("XL_ENGINE_PEER_IFACE").empty());
     auto e = make_engine();
     TcpEngine& tcp = e->tcp();
-    const Endpoint server = endpoint(kAddrA, 43094);
-    UniqueFd listener = peer_listener(server);
-    UniqueFd conn;
-    const TcpSocketId id = connect_to_kernel(tcp, listener.get(), server, conn);
+    KernelServerLink link(tcp, 43094);
+    const TcpSocketId id = link.id;
     tcp::SocketOptions options;
     options.user_timeout = 1500ms;
     REQUIRE(tcp.set_options(id, options).ok());
@@ -1236,10 +1240,8 @@ TEST_CASE("keepalive: probes answered keep the connection; an unreachable peer t
     REQUIRE_FALSE(env("XL_ENGINE_PEER_IFACE").empty());
     auto e = make_engine();
     TcpEngine& tcp = e->tcp();
-    const Endpoint server = endpoint(kAddrA, 43090);
-    UniqueFd listener = peer_listener(server);
-    UniqueFd conn;
-    const TcpSocketId id = connect_to_kernel(tcp, listener.get(), server, conn);
+    KernelServerLink link(tcp, 43090);
+    const TcpSocketId id = link.id;
     tcp::KeepaliveConfig keepalive;
     keepalive.enabled = true;
     keepalive.idle = 200ms;
