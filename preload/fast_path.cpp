@@ -28,8 +28,13 @@ size_t fast_socket_queued(int fd) {
     return queued ? queued.value() : 0;
 }
 
-bool fast_stream_event_fd(int fd, short events, int* event_fd, bool* listening) {
-    return fast::tcp::poll_event_fd(fd, events, event_fd, listening);
+bool fast_stream_event_fd(int fd, short events, bool edge_triggered, int* event_fd,
+                          bool* listening, uint32_t* hold) {
+    return fast::tcp::hold_interest(fd, events, edge_triggered, event_fd, listening, hold);
+}
+
+void fast_stream_release(uint32_t hold, short events) {
+    fast::tcp::release_interest(hold, events);
 }
 
 short fast_stream_mask(int fd) {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace xlane::preload {
 
@@ -26,12 +27,18 @@ size_t fast_socket_queued(int fd);
 
 // TCP sockets on the fast path (fast_tcp.cpp) take ALL their readiness from
 // the engine: the shadow socket's own (POLLHUP: never connected) means
-// nothing. fast_stream_event_fd: true when `fd` is one; its interest becomes
-// `events`, *event_fd is readable while its mask meets them (or ERR/HUP),
+// nothing. fast_stream_event_fd: true when `fd` is one; it holds an interest
+// in `events`, *event_fd is readable while its mask meets them (or ERR/HUP),
 // and *listening says whether the fd's own POLLIN counts too (clients the
 // kernel queued on a listener). fast_stream_mask: its poll mask now, as
 // Linux's tcp_poll would give it. fast_stream_socket: the cheap test.
-bool fast_stream_event_fd(int fd, short events, int* event_fd, bool* listening);
+// The interest is held (*hold, 0 if it could not be) until
+// fast_stream_release(*hold, events): every watcher's interest counts.
+// `edge_triggered`: an EPOLLET registration will watch *event_fd, which
+// must then be written again on every new event.
+bool fast_stream_event_fd(int fd, short events, bool edge_triggered, int* event_fd,
+                          bool* listening, uint32_t* hold);
+void fast_stream_release(uint32_t hold, short events);
 short fast_stream_mask(int fd);
 bool fast_stream_socket(int fd);
 

@@ -217,6 +217,29 @@ void unadopt(int fd, PathReason reason, const std::string& why) {
     if (socket != nullptr) drop_fd_ref(socket);
 }
 
+// A sleeper's interest in a socket's events, held for its sleep.
+class InterestHold {
+  public:
+    InterestHold(TcpEngine& tcp, engine::TcpSocketId id, uint32_t events)
+        : tcp_(tcp), id_(id), events_(events) {
+        held_ = guarded([&] { return tcp_.hold_interest(id_, events_); }).ok();
+    }
+    ~InterestHold() {
+        if (!held_) return;
+        const int saved = errno;  // the waiter's result stands
+        (void)guarded([&] { return tcp_.release_interest(id_, events_); });
+        errno = saved;
+    }
+    InterestHold(const InterestHold&) = delete;
+    InterestHold& operator=(const InterestHold&) = delete;
+
+  private:
+    TcpEngine& tcp_;
+    engine::TcpSocketId id_;
+    uint32_t events_;
+    bool held_ = false;
+};
+
 // Waits until the socket's mask meets `events` (or ERR/HUP): 0, or EAGAIN
 // when `timeout_ns` (0 = none) passed, EINTR for a signal that must
 // interrupt. Spins first (XLANE_SPIN_US) draining the RX rings itself, then
@@ -225,7 +248,6 @@ void unadopt(int fd, PathReason reason, const std::string& why) {
 int wait_for(TcpEngine& tcp, FastSocket& socket, short events, int64_t timeout_ns,
              int extra_fd = -1) {
     const uint64_t deadline = timeout_ns > 0 ? monotonic_ns() + uint64_t(timeout_ns) : 0;
-    (void)guarded([&] { return tcp.set_interest(socket.id, static_cast<uint32_t>(events)); });
     const auto ready = [&]() -> int {
         auto mask = guarded([&] { return tcp.poll_mask(socket.id); });
         if (!mask) return mask.error().errnum;
@@ -243,6 +265,9 @@ int wait_for(TcpEngine& tcp, FastSocket& socket, short events, int64_t timeout_n
         fast_path_poll_once();
     }
     rx_spin.sleeping();
+    // The spin asked the mask itself; the sleep needs the eventfd to wake
+    // for `events`, whatever other waiters of the socket want.
+    const InterestHold interest(tcp, socket.id, static_cast<uint32_t>(events));
     constexpr size_t kMaxPoll = 18;
     pollfd fds[kMaxPoll];
     nfds_t count = 0;
@@ -735,20 +760,37 @@ void hand_listeners_to_kernel_before_fork() {
     });
 }
 
-bool poll_event_fd(int fd, short events, int* event_fd, bool* listening) {
+bool hold_interest(int fd, short events, bool edge_triggered, int* event_fd, bool* listening,
+                   uint32_t* hold) {
     if (inside_engine() || !serves(fd)) return false;
     return shielded(
         [&] {
             FastRef socket = tcp_socket(fd);
             TcpEngine* tcp = tcp_engine();
             if (!socket || tcp == nullptr) return false;
-            (void)guarded(
-                [&] { return tcp->set_interest(socket->id, static_cast<uint16_t>(events)); });
+            const auto held = guarded([&] {
+                return tcp->hold_interest(socket->id, static_cast<uint16_t>(events));
+            });
+            if (edge_triggered) (void)guarded([&] { return tcp->watch_edges(socket->id); });
             *event_fd = socket->event_fd;
             *listening = socket->listening.load();
+            *hold = held ? socket->id : 0;
             return true;
         },
         false);
+}
+
+void release_interest(uint32_t hold, short events) {
+    if (hold == 0) return;
+    const int saved = errno;  // the waiter's result stands
+    shielded_void([&] {
+        TcpEngine* tcp = tcp_engine();
+        // Gone with its socket already (closed): nothing to release.
+        if (tcp != nullptr)
+            (void)guarded(
+                [&] { return tcp->release_interest(hold, static_cast<uint16_t>(events)); });
+    });
+    errno = saved;
 }
 
 short poll_mask(int fd) {

@@ -49,9 +49,14 @@ bool getsockname(int fd, sockaddr* addr, socklen_t* len, int* ret);
 bool getpeername(int fd, sockaddr* addr, socklen_t* len, int* ret);
 bool ioctl(int fd, unsigned long request, void* arg, int* ret);
 
-// Readiness (readiness_poll.cpp): the eventfd that is readable while the
-// socket's poll mask meets `events` (set as its interest), and that mask.
-bool poll_event_fd(int fd, short events, int* event_fd, bool* listening);
+// Readiness (readiness_poll.cpp, readiness_epoll.cpp): holds `events` in
+// the socket's interest (TcpEngine::hold_interest) and gives the eventfd that
+// is readable while its poll mask meets the interest of all its watchers;
+// *hold names the hold for release_interest (the engine's socket id, never
+// reused). poll_mask: the mask now.
+bool hold_interest(int fd, short events, bool edge_triggered, int* event_fd, bool* listening,
+                   uint32_t* hold);
+void release_interest(uint32_t hold, short events);
 short poll_mask(int fd);
 
 // fork() (pthread_atfork prepare, in the parent): a listener the child

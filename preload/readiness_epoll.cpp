@@ -82,6 +82,8 @@ struct Watch {
     bool armed;        // EPOLLONESHOT: not reported since the last arm
     bool stream;       // a fast-path TCP socket: all readiness from the eventfd
     bool listening;    // ... a listener: its kernel queue's EPOLLIN counts too
+    uint32_t stream_hold;  // ... the interest it holds in the engine (0: none)
+    short held_events;     // ... in these events
     uint8_t stamp;     // in every tag of this record
     uint32_t harvest;  // the drain that reported it last ...
     int slot;          // ... and at which output index
@@ -224,8 +226,16 @@ void link_watch(Watch* w) {
     set->watches = w;
 }
 
+// A fast TCP socket's watch lets go of the interest it holds in the engine.
+void drop_stream_hold(Watch* w) {
+    if (w->stream_hold == 0) return;
+    fast_stream_release(w->stream_hold, w->held_events);
+    w->stream_hold = 0;
+}
+
 // Under the fd stripe and the set lock; the watch must no longer be in the sub-set.
 void unlink_and_free(Watch* w) {
+    drop_stream_hold(w);
     if (w->prev_of_fd != nullptr) {
         w->prev_of_fd->next_of_fd = w->next_of_fd;
     } else {
@@ -414,6 +424,7 @@ void demote(Watch* w) {
     LockGuard guard(set->lock);
     if (!w->accelerated) return;
     detach_halves(w);
+    drop_stream_hold(w);
     w->accelerated = false;
     w->event_fd = -1;
     set->accelerated.fetch_sub(1, std::memory_order_relaxed);
@@ -482,11 +493,13 @@ int ctl_add_accelerated(int epfd, int fd, epoll_event* event, int event_fd) {
     w->data = event->data;
     w->event_fd = event_fd;
     int stream_event_fd = -1;
-    w->stream = fast_stream_event_fd(fd, static_cast<short>(event->events & 0x3fff),
-                                     &stream_event_fd, &w->listening);
+    w->held_events = static_cast<short>(event->events & 0x3fff);
+    w->stream = fast_stream_event_fd(fd, w->held_events, (event->events & EPOLLET) != 0,
+                                     &stream_event_fd, &w->listening, &w->stream_hold);
     LockGuard guard(set->lock);
     if (!ensure_sub(set) || !attach_halves(w)) {
         const int error = errno;
+        drop_stream_hold(w);
         g_watch_pool.release(w);
         errno = error;
         return -1;
@@ -511,9 +524,15 @@ int ctl_mod_accelerated(Watch* w, epoll_event* event) {
     if (sys_epoll_ctl(set->sub, op_socket, w->fd, &socket_event) != 0) return -1;
     w->socket_half = true;
     if (w->stream) {
+        // The new interest is held before the old one goes: no gap.
+        const uint32_t old_hold = w->stream_hold;
+        const short old_events = w->held_events;
         int stream_event_fd = -1;
-        (void)fast_stream_event_fd(w->fd, static_cast<short>(event->events & 0x3fff),
-                                   &stream_event_fd, &w->listening);
+        w->held_events = static_cast<short>(event->events & 0x3fff);
+        w->stream_hold = 0;
+        (void)fast_stream_event_fd(w->fd, w->held_events, (event->events & EPOLLET) != 0,
+                                   &stream_event_fd, &w->listening, &w->stream_hold);
+        fast_stream_release(old_hold, old_events);
     }
     const bool wants_read = (event->events & kReadEvents) != 0 || w->stream;
     if (wants_read) {

@@ -40,14 +40,37 @@ int poll_now(pollfd* fds, nfds_t nfds, const sigset_t* sigmask) {
 // The translated set: the caller's slots first (same order), then one eventfd
 // slot per accelerated fd that asked for POLLIN; owner[j] is the caller's slot
 // of eventfd slot j. accelerated[k]: the caller's slots of accelerated fds
-// (for the poll hit/miss counters).
+// (for the poll hit/miss counters). holds[j]: the interest a TCP socket's
+// eventfd slot j holds for the call (hold 0: none, a UDP socket's slot).
+struct InterestHeld {
+    uint32_t hold;
+    short events;
+};
+
 struct Translation {
     pollfd* fds;
     nfds_t* owner;
     nfds_t* accelerated;
+    InterestHeld* holds;
     nfds_t user_count;
     nfds_t event_count;
     nfds_t accelerated_count;
+};
+
+// Lets go of the TCP sockets' interests when the call ends, however it ends
+// (thread cancellation in the sleep included).
+class HeldInterests {
+  public:
+    explicit HeldInterests(const Translation& t) : t_(t) {}
+    ~HeldInterests() {
+        for (nfds_t j = 0; j < t_.event_count; ++j)
+            fast_stream_release(t_.holds[j].hold, t_.holds[j].events);
+    }
+    HeldInterests(const HeldInterests&) = delete;
+    HeldInterests& operator=(const HeldInterests&) = delete;
+
+  private:
+    const Translation& t_;
 };
 
 void translate(const pollfd* user, nfds_t nfds, size_t max_event_slots, size_t max_accelerated,
@@ -59,9 +82,11 @@ void translate(const pollfd* user, nfds_t nfds, size_t max_event_slots, size_t m
         t.fds[i] = pollfd{user[i].fd, user[i].events, 0};
         int event_fd = -1;
         bool listening = false;
+        uint32_t hold = 0;
         if (user[i].fd >= 0 && t.event_count < max_event_slots &&
             t.accelerated_count < max_accelerated &&
-            fast_stream_event_fd(user[i].fd, user[i].events, &event_fd, &listening)) {
+            fast_stream_event_fd(user[i].fd, user[i].events, false, &event_fd, &listening,
+                                 &hold)) {
             // A TCP socket's whole readiness comes from its eventfd (the
             // engine's mask); the shadow socket's own (HUP: unconnected)
             // means nothing, except a listener's POLLIN for the clients
@@ -72,6 +97,7 @@ void translate(const pollfd* user, nfds_t nfds, size_t max_event_slots, size_t m
             else
                 t.fds[i].fd = -1;
             t.fds[nfds + t.event_count] = pollfd{event_fd, POLLIN, 0};
+            t.holds[t.event_count] = InterestHeld{hold, user[i].events};
             t.owner[t.event_count++] = i;
             continue;
         }
@@ -84,6 +110,7 @@ void translate(const pollfd* user, nfds_t nfds, size_t max_event_slots, size_t m
         t.fds[i].events = static_cast<short>(user[i].events & ~kPollReadBits);
         if ((user[i].events & kPollReadBits) == 0) continue;
         t.fds[nfds + t.event_count] = pollfd{event_fd, POLLIN, 0};
+        t.holds[t.event_count] = InterestHeld{0, 0};
         t.owner[t.event_count++] = i;
     }
 }
@@ -139,18 +166,35 @@ int sleep_translated(const Translation& t, const Deadline& deadline, const sigse
     return libc::ppoll(t.fds, total, &left, mask);
 }
 
+// The kernel's count `ret` for the translated set, made 0 when it holds
+// nothing the caller asked for: a TCP socket's eventfd serves all the
+// socket's watchers, so another one's interest (an epoll registration for
+// EPOLLOUT, say) can make it readable for this call.
+int unless_only_others(int ret, const Translation& t, pollfd* user) {
+    return ret > 0 && fold_back(t, user) == 0 ? 0 : ret;
+}
+
+// Sleeps in the kernel until the caller has an event, an error or the deadline.
+int sleep_for_caller(const Translation& t, pollfd* user, const Deadline& deadline,
+                     const sigset_t* mask) {
+    for (;;) {
+        const int ret = sleep_translated(t, deadline, mask);
+        if (unless_only_others(ret, t, user) != 0 || ret <= 0 || deadline.passed()) return ret;
+    }
+}
+
 // Waits on the translated set: a look, then spinning on the fast path while
 // XLANE_SPIN_US allows, then sleeping in the kernel for the time left.
 int wait_translated(pollfd* user, const Translation& t, const Deadline& deadline,
                     const sigset_t* sigmask) {
     const nfds_t total = t.user_count + t.event_count;
-    int ret = poll_now(t.fds, total, sigmask);
+    int ret = unless_only_others(poll_now(t.fds, total, sigmask), t, user);
     if (ret != 0 || deadline.immediate()) return finish(ret, t, user, false);
 
     const unsigned spin_us = fast_path_spin_us();
     if (spin_us == 0) {
         fast_path_poll_once();  // also sends what the fast path left for a batched TX wake-up
-        return finish(sleep_translated(t, deadline, sigmask), t, user, true);
+        return finish(sleep_for_caller(t, user, deadline, sigmask), t, user, true);
     }
     // Spinning: every signal held until the sleep, which applies the call's
     // mask atomically (SpinSignals says why).
@@ -160,11 +204,11 @@ int wait_translated(pollfd* user, const Translation& t, const Deadline& deadline
     const Deadline spin_end = deadline.capped_us(spin_us);
     while (!spin_end.passed() && !signals.pending()) {
         fast_path_poll_once();
-        ret = poll_now(t.fds, total, nullptr);
+        ret = unless_only_others(poll_now(t.fds, total, nullptr), t, user);
         if (ret != 0) return finish(ret, t, user, false);
     }
     rx_spin.sleeping();
-    return finish(sleep_translated(t, deadline, signals.sleep_mask()), t, user, true);
+    return finish(sleep_for_caller(t, user, deadline, signals.sleep_mask()), t, user, true);
 }
 
 size_t words_for(int nfds) {
@@ -302,12 +346,15 @@ int poll_mixed_until(pollfd* fds, nfds_t nfds, const Deadline& deadline, const s
     ScratchArray<pollfd, kInlineFds> translated(nfds + read_slots);
     ScratchArray<nfds_t, kInlineFds> owner(read_slots);
     ScratchArray<nfds_t, kInlineFds> accelerated_slots(accelerated);
+    ScratchArray<InterestHeld, kInlineFds> holds(read_slots);
     if (translated.data() == nullptr || owner.data() == nullptr ||
-        accelerated_slots.data() == nullptr) {
+        accelerated_slots.data() == nullptr || holds.data() == nullptr) {
         errno = ENOMEM;  // poll(2) documents ENOMEM for this very case
         return -1;
     }
-    Translation t{translated.data(), owner.data(), accelerated_slots.data(), 0, 0, 0};
+    Translation t{translated.data(), owner.data(), accelerated_slots.data(), holds.data(),
+                  0, 0, 0};
+    const HeldInterests held(t);
     translate(fds, nfds, read_slots, accelerated, t);
     return wait_translated(fds, t, deadline, sigmask);
 }

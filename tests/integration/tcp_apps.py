@@ -7,6 +7,19 @@
                                             that accept and echo as `server` does
                                             (the parent never accepts), until none
                                             of them got a connection for 3 s
+  tcp_apps.py drip ADDR PORT ROUNDS          accept one connection; per round, read
+                                            one byte, answer one digit; then wait
+                                            for the client's close
+  tcp_apps.py edge ADDR PORT ROUNDS         drip's client under edge-triggered
+                                            epoll: every answer must raise a new
+                                            EPOLLIN event although nothing is read
+                                            in between, and no event may come
+                                            without new data
+  tcp_apps.py levels ADDR PORT ROUNDS       drip's client under level-triggered
+                                            epoll (EPOLLIN) while poll() asks the
+                                            same socket for POLLOUT in between:
+                                            the epoll wait still wakes for data,
+                                            and sleeps (no CPU) while none comes
   tcp_apps.py client ADDR PORT SIZE [blocking|nonblocking|epoll]
                                             send SIZE pattern bytes, half-close,
                                             read the echo to EOF, compare;
@@ -61,6 +74,96 @@ def server(addr, port, count):
         conn.close()
         print("OK served %d bytes to %s" % (len(data), peer[0]), flush=True)
     listener.close()
+
+
+def drip(addr, port, rounds):
+    listener = socket.socket(family_of(addr), socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((addr, port))
+    listener.listen(1)
+    print("listening", flush=True)
+    conn, _ = listener.accept()
+    for i in range(rounds):
+        if conn.recv(1) != b"g":
+            raise RuntimeError("round %d: no request" % i)
+        conn.sendall(str(i % 10).encode())
+    # The client closes first: no FIN of ours may raise an edge it counts.
+    if conn.recv(1) != b"":
+        raise RuntimeError("more than the requests")
+    conn.close()
+    listener.close()
+    print("OK dripped %d bytes" % rounds, flush=True)
+
+
+def edge(addr, port, rounds):
+    """EPOLLET on a TCP socket: Linux raises an event for each segment that
+    arrives, readable before or not (sk_data_ready wakes the watch)."""
+    import select
+    sock = socket.create_connection((addr, port), timeout=20)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    ep = select.epoll()
+    ep.register(sock.fileno(), select.EPOLLIN | select.EPOLLET)
+    for i in range(rounds):
+        sock.sendall(b"g")
+        events = ep.poll(5)
+        if len(events) != 1 or not events[0][1] & select.EPOLLIN:
+            raise RuntimeError("round %d: %r instead of one EPOLLIN edge" % (i, events))
+        # Nothing new: an edge-triggered watch stays quiet, however much
+        # waits unread.
+        extra = ep.poll(0.1)
+        if extra:
+            raise RuntimeError("round %d: %r without new data" % (i, extra))
+    expected = "".join(str(i % 10) for i in range(rounds)).encode()
+    got = b""
+    while len(got) < len(expected):
+        chunk = sock.recv(len(expected) - len(got))
+        if not chunk:
+            break
+        got += chunk
+    if got != expected:
+        raise RuntimeError("read %r, expected %r" % (got, expected))
+    ep.close()
+    sock.close()
+    print("OK %d edges for %d answers" % (rounds, rounds))
+
+
+def levels(addr, port, rounds):
+    """Two waiters of one socket with different interests: an epoll
+    registration for EPOLLIN and, in between, poll() for POLLOUT."""
+    import resource
+    import select
+    sock = socket.create_connection((addr, port), timeout=20)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    ep = select.epoll()
+    ep.register(sock.fileno(), select.EPOLLIN)
+
+    def thread_cpu():
+        usage = resource.getrusage(resource.RUSAGE_THREAD)
+        return usage.ru_utime + usage.ru_stime
+
+    for i in range(rounds):
+        writable = select.poll()
+        writable.register(sock.fileno(), select.POLLOUT)
+        if not writable.poll(1000):
+            raise RuntimeError("round %d: an idle connection is not writable" % i)
+        # The socket is writable but has nothing to read: the wait sleeps
+        # its whole time (a wait woken for POLLOUT would spin instead).
+        before = thread_cpu()
+        quiet = ep.poll(0.5)
+        spent = thread_cpu() - before
+        if quiet:
+            raise RuntimeError("round %d: %r with nothing to read" % (i, quiet))
+        if spent > 0.1:
+            raise RuntimeError("round %d: the idle 0.5 s wait used %.2f s of CPU" % (i, spent))
+        sock.sendall(b"g")
+        events = ep.poll(5)
+        if len(events) != 1 or not events[0][1] & select.EPOLLIN:
+            raise RuntimeError("round %d: %r instead of EPOLLIN" % (i, events))
+        if sock.recv(1) != str(i % 10).encode():
+            raise RuntimeError("round %d: wrong answer" % i)
+    ep.close()
+    sock.close()
+    print("OK %d rounds of EPOLLIN beside POLLOUT waits" % rounds)
 
 
 def prefork(addr, port, workers):
@@ -166,6 +269,15 @@ def main():
         return
     if mode == "prefork":
         prefork(addr, port, int(sys.argv[4]))
+        return
+    if mode == "drip":
+        drip(addr, port, int(sys.argv[4]))
+        return
+    if mode == "edge":
+        edge(addr, port, int(sys.argv[4]))
+        return
+    if mode == "levels":
+        levels(addr, port, int(sys.argv[4]))
         return
     size = int(sys.argv[4])
     mode = sys.argv[5] if len(sys.argv) > 5 else "blocking"

@@ -71,10 +71,32 @@ std::vector<uint8_t> pattern(size_t size, unsigned seed) {
     return bytes;
 }
 
+// An interest in `events` of one socket, held while it lives (a waiter's).
+class Interest {
+  public:
+    Interest(TcpEngine& tcp, TcpSocketId id, uint32_t events)
+        : tcp_(tcp), id_(id), events_(events) {
+        REQUIRE(tcp_.hold_interest(id_, events_).ok());
+    }
+    ~Interest() { (void)tcp_.release_interest(id_, events_); }
+    Interest(const Interest&) = delete;
+    Interest& operator=(const Interest&) = delete;
+
+  private:
+    TcpEngine& tcp_;
+    TcpSocketId id_;
+    uint32_t events_;
+};
+
+bool readable_now(int fd, int timeout_ms = 0) {
+    pollfd pfd{fd, POLLIN, 0};
+    return ::poll(&pfd, 1, timeout_ms) == 1;
+}
+
 // Waits until the socket's poll mask intersects `events` (or ERR/HUP), the
 // way a blocking call would: interest, then the eventfd, then the mask.
 uint32_t wait_for(TcpEngine& tcp, TcpSocketId id, uint32_t events, int timeout_ms = kWaitMs) {
-    REQUIRE(tcp.set_interest(id, events).ok());
+    const Interest interest(tcp, id, events);
     const int fd = tcp.event_fd(id).value();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     for (;;) {
@@ -274,7 +296,8 @@ bool eventually(Predicate holds,
 template <typename Done>
 bool wait_all(TcpEngine& tcp, const std::vector<TcpSocketId>& ids, uint32_t events, Done done,
               int timeout_ms = kWaitMs) {
-    for (const TcpSocketId id : ids) REQUIRE(tcp.set_interest(id, events).ok());
+    std::vector<std::unique_ptr<Interest>> interests;
+    for (const TcpSocketId id : ids) interests.push_back(std::make_unique<Interest>(tcp, id, events));
     std::vector<TcpSocketId> pending = ids;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     std::vector<pollfd> fds;
@@ -606,6 +629,45 @@ TEST_CASE("MSG_PEEK, scatter/gather iovecs, FIONREAD and POLLOUT of an idle conn
     CHECK(kernel_got == expected);
 }
 
+TEST_CASE("readiness: the eventfd serves the interests of all the socket's waiters at once",
+          "[.hosts]") {
+    auto e = make_engine();
+    TcpEngine& tcp = e->tcp();
+    KernelServerLink link(tcp, 43097);
+    const TcpSocketId id = link.id;
+    const int fd = tcp.event_fd(id).value();
+    REQUIRE((tcp.poll_mask(id).value() & POLLOUT) != 0);
+    // Nobody waits: quiet, although the socket is writable.
+    CHECK_FALSE(readable_now(fd));
+    {
+        // An epoll registration for EPOLLIN, say, for the whole case.
+        const Interest reader(tcp, id, POLLIN);
+        CHECK_FALSE(readable_now(fd));
+        {
+            // A blocking send waits for room meanwhile: the eventfd wakes it.
+            const Interest writer(tcp, id, POLLOUT);
+            CHECK(readable_now(fd));
+            // A second reader (a poll call) changes nothing.
+            const Interest poller(tcp, id, POLLIN | POLLRDHUP);
+            CHECK(readable_now(fd));
+        }
+        // The writer left: its interest does not outlive it ...
+        CHECK_FALSE(readable_now(fd));
+        // ... nor hides the reader's: data wakes it.
+        const char hello[] = "hello";
+        REQUIRE(::send(link.conn.get(), hello, sizeof hello, 0) == sizeof hello);
+        CHECK(readable_now(fd, kWaitMs));
+        CHECK((tcp.poll_mask(id).value() & POLLIN) != 0);
+    }
+    // The data waits unread, but nobody wants it any more.
+    CHECK_FALSE(readable_now(fd));
+    {
+        const Interest reader(tcp, id, POLLIN);
+        CHECK(readable_now(fd));
+    }
+    REQUIRE(tcp.close(id, true).ok());
+}
+
 TEST_CASE("bulk: 100 MB each way over one IPv4 connection, checked byte for byte", "[.hosts]") {
     auto e = make_engine();
     TcpEngine& tcp = e->tcp();
@@ -674,7 +736,7 @@ TEST_CASE("bulk: 100 MB each way over one IPv4 connection, checked byte for byte
             if (result.value() == 0) eof = true;
             got.feed(std::span(incoming).first(result.value()));
         }
-        REQUIRE(tcp.set_interest(id.value(), sent < kBulk ? POLLIN | POLLOUT : POLLIN).ok());
+        const Interest interest(tcp, id.value(), sent < kBulk ? POLLIN | POLLOUT : POLLIN);
         pollfd pfd{fd, POLLIN, 0};
         (void)::poll(&pfd, 1, 100);
     }

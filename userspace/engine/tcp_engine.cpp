@@ -564,12 +564,45 @@ Result<uint32_t> TcpEngine::poll_mask(TcpSocketId id) {
     return mask_locked(*found.value());
 }
 
-Status TcpEngine::set_interest(TcpSocketId id, uint32_t events) {
+namespace {
+
+// POLLPRI (urgent data) never holds: the engine has none to report.
+constexpr uint32_t kReadInterest = POLLIN | POLLRDNORM | POLLRDBAND;
+constexpr uint32_t kWriteInterest = POLLOUT | POLLWRNORM | POLLWRBAND;
+
+}  // namespace
+
+Status TcpEngine::hold_interest(TcpSocketId id, uint32_t events) {
     OperationLock lock(*this);
     auto found = find_locked(id);
     if (!found) return found.error();
-    found.value()->interest = events;
-    update_readiness_locked(*found.value());
+    Socket& socket = *found.value();
+    const uint32_t before = socket.interest();
+    if ((events & kReadInterest) != 0) ++socket.read_holders;
+    if ((events & POLLRDHUP) != 0) ++socket.rdhup_holders;
+    if ((events & kWriteInterest) != 0) ++socket.write_holders;
+    if (socket.interest() != before) update_readiness_locked(socket);
+    return {};
+}
+
+Status TcpEngine::release_interest(TcpSocketId id, uint32_t events) {
+    OperationLock lock(*this);
+    auto found = find_locked(id);
+    if (!found) return found.error();
+    Socket& socket = *found.value();
+    const uint32_t before = socket.interest();
+    if ((events & kReadInterest) != 0 && socket.read_holders > 0) --socket.read_holders;
+    if ((events & POLLRDHUP) != 0 && socket.rdhup_holders > 0) --socket.rdhup_holders;
+    if ((events & kWriteInterest) != 0 && socket.write_holders > 0) --socket.write_holders;
+    if (socket.interest() != before) update_readiness_locked(socket);
+    return {};
+}
+
+Status TcpEngine::watch_edges(TcpSocketId id) {
+    OperationLock lock(*this);
+    auto found = find_locked(id);
+    if (!found) return found.error();
+    found.value()->edges_watched = true;
     return {};
 }
 
@@ -748,8 +781,8 @@ uint32_t TcpEngine::mask_locked(const Socket& socket) const {
 }
 
 void TcpEngine::update_readiness_locked(Socket& socket, bool edge) {
-    const bool ready = (mask_locked(socket) & (socket.interest | POLLERR | POLLHUP)) != 0;
-    if (ready == socket.signalled && !(ready && edge)) return;
+    const bool ready = (mask_locked(socket) & (socket.interest() | POLLERR | POLLHUP)) != 0;
+    if (ready == socket.signalled && !(ready && edge && socket.edges_watched)) return;
     socket.signalled = ready;
     uint64_t value = 1;
     if (ready)

@@ -64,9 +64,14 @@ struct TcpFaultConfig {
 //
 // Readiness: each socket's eventfd is readable exactly while its poll mask
 // (poll_mask(): POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDHUP as Linux's
-// tcp_poll would say) intersects its interest (set_interest(); POLLIN by
-// default; POLLERR and POLLHUP always count). A waiter sets the interest it
-// needs, polls the eventfd, then asks poll_mask() what holds.
+// tcp_poll would say) intersects the interest its watchers hold, all of them
+// together (hold_interest(): reading, writing or both; POLLERR and POLLHUP
+// always count). Every waiter (an epoll registration, a poll call, a
+// blocking send or receive) holds its interest while it watches and releases
+// it after, so that one waiter's interest never hides another's events. It
+// polls the eventfd, then asks poll_mask() what holds. A new event while the
+// eventfd is readable writes it again only for sockets that edge-triggered
+// epoll watches (watch_edges()).
 class TcpEngine {
   public:
     TcpEngine(TcpEngineHost host, TcpFaultConfig faults);
@@ -111,7 +116,12 @@ class TcpEngine {
     [[nodiscard]] Status close(TcpSocketId id, bool abort = false);
 
     [[nodiscard]] Result<uint32_t> poll_mask(TcpSocketId id);
-    [[nodiscard]] Status set_interest(TcpSocketId id, uint32_t events);
+    // `events` (poll bits) held until release_interest() with the same bits.
+    [[nodiscard]] Status hold_interest(TcpSocketId id, uint32_t events);
+    [[nodiscard]] Status release_interest(TcpSocketId id, uint32_t events);
+    // From now on every new event (data, ACKed space, FIN...) re-signals the
+    // eventfd even while it is readable, as EPOLLET watchers of it need.
+    [[nodiscard]] Status watch_edges(TcpSocketId id);
     // SO_ERROR: the pending error, cleared by reading it.
     [[nodiscard]] Result<int> take_error(TcpSocketId id);
     [[nodiscard]] Result<int> event_fd(TcpSocketId id) const;

@@ -24,7 +24,7 @@ struct TcpEngine::Socket {
     int family;
     int kernel_fd;             // the shadow socket: fd identity and port reservation
     UniqueFd owned_kernel_fd;  // set when the engine created it
-    UniqueFd event;            // readable while poll mask & (interest|ERR|HUP) != 0
+    UniqueFd event;            // readable while poll mask & (interest()|ERR|HUP) != 0
     bool v6only = false;
     std::optional<Endpoint> local;        // once bound
     std::optional<Endpoint> remote;       // once connecting
@@ -32,11 +32,25 @@ struct TcpEngine::Socket {
     std::unique_ptr<tcp::TcpListener> listener;
     std::vector<BindKey> steered_binds;  // a listener's entries
     tcp::TcpConfig config;               // options set before the connection exists
-    uint32_t interest = POLLIN;
+    // Watchers holding an interest in data (POLLIN), in the peer's FIN
+    // (POLLRDHUP) and in room to write (POLLOUT): the eventfd serves them all
+    // at once (a waiter sees the union, and asks the mask what holds).
+    uint32_t read_holders = 0;
+    uint32_t rdhup_holders = 0;
+    uint32_t write_holders = 0;
     bool signalled = false;
+    // An edge-triggered epoll registration watches `event` (sticky): a new
+    // event then re-signals an eventfd that is readable already, which a
+    // level-triggered watcher never needs (a write per segment otherwise).
+    bool edges_watched = false;
     bool read_shutdown = false;
     bool write_shutdown = false;
     bool error_taken = false;  // SO_ERROR (or a failed call) reported the error
+
+    uint32_t interest() const {
+        return (read_holders > 0 ? POLLIN | POLLRDNORM : 0u) | (rdhup_holders > 0 ? POLLRDHUP : 0u) |
+               (write_holders > 0 ? POLLOUT | POLLWRNORM : 0u);
+    }
 };
 
 struct TcpEngine::Flow {

@@ -219,9 +219,11 @@ bool inside_engine() {
 
 // No fake TCP sockets: the multiplexers' TCP branch is tested end to end
 // (integration_preload_apps_tcp).
-bool fast_stream_event_fd(int, short, int*, bool*) {
+bool fast_stream_event_fd(int, short, bool, int*, bool*, uint32_t*) {
     return false;
 }
+
+void fast_stream_release(uint32_t, short) {}
 
 short fast_stream_mask(int) {
     return 0;
