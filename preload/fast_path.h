@@ -13,6 +13,8 @@
 // costs one table lookup for fds that are not accelerated.
 #pragma once
 
+#include <pthread.h>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -57,25 +59,36 @@ void* fast_path_rx_spin_begin();
 void fast_path_rx_spin_end(void* token, bool to_sleep);
 
 // The scope of such a spin: begin() starts it, sleeping() ends it before
-// the thread sleeps, and the destructor ends it if neither did.
+// the thread sleeps, and the destructor ends it if neither did. Thread
+// cancellation waits meanwhile (it then acts in the sleep, a cancellation
+// point, or at the next one): the spin reaches cancellation points (the
+// engine's recvfrom and sendto wake-ups of the rings), and the forced unwind
+// from one skips this destructor in code built without exceptions (the
+// multiplexers), which would leave the progress thread off the rings for good.
 class RxSpin {
   public:
     RxSpin() = default;
-    ~RxSpin() {
-        if (token_ != nullptr) fast_path_rx_spin_end(token_, false);
-    }
+    ~RxSpin() { end(false); }
     RxSpin(const RxSpin&) = delete;
     RxSpin& operator=(const RxSpin&) = delete;
     void begin() {
-        if (token_ == nullptr) token_ = fast_path_rx_spin_begin();
+        if (token_ != nullptr) return;
+        (void)pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state_);
+        token_ = fast_path_rx_spin_begin();
+        if (token_ == nullptr) (void)pthread_setcancelstate(cancel_state_, nullptr);
     }
-    void sleeping() {
-        if (token_ != nullptr) fast_path_rx_spin_end(token_, true);
-        token_ = nullptr;
-    }
+    void sleeping() { end(true); }
 
   private:
+    void end(bool to_sleep) {
+        if (token_ == nullptr) return;
+        fast_path_rx_spin_end(token_, to_sleep);
+        token_ = nullptr;
+        (void)pthread_setcancelstate(cancel_state_, nullptr);
+    }
+
     void* token_ = nullptr;
+    int cancel_state_ = PTHREAD_CANCEL_ENABLE;
 };
 
 // XLANE_SPIN_US as configured (0 when the fast path is not in use), the time

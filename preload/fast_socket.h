@@ -5,7 +5,9 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <mutex>
 
 namespace xlane::preload {
 
@@ -15,6 +17,20 @@ enum CmsgFlag : uint32_t {
     kCmsgPktinfo6 = 1u << 1,     // IPV6_RECVPKTINFO
     kCmsgTimestamp = 1u << 2,    // SO_TIMESTAMP (or SO_TIMESTAMPNS, with kCmsgTimestampNs)
     kCmsgTimestampNs = 1u << 3,  // SO_TIMESTAMPNS: timespec instead of timeval
+};
+
+// A TCP listener's options that differ from a fresh socket's, as the
+// setsockopt calls that give them to an accepted socket's shadow (fast_tcp.cpp).
+struct InheritedOptions {
+    struct Int {
+        int level = 0;
+        int name = 0;
+        int value = 0;
+    };
+    static constexpr size_t kMaxInts = 9;
+    Int ints[kMaxInts]{};
+    size_t int_count = 0;
+    char congestion[16] = {};  // TCP_CONGESTION; empty: the default
 };
 
 struct FastSocket {
@@ -41,6 +57,9 @@ struct FastSocket {
     // shadow (hand_listeners_to_kernel_before_fork).
     std::atomic<bool> shared_by_fork{false};
     std::atomic<bool> linger_abort{false};  // TCP: SO_LINGER {1, 0}: close sends RST
+    // TCP listener: set at listen() and by setsockopt, read by accept().
+    std::mutex inherited_lock;
+    InheritedOptions inherited;
 };
 
 // One reference to a FastSocket for the length of a call.

@@ -15,6 +15,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <mutex>
+#include <optional>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -89,21 +92,43 @@ bool engine_option(int level, int name) {
     }
 }
 
-// SO_SNDBUF and SO_RCVBUF of a TCP socket nobody sized (tcp_wmem[1] and
-// tcp_rmem[1] of this network namespace), read once from a probe socket. A
-// shadow that reads anything else was sized by the application, which turns
-// Linux's autotuning off: the engine then uses that size instead of its own.
-struct DefaultBuffers {
+// The options an accepted socket inherits from its listener (Linux clones
+// the listener into each connection), besides TCP_CONGESTION and the buffer
+// sizes, which have their own rules.
+constexpr std::pair<int, int> kInheritedIntOptions[] = {
+    {SOL_SOCKET, SO_KEEPALIVE},     {IPPROTO_TCP, TCP_NODELAY},   {IPPROTO_TCP, TCP_CORK},
+    {IPPROTO_TCP, TCP_KEEPIDLE},    {IPPROTO_TCP, TCP_KEEPINTVL}, {IPPROTO_TCP, TCP_KEEPCNT},
+    {IPPROTO_TCP, TCP_USER_TIMEOUT}};
+static_assert(std::size(kInheritedIntOptions) + 2 <= InheritedOptions::kMaxInts);  // + buffers
+
+// What a TCP socket nobody set anything on reads in this network namespace,
+// read once from a probe socket. SO_SNDBUF and SO_RCVBUF: tcp_wmem[1] and
+// tcp_rmem[1]; a shadow that reads anything else was sized by the
+// application, which turns Linux's autotuning off: the engine then uses that
+// size instead of its own. The rest tell which of a listener's options were
+// changed, the only ones an accepted socket's shadow needs set.
+struct FreshSocketOptions {
     int send = -1;
     int receive = -1;
+    std::optional<int> ints[std::size(kInheritedIntOptions)];  // unreadable: never a default
+    char congestion[16] = {};                                  // TCP_CA_NAME_MAX
 };
-DefaultBuffers default_buffers() {
-    static const DefaultBuffers defaults = [] {
-        DefaultBuffers d;
+const FreshSocketOptions& fresh_socket_options() {
+    static const FreshSocketOptions defaults = [] {
+        FreshSocketOptions d;
         const int probe = libc::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
         if (probe < 0) return d;
         d.send = int_option(probe, SOL_SOCKET, SO_SNDBUF, -1);
         d.receive = int_option(probe, SOL_SOCKET, SO_RCVBUF, -1);
+        for (size_t i = 0; i < std::size(kInheritedIntOptions); ++i) {
+            int value = 0;
+            socklen_t len = sizeof(value);
+            const auto [level, name] = kInheritedIntOptions[i];
+            if (libc::getsockopt(probe, level, name, &value, &len) == 0) d.ints[i] = value;
+        }
+        socklen_t len = sizeof(d.congestion) - 1;
+        if (libc::getsockopt(probe, IPPROTO_TCP, TCP_CONGESTION, d.congestion, &len) != 0)
+            d.congestion[0] = '\0';
         libc::close(probe);
         return d;
     }();
@@ -128,7 +153,7 @@ xlane::tcp::SocketOptions shadow_options(int fd) {
     if (libc::getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, &len) == 0)
         options.congestion = xlane::tcp::congestion_algorithm_from(
             std::string_view(name, strnlen(name, static_cast<size_t>(len))));
-    const DefaultBuffers defaults = default_buffers();
+    const FreshSocketOptions& defaults = fresh_socket_options();
     const int send = int_option(fd, SOL_SOCKET, SO_SNDBUF, -1);
     if (send > 0 && send != defaults.send) options.send_buffer = static_cast<size_t>(send);
     const int receive = int_option(fd, SOL_SOCKET, SO_RCVBUF, -1);
@@ -139,33 +164,60 @@ xlane::tcp::SocketOptions shadow_options(int fd) {
 
 // Linux clones a listener into each connection it accepts, options
 // included; an accepted socket's shadow is a fresh kernel socket, so it gets
-// them copied, and getsockopt on it reads what Linux would.
-void inherit_options(int listener_fd, int child_fd) {
-    static constexpr std::pair<int, int> kIntOptions[] = {
-        {SOL_SOCKET, SO_KEEPALIVE},     {IPPROTO_TCP, TCP_NODELAY},   {IPPROTO_TCP, TCP_CORK},
-        {IPPROTO_TCP, TCP_KEEPIDLE},    {IPPROTO_TCP, TCP_KEEPINTVL}, {IPPROTO_TCP, TCP_KEEPCNT},
-        {IPPROTO_TCP, TCP_USER_TIMEOUT}};
-    for (const auto& [level, name] : kIntOptions) {
+// them set, and getsockopt on it reads what Linux would. The engine's own
+// connection already runs them (the TcpListener's options). Which of them
+// differ from a fresh socket's is found here, at listen() and after each
+// setsockopt on the listener, so that accept() makes one setsockopt per
+// option the program changed rather than reading and writing every one.
+InheritedOptions listener_options(int listener_fd) {
+    const FreshSocketOptions& defaults = fresh_socket_options();
+    InheritedOptions inherited;
+    for (size_t i = 0; i < std::size(kInheritedIntOptions); ++i) {
+        const auto [level, name] = kInheritedIntOptions[i];
         int value = 0;
         socklen_t len = sizeof(value);
-        if (libc::getsockopt(listener_fd, level, name, &value, &len) == 0)
-            (void)libc::setsockopt(child_fd, level, name, &value, len);
+        if (libc::getsockopt(listener_fd, level, name, &value, &len) != 0 ||
+            value == defaults.ints[i])
+            continue;
+        inherited.ints[inherited.int_count++] = {level, name, value};
     }
-    char congestion[16] = {};
-    socklen_t len = sizeof(congestion) - 1;
-    if (libc::getsockopt(listener_fd, IPPROTO_TCP, TCP_CONGESTION, congestion, &len) == 0)
-        (void)libc::setsockopt(child_fd, IPPROTO_TCP, TCP_CONGESTION, congestion,
-                               static_cast<socklen_t>(strnlen(congestion, sizeof(congestion))));
     // Sizes only when the application set them (setting one locks it); the
     // kernel doubles what it is given, so half the listener's value.
-    const DefaultBuffers defaults = default_buffers();
     for (const auto& [name, fallback] :
          {std::pair{SO_SNDBUF, defaults.send}, std::pair{SO_RCVBUF, defaults.receive}}) {
         const int value = int_option(listener_fd, SOL_SOCKET, name, -1);
         if (value <= 0 || value == fallback) continue;
-        const int half = value / 2;
-        (void)libc::setsockopt(child_fd, SOL_SOCKET, name, &half, sizeof(half));
+        inherited.ints[inherited.int_count++] = {SOL_SOCKET, name, value / 2};
     }
+    char congestion[sizeof(inherited.congestion)] = {};
+    socklen_t len = sizeof(congestion) - 1;
+    if (libc::getsockopt(listener_fd, IPPROTO_TCP, TCP_CONGESTION, congestion, &len) == 0 &&
+        std::strcmp(congestion, defaults.congestion) != 0)
+        std::memcpy(inherited.congestion, congestion, sizeof(congestion));
+    return inherited;
+}
+
+void record_listener_options(int listener_fd, FastSocket& listener) {
+    const InheritedOptions inherited = listener_options(listener_fd);
+    std::lock_guard lock(listener.inherited_lock);
+    listener.inherited = inherited;
+}
+
+void inherit_options(FastSocket& listener, int child_fd) {
+    InheritedOptions inherited;
+    {
+        std::lock_guard lock(listener.inherited_lock);
+        inherited = listener.inherited;
+    }
+    for (size_t i = 0; i < inherited.int_count; ++i) {
+        const InheritedOptions::Int& option = inherited.ints[i];
+        (void)libc::setsockopt(child_fd, option.level, option.name, &option.value,
+                               sizeof(option.value));
+    }
+    if (inherited.congestion[0] != '\0')
+        (void)libc::setsockopt(
+            child_fd, IPPROTO_TCP, TCP_CONGESTION, inherited.congestion,
+            static_cast<socklen_t>(strnlen(inherited.congestion, sizeof(inherited.congestion))));
 }
 
 // The decision for a TCP socket at its connect or listen: the rules, then
@@ -413,6 +465,7 @@ static bool listen_unshielded(int fd, int backlog, int* ret) {
         unadopt(fd, PathReason::kResource, status.error().describe());
         return false;
     }
+    record_listener_options(fd, *socket);
     socket->listening.store(true);
     *ret = 0;
     return true;
@@ -434,7 +487,7 @@ static bool accept_unshielded(int fd, sockaddr* addr, socklen_t* addrlen, int fl
         }
         auto id = guarded([&] { return tcp->accept(listener->id, conn); });
         if (id) {
-            inherit_options(fd, conn);
+            inherit_options(*listener, conn);
             auto event_fd = guarded([&] { return tcp->event_fd(id.value()); });
             auto* socket = new (std::nothrow) FastSocket;
             if (socket == nullptr || !event_fd) {
@@ -663,6 +716,7 @@ static bool setsockopt_unshielded(int fd, int level, int name, const void* value
         level == SOL_SOCKET && (name == SO_RCVBUF || name == SO_RCVBUFFORCE) && rcvbuf > 0)
         options.receive_buffer = static_cast<size_t>(rcvbuf);
     (void)guarded([&] { return tcp_engine()->set_options(socket->id, options); });
+    if (socket->listening.load()) record_listener_options(fd, *socket);
     errno = saved_errno;
     return true;
 }

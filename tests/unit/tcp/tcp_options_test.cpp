@@ -8,69 +8,27 @@
 #include <cerrno>
 #include <vector>
 
+#include "scripted_peer.h"
 #include "tcp/tcp_connection.h"
 
 namespace xlane::tcp {
 namespace {
 
 using namespace std::chrono_literals;
-const packet::Ipv6Addr kA = packet::ipv4_mapped({198, 18, 0, 1});
-const packet::Ipv6Addr kB = packet::ipv4_mapped({198, 18, 0, 2});
-
-// The connection under test is A:40000 (active open); the test is B:80.
-struct Peer {
-    TcpConfig config;
-    Instant now{10s};
-    FourTuple tuple{{kA, 40000}, {kB, 80}};
-    std::unique_ptr<TcpConnection> conn;
-    uint32_t peer_seq = 5001;  // next sequence number the peer sends
-    uint32_t iss = 0;
-    std::vector<uint8_t> payload_store;
-
-    Peer() {
-        config.timestamps = false;
-        config.sack = false;
-    }
-
-    std::vector<OutSegment> out() {
-        std::vector<OutSegment> segments;
-        while (auto s = conn->pop_output()) segments.push_back(std::move(*s));
-        return segments;
-    }
-
-    void deliver(uint8_t f, uint32_t ack, std::vector<uint8_t> payload = {},
-                 uint16_t window = 65535, TcpOptions options = {}) {
-        payload_store = std::move(payload);
-        Segment s;
-        s.header = {80, 40000, peer_seq, ack, f, window, 0};
-        s.options = options;
-        s.payload = payload_store;
-        conn->on_segment(s, now);
-        peer_seq += static_cast<uint32_t>(payload_store.size());
-    }
-
-    // Returns the SYN the connection sent.
-    OutSegment establish(std::optional<uint8_t> peer_wscale = std::nullopt) {
-        conn = TcpConnection::connect(config, tuple, now);
-        auto syn = out();
-        REQUIRE(syn.size() == 1);
-        iss = syn[0].header.seq;
-        TcpOptions o;
-        o.mss = 1460;
-        o.window_scale = peer_wscale;
-        Segment s;
-        s.header = {80, 40000, 5000, iss + 1, flags::kSyn | flags::kAck, 65535, 0};
-        s.options = o;
-        conn->on_segment(s, now);
-        out();
-        REQUIRE(conn->state() == TcpState::kEstablished);
-        return syn[0];
-    }
-};
+using test::kA;
+using test::kB;
+using test::ScriptedPeer;
 
 SocketOptions defaults() {
     SocketOptions o;
     o.congestion = CongestionAlgorithm::kCubic;
+    return o;
+}
+
+// The options of a SYN-ACK offering window scaling.
+TcpOptions window_scale(uint8_t shift) {
+    TcpOptions o;
+    o.window_scale = shift;
     return o;
 }
 
@@ -83,8 +41,8 @@ size_t payload_bytes(const std::vector<OutSegment>& segments) {
 }  // namespace
 
 TEST_CASE("options: TCP_CORK through set_options holds partial segments", "[tcp][options]") {
-    Peer t;
-    t.establish();
+    ScriptedPeer t;
+    t.establish_active();
     SocketOptions o = defaults();
     o.cork = true;
     t.conn->set_options(o, t.now);
@@ -103,11 +61,11 @@ TEST_CASE("options: TCP_CORK through set_options holds partial segments", "[tcp]
 }
 
 TEST_CASE("options: TCP_CORK set before connect holds data from the start", "[tcp][options]") {
-    Peer t;
+    ScriptedPeer t;
     SocketOptions o = defaults();
     o.cork = true;
     apply_options(t.config, o);
-    t.establish();
+    t.establish_active();
     t.conn->send(std::vector<uint8_t>(300, 1), t.now);
     CHECK(t.out().empty());
     CHECK(t.conn->next_deadline() == t.now + t.config.cork_ceiling);
@@ -115,8 +73,8 @@ TEST_CASE("options: TCP_CORK set before connect holds data from the start", "[tc
 
 TEST_CASE("options: switching congestion control keeps the window, changes the arithmetic",
           "[tcp][options][congestion]") {
-    Peer t;
-    t.establish();
+    ScriptedPeer t;
+    t.establish_active();
     REQUIRE(t.conn->info(t.now).congestion == CongestionAlgorithm::kCubic);
     const uint32_t cwnd = t.conn->info(t.now).snd_cwnd;
     SocketOptions o = defaults();
@@ -131,7 +89,7 @@ TEST_CASE("options: switching congestion control keeps the window, changes the a
     // (ssthresh 5 segments) where CUBIC would keep 70% (7).
     t.conn->send(std::vector<uint8_t>(10 * 1460, 1), t.now);
     REQUIRE(payload_bytes(t.out()) == 10 * 1460);
-    for (int i = 0; i < 3; ++i) t.deliver(flags::kAck, t.iss + 1);
+    for (int i = 0; i < 3; ++i) t.deliver_next(flags::kAck, t.iss + 1);
     info = t.conn->info(t.now);
     CHECK(info.ca_state == 3);
     CHECK(info.snd_ssthresh == 5);
@@ -148,8 +106,8 @@ TEST_CASE("options: switching congestion control keeps the window, changes the a
 
 TEST_CASE("options: TCP_USER_TIMEOUT gives ETIMEDOUT when it runs out, not RTOs later",
           "[tcp][options][timeout]") {
-    Peer t;
-    t.establish();
+    ScriptedPeer t;
+    t.establish_active();
     SocketOptions o = defaults();
     o.user_timeout = 2500ms;
     t.conn->set_options(o, t.now);
@@ -171,15 +129,15 @@ TEST_CASE("options: TCP_USER_TIMEOUT gives ETIMEDOUT when it runs out, not RTOs 
 }
 
 TEST_CASE("options: acknowledged progress restarts the user timeout", "[tcp][options][timeout]") {
-    Peer t;
-    t.establish();
+    ScriptedPeer t;
+    t.establish_active();
     SocketOptions o = defaults();
     o.user_timeout = 2500ms;
     t.conn->set_options(o, t.now);
     t.conn->send(std::vector<uint8_t>(100, 1), t.now);
     t.out();
     t.now += 2s;
-    t.deliver(flags::kAck, t.iss + 101);  // acknowledged
+    t.deliver_next(flags::kAck, t.iss + 101);  // acknowledged
     t.conn->send(std::vector<uint8_t>(100, 1), t.now);
     t.out();
     const Instant second = t.now;
@@ -196,26 +154,26 @@ TEST_CASE("options: acknowledged progress restarts the user timeout", "[tcp][opt
 
 TEST_CASE("options: SO_RCVBUF before connect bounds the window and picks the scale",
           "[tcp][options][buffers]") {
-    Peer t;
+    ScriptedPeer t;
     t.config.window_scaling = true;
     SocketOptions o = defaults();
     o.receive_buffer = 8192;  // setsockopt(4096) as Linux reads it back
     apply_options(t.config, o);
     CHECK(t.config.receive_buffer == 4096);
-    const OutSegment syn = t.establish(7);
+    const OutSegment syn = t.establish_active(window_scale(7));
     CHECK(syn.header.window == 4096);
     REQUIRE(syn.options.window_scale.has_value());
     CHECK(*syn.options.window_scale == 0);  // 4 KiB needs no scaling
     // The peer fills the window; nothing is read: the window closes.
-    t.deliver(flags::kAck | flags::kPsh, t.iss + 1, std::vector<uint8_t>(4096, 3));
+    t.deliver_next(flags::kAck | flags::kPsh, t.iss + 1, std::vector<uint8_t>(4096, 3));
     auto acks = t.out();
     REQUIRE_FALSE(acks.empty());
     CHECK(acks.back().header.window == 0);
     CHECK(t.conn->info(t.now).rcv_space == 0);
     // Beyond the window is not accepted.
-    t.deliver(flags::kAck | flags::kPsh, t.iss + 1, std::vector<uint8_t>(1000, 3));
+    t.deliver_next(flags::kAck | flags::kPsh, t.iss + 1, std::vector<uint8_t>(1000, 3));
     CHECK(t.conn->readable_bytes() == 4096);
-    t.peer_seq -= 1000;  // not taken: the peer sends it again later
+    t.peer_nxt -= 1000;  // not taken: the peer sends it again later
 
     // A larger SO_RCVBUF later grows the window only as far as the scale
     // chosen at SYN time can say (65535 << 0).
@@ -224,7 +182,7 @@ TEST_CASE("options: SO_RCVBUF before connect bounds the window and picks the sca
     o.receive_buffer = 2 * 1024 * 1024;
     t.conn->set_options(o, t.now);
     t.out();
-    t.deliver(flags::kAck | flags::kPsh, t.iss + 1, std::vector<uint8_t>(100, 3));
+    t.deliver_next(flags::kAck | flags::kPsh, t.iss + 1, std::vector<uint8_t>(100, 3));
     auto later = t.out();
     REQUIRE_FALSE(later.empty());
     CHECK(later.back().header.window == 65535);
@@ -233,9 +191,9 @@ TEST_CASE("options: SO_RCVBUF before connect bounds the window and picks the sca
 
 TEST_CASE("options: a smaller SO_RCVBUF on a live connection shrinks the window it advertises",
           "[tcp][options][buffers]") {
-    Peer t;
+    ScriptedPeer t;
     t.config.window_scaling = true;
-    t.establish(7);  // 256 KiB default: scale 3
+    t.establish_active(window_scale(7));  // 256 KiB default: scale 3
     SocketOptions o = defaults();
     o.receive_buffer = 2 * 16384;
     t.conn->set_options(o, t.now);
@@ -246,7 +204,7 @@ TEST_CASE("options: a smaller SO_RCVBUF on a live connection shrinks the window 
     // the 256 KiB promised before stands; once it is used up, the new bound
     // (16 KiB, plus less than one scale unit of rounding) holds.
     for (int i = 0; i < 200; ++i) {
-        t.deliver(flags::kAck | flags::kPsh, t.iss + 1, std::vector<uint8_t>(1460, 3));
+        t.deliver_next(flags::kAck | flags::kPsh, t.iss + 1, std::vector<uint8_t>(1460, 3));
         received += t.conn->recv(sink, t.now).bytes;
         for (const auto& s : t.out()) {
             const uint32_t window = uint32_t{s.header.window} << 3;
@@ -263,8 +221,8 @@ TEST_CASE("options: a smaller SO_RCVBUF on a live connection shrinks the window 
 }
 
 TEST_CASE("options: SO_SNDBUF bounds the bytes queued", "[tcp][options][buffers]") {
-    Peer t;
-    t.establish();
+    ScriptedPeer t;
+    t.establish_active();
     SocketOptions o = defaults();
     o.send_buffer = 10000;  // the effective (doubled) value
     t.conn->set_options(o, t.now);
@@ -285,8 +243,8 @@ TEST_CASE("options: SO_SNDBUF bounds the bytes queued", "[tcp][options][buffers]
 
 TEST_CASE("options: keepalive settings apply, and only changes restart the timer",
           "[tcp][options][keepalive]") {
-    Peer t;
-    t.establish();
+    ScriptedPeer t;
+    t.establish_active();
     CHECK(t.conn->next_deadline() == kNever);
     SocketOptions o = defaults();
     o.keepalive = {.enabled = true, .idle = 1s, .interval = 1s, .probes = 2};

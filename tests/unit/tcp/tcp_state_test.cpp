@@ -5,138 +5,16 @@
 #include <cerrno>
 #include <vector>
 
+#include "scripted_peer.h"
 #include "tcp/tcp_connection.h"
 
 namespace xlane::tcp {
 namespace {
 
 using namespace std::chrono_literals;
-const packet::Ipv6Addr kA = packet::ipv4_mapped({198, 18, 0, 1});
-const packet::Ipv6Addr kB = packet::ipv4_mapped({198, 18, 0, 2});
-
-// The connection under test is A:40000; the test is B:80.
-struct Script {
-    TcpConfig config;
-    Instant now{10s};
-    FourTuple tuple{{kA, 40000}, {kB, 80}};
-    std::unique_ptr<TcpConnection> conn;
-    uint32_t peer_iss = 5000;
-    uint32_t peer_nxt = 5001;  // next sequence number the peer sends
-    uint32_t iss = 0;          // the connection's
-    std::vector<uint8_t> payload_store;
-
-    Script() {
-        config.timestamps = false;  // plain arithmetic unless a test wants them
-        config.window_scaling = false;
-        config.sack = false;
-    }
-
-    std::vector<OutSegment> out() {
-        std::vector<OutSegment> segments;
-        while (auto s = conn->pop_output()) segments.push_back(std::move(*s));
-        return segments;
-    }
-
-    void deliver(uint8_t f, uint32_t seq, uint32_t ack, std::vector<uint8_t> payload = {},
-                 TcpOptions options = {}, uint16_t window = 65535) {
-        payload_store = std::move(payload);
-        Segment s;
-        s.header = {80, 40000, seq, ack, f, window, 0};
-        s.options = options;
-        s.payload = payload_store;
-        conn->on_segment(s, now);
-    }
-
-    // Peer data in order, acknowledging everything the connection sent.
-    void peer_data(size_t n) {
-        deliver(flags::kAck | flags::kPsh, peer_nxt, conn_nxt(), std::vector<uint8_t>(n, 'x'));
-        peer_nxt += static_cast<uint32_t>(n);
-    }
-
-    uint32_t conn_nxt_value = 0;
-    uint32_t conn_nxt() const { return conn_nxt_value; }
-    // Remembers the highest sequence the connection used.
-    void track(const std::vector<OutSegment>& segments) {
-        for (const auto& s : segments) {
-            const uint32_t end = s.header.seq + static_cast<uint32_t>(s.payload.size()) +
-                                 ((s.header.flags & flags::kSyn) ? 1 : 0) +
-                                 ((s.header.flags & flags::kFin) ? 1 : 0);
-            if (!(s.header.flags & flags::kRst) && end - conn_nxt_value < 0x80000000u)
-                conn_nxt_value = end;
-        }
-    }
-
-    void establish_active(TcpOptions peer_options = {}, uint16_t window = 65535) {
-        conn = TcpConnection::connect(config, tuple, now);
-        auto syn = out();
-        REQUIRE(syn.size() == 1);
-        REQUIRE(syn[0].header.flags == flags::kSyn);
-        iss = syn[0].header.seq;
-        conn_nxt_value = iss + 1;
-        if (!peer_options.mss) peer_options.mss = 1460;
-        deliver(flags::kSyn | flags::kAck, peer_iss, iss + 1, {}, peer_options, window);
-        auto ack = out();
-        REQUIRE(ack.size() == 1);
-        CHECK(ack[0].header.flags == flags::kAck);
-        CHECK(ack[0].header.ack == peer_iss + 1);
-        REQUIRE(conn->state() == TcpState::kEstablished);
-    }
-
-    void establish_passive() {
-        Segment syn;
-        syn.header = {80, 40000, peer_iss, 0, flags::kSyn, 65535, 0};
-        syn.options.mss = 1460;
-        conn = TcpConnection::from_syn(config, tuple, syn, now);
-        auto synack = out();
-        REQUIRE(synack.size() == 1);
-        REQUIRE(synack[0].header.flags == (flags::kSyn | flags::kAck));
-        CHECK(synack[0].header.ack == peer_iss + 1);
-        iss = synack[0].header.seq;
-        conn_nxt_value = iss + 1;
-        REQUIRE(conn->state() == TcpState::kSynReceived);
-    }
-
-    // States reached from ESTABLISHED.
-    void to_fin_wait1() {
-        conn->shutdown(false, true, now);
-        auto fin = out();
-        REQUIRE(fin.size() == 1);
-        REQUIRE((fin[0].header.flags & flags::kFin) != 0);
-        track(fin);
-        REQUIRE(conn->state() == TcpState::kFinWait1);
-    }
-    void to_fin_wait2() {
-        to_fin_wait1();
-        deliver(flags::kAck, peer_nxt, conn_nxt());
-        REQUIRE(conn->state() == TcpState::kFinWait2);
-    }
-    void to_closing() {
-        to_fin_wait1();
-        deliver(flags::kFin | flags::kAck, peer_nxt, conn_nxt() - 1);  // FIN not yet acked
-        ++peer_nxt;
-        REQUIRE(conn->state() == TcpState::kClosing);
-        out();
-    }
-    void to_time_wait() {
-        to_fin_wait2();
-        deliver(flags::kFin | flags::kAck, peer_nxt, conn_nxt());
-        ++peer_nxt;
-        REQUIRE(conn->state() == TcpState::kTimeWait);
-        out();
-    }
-    void to_close_wait() {
-        deliver(flags::kFin | flags::kAck, peer_nxt, conn_nxt());
-        ++peer_nxt;
-        REQUIRE(conn->state() == TcpState::kCloseWait);
-        out();
-    }
-    void to_last_ack() {
-        to_close_wait();
-        conn->shutdown(false, true, now);
-        track(out());
-        REQUIRE(conn->state() == TcpState::kLastAck);
-    }
-};
+using test::kA;
+using test::kB;
+using test::ScriptedPeer;
 
 bool only_ack(const std::vector<OutSegment>& segments, uint32_t ack) {
     return segments.size() == 1 && segments[0].header.flags == flags::kAck &&
@@ -146,7 +24,7 @@ bool only_ack(const std::vector<OutSegment>& segments, uint32_t ack) {
 }  // namespace
 
 TEST_CASE("active open negotiates options and reports establishment", "[tcp][state]") {
-    Script t;
+    ScriptedPeer t;
     t.config.timestamps = true;
     t.config.window_scaling = true;
     t.config.sack = true;
@@ -191,7 +69,7 @@ TEST_CASE("MSS comes from the route MTU, IPv6 included", "[tcp][state]") {
 }
 
 TEST_CASE("SYN-SENT: RST rules and refused connections", "[tcp][state][rst]") {
-    Script t;
+    ScriptedPeer t;
     t.conn = TcpConnection::connect(t.config, t.tuple, t.now);
     const uint32_t iss = t.out()[0].header.seq;
     SECTION("RST without ACK is ignored") {
@@ -221,7 +99,7 @@ TEST_CASE("SYN-SENT: RST rules and refused connections", "[tcp][state][rst]") {
 }
 
 TEST_CASE("simultaneous open, segment by segment", "[tcp][state]") {
-    Script t;
+    ScriptedPeer t;
     t.conn = TcpConnection::connect(t.config, t.tuple, t.now);
     const uint32_t iss = t.out()[0].header.seq;
     TcpOptions mss;
@@ -246,7 +124,7 @@ TEST_CASE("simultaneous open, segment by segment", "[tcp][state]") {
 
 TEST_CASE("SYN-RECEIVED: bad ACK gets RST, exact RST closes, lost SYN-ACK retransmitted",
           "[tcp][state][rst]") {
-    Script t;
+    ScriptedPeer t;
     t.establish_passive();
     SECTION("unacceptable ACK") {
         t.deliver(flags::kAck, t.peer_nxt, t.iss + 9);
@@ -295,7 +173,7 @@ TEST_CASE("SYN-RECEIVED: bad ACK gets RST, exact RST closes, lost SYN-ACK retran
 }
 
 TEST_CASE("RST acceptance in every synchronized state (RFC 9293 + RFC 5961)", "[tcp][state][rst]") {
-    Script t;
+    ScriptedPeer t;
     t.establish_active();
     int expected_error = ECONNRESET;
     SECTION("ESTABLISHED") {}
@@ -342,7 +220,7 @@ TEST_CASE("RST acceptance in every synchronized state (RFC 9293 + RFC 5961)", "[
 }
 
 TEST_CASE("SYN on an established connection gets a challenge ACK", "[tcp][state][rst]") {
-    Script t;
+    ScriptedPeer t;
     t.establish_active();
     t.deliver(flags::kSyn, t.peer_nxt + 5, 0);
     CHECK(only_ack(t.out(), t.peer_nxt));
@@ -352,7 +230,7 @@ TEST_CASE("SYN on an established connection gets a challenge ACK", "[tcp][state]
 }
 
 TEST_CASE("challenge ACKs are rate limited", "[tcp][state][rst]") {
-    Script t;
+    ScriptedPeer t;
     t.config.challenge_acks_per_second = 2;
     t.establish_active();
     int acks = 0;
@@ -368,7 +246,7 @@ TEST_CASE("challenge ACKs are rate limited", "[tcp][state][rst]") {
 }
 
 TEST_CASE("ACK of unsent data and too-old ACKs are answered, not processed", "[tcp][state]") {
-    Script t;
+    ScriptedPeer t;
     t.establish_active();
     t.deliver(flags::kAck, t.peer_nxt, t.iss + 1 + 5000, std::vector<uint8_t>(10, 'z'));
     CHECK(only_ack(t.out(), t.peer_nxt));  // data not taken
@@ -376,7 +254,7 @@ TEST_CASE("ACK of unsent data and too-old ACKs are answered, not processed", "[t
 }
 
 TEST_CASE("segments outside the receive window are trimmed and answered", "[tcp][state]") {
-    Script t;
+    ScriptedPeer t;
     t.config.receive_buffer = 4096;
     t.config.quickack_segments = 0;
     t.establish_active();
@@ -398,7 +276,7 @@ TEST_CASE("segments outside the receive window are trimmed and answered", "[tcp]
 }
 
 TEST_CASE("the out-of-order queue has its own configurable bound", "[tcp][state]") {
-    Script t;
+    ScriptedPeer t;
     t.config.out_of_order_limit = 1000;
     t.establish_active();
     for (uint32_t i = 1; i <= 3; ++i) {
@@ -409,7 +287,7 @@ TEST_CASE("the out-of-order queue has its own configurable bound", "[tcp][state]
 }
 
 TEST_CASE("out-of-order data is SACKed and delivered once the hole fills", "[tcp][state]") {
-    Script t;
+    ScriptedPeer t;
     t.config.sack = true;
     TcpOptions peer;
     peer.sack_permitted = true;
@@ -433,7 +311,7 @@ TEST_CASE("out-of-order data is SACKed and delivered once the hole fills", "[tcp
 }
 
 TEST_CASE("PAWS drops segments with old timestamps", "[tcp][state]") {
-    Script t;
+    ScriptedPeer t;
     t.config.timestamps = true;
     TcpOptions peer;
     peer.timestamps = Timestamps{1000, 0};
@@ -454,7 +332,7 @@ TEST_CASE("PAWS drops segments with old timestamps", "[tcp][state]") {
 }
 
 TEST_CASE("TIME-WAIT re-acknowledges a retransmitted FIN and ends after 2 MSL", "[tcp][state]") {
-    Script t;
+    ScriptedPeer t;
     t.config.time_wait = 30s;
     t.establish_active();
     t.to_time_wait();
@@ -469,7 +347,7 @@ TEST_CASE("TIME-WAIT re-acknowledges a retransmitted FIN and ends after 2 MSL", 
 }
 
 TEST_CASE("FIN handling: half-close, out-of-order FIN, EOF", "[tcp][state]") {
-    Script t;
+    ScriptedPeer t;
     t.establish_active();
     // FIN arrives before the data in front of it.
     t.deliver(flags::kFin | flags::kAck, t.peer_nxt + 5, t.iss + 1);
@@ -493,7 +371,7 @@ TEST_CASE("FIN handling: half-close, out-of-order FIN, EOF", "[tcp][state]") {
 }
 
 TEST_CASE("delayed ACK and quick ACK", "[tcp][state][ack]") {
-    Script t;
+    ScriptedPeer t;
     t.config.quickack_segments = 0;
     t.establish_active();
     t.peer_data(100);
@@ -512,7 +390,7 @@ TEST_CASE("delayed ACK and quick ACK", "[tcp][state][ack]") {
 }
 
 TEST_CASE("Nagle, TCP_NODELAY and TCP_CORK", "[tcp][state][nagle]") {
-    Script t;
+    ScriptedPeer t;
     t.establish_active();
     const std::vector<uint8_t> byte{1};
     SECTION("Nagle holds small segments while data is unacknowledged") {
@@ -559,7 +437,7 @@ TEST_CASE("Nagle, TCP_NODELAY and TCP_CORK", "[tcp][state][nagle]") {
 
 TEST_CASE("zero window: persist probes, then the window update resumes sending",
           "[tcp][state][window]") {
-    Script t;
+    ScriptedPeer t;
     t.establish_active({}, 0);
     CHECK(t.conn->send(std::vector<uint8_t>(3000, 7), t.now).bytes == 3000);
     CHECK(t.out().empty());
@@ -596,7 +474,7 @@ TEST_CASE("zero window: persist probes, then the window update resumes sending",
 
 TEST_CASE("a window shrunk to zero under outstanding data is probed, not timed out",
           "[tcp][state][window]") {
-    Script t;
+    ScriptedPeer t;
     t.config.retries2 = 3;
     t.establish_active();
     t.conn->send(std::vector<uint8_t>(1000, 7), t.now);
@@ -617,7 +495,7 @@ TEST_CASE("a window shrunk to zero under outstanding data is probed, not timed o
 }
 
 TEST_CASE("zero window with a user timeout gives up", "[tcp][state][window]") {
-    Script t;
+    ScriptedPeer t;
     t.config.user_timeout = 10s;
     t.establish_active({}, 0);
     t.conn->send(std::vector<uint8_t>(10, 7), t.now);
@@ -636,7 +514,7 @@ TEST_CASE("zero window with a user timeout gives up", "[tcp][state][window]") {
 }
 
 TEST_CASE("closing with unread data or receiving data after close resets", "[tcp][state][rst]") {
-    Script t;
+    ScriptedPeer t;
     t.establish_active();
     SECTION("unread data") {
         t.peer_data(10);
@@ -669,7 +547,7 @@ TEST_CASE("closing with unread data or receiving data after close resets", "[tcp
 }
 
 TEST_CASE("orphaned FIN-WAIT-2 times out", "[tcp][state]") {
-    Script t;
+    ScriptedPeer t;
     t.config.fin_wait2_timeout = 5s;
     t.establish_active();
     t.conn->close(t.now);
