@@ -151,6 +151,11 @@ class TcpEngine {
     [[nodiscard]] int timer_fd() const { return timer_.get(); }
     void on_frame_locked(InterfacePort& port, packet::Bytes frame,
                          const packet::ParsedFrame& parsed);
+    // Around one batch of frames from the RX rings: each connection
+    // acknowledges the batch's segments once, at its end
+    // (TcpConnection::batch_acks).
+    void begin_rx_batch_locked() { in_rx_batch_ = true; }
+    void end_rx_batch_locked();
     void progress_locked();
 
   private:
@@ -237,6 +242,10 @@ class TcpEngine {
         std::vector<uint8_t> bytes;
     };
     std::multimap<tcp::Instant, HeldFrame> held_;
+    // Between begin_rx_batch_locked() and end_rx_batch_locked(): the
+    // connections that owe their peer the batch's ACK.
+    bool in_rx_batch_ = false;
+    std::vector<tcp::FourTuple> batch_acks_owed_;
 };
 
 }  // namespace xlane::engine

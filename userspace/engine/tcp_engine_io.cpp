@@ -68,7 +68,11 @@ void TcpEngine::receive_segment_locked(InterfacePort& port, const packet::MacAdd
     const tcp::FourTuple tuple{{dst, segment.header.dst_port}, {src, segment.header.src_port}};
     if (auto it = flows_.find(tuple); it != flows_.end()) {
         Flow& flow = *it->second;
+        const bool owed_before = flow.conn->batch_ack_pending();
+        flow.conn->batch_acks(in_rx_batch_);
         flow.conn->on_segment(segment, t);
+        flow.conn->batch_acks(false);
+        if (!owed_before && flow.conn->batch_ack_pending()) batch_acks_owed_.push_back(tuple);
         service_locked(flow, t);
         if (flow.conn->finished() && flow.owner == 0) reap_locked();
         return;
@@ -93,6 +97,19 @@ void TcpEngine::receive_segment_locked(InterfacePort& port, const packet::MacAdd
         return;
     }
     if (auto rst = tcp::reset_for(segment, src, dst)) transmit_locked(port, reply, *rst, t);
+}
+
+void TcpEngine::end_rx_batch_locked() {
+    in_rx_batch_ = false;
+    if (batch_acks_owed_.empty()) return;
+    const tcp::Instant t = now();
+    for (const tcp::FourTuple& tuple : batch_acks_owed_) {
+        auto it = flows_.find(tuple);
+        if (it == flows_.end()) continue;  // reaped during the batch
+        it->second->conn->flush_batch_ack(t);
+        service_locked(*it->second, t);
+    }
+    batch_acks_owed_.clear();
 }
 
 void TcpEngine::service_locked(Flow& flow, tcp::Instant t) {

@@ -47,6 +47,7 @@ size_t UdpEngine::poll_rx_locked() {
     // Read once a frame is there: a spinning receiver calls this in a loop.
     uint64_t now_mono = 0;
     uint64_t now_real = 0;
+    if (tcp_) tcp_->begin_rx_batch_locked();
     for (auto& port : ports_) {
         for (const auto& xsk : port->queues()) {
             while (total < config_.rx_budget) {
@@ -71,8 +72,9 @@ size_t UdpEngine::poll_rx_locked() {
             xsk->refill();
         }
     }
-    // What the batch made the TCP engine send (ACKs, segments a window
+    // What the batch made the TCP engine send (its ACKs, segments a window
     // update released) goes now, with one wake-up per burst.
+    if (tcp_) tcp_->end_rx_batch_locked();
     if (total > 0) flush_tx_locked();
     return total;
 }

@@ -700,9 +700,17 @@ void TcpConnection::schedule_ack(Instant now, bool immediate) {
     ++segments_unacked_;
     // RFC 9293 §3.8.6.3 / RFC 5681 §4.2: at least every second full segment,
     // never later than the delayed-ACK timer; quick ACKs while starting up.
-    if (immediate || quickack_sticky_ || quickack_left_ > 0 || segments_unacked_ >= 2) {
+    if (immediate || quickack_sticky_ || quickack_left_ > 0) {
         if (quickack_left_ > 0) --quickack_left_;
         ack_pending_now_ = true;
+    } else if (segments_unacked_ >= 2) {
+        if (!batch_acks_) {
+            ack_pending_now_ = true;
+        } else {
+            batch_ack_pending_ = true;
+            // The burst's end sends it; the timer only if that never came.
+            if (delack_deadline_ == kNever) delack_deadline_ = now + config_.delayed_ack;
+        }
     } else if (delack_deadline_ == kNever) {
         delack_deadline_ = now + config_.delayed_ack;
     }
@@ -778,6 +786,14 @@ void TcpConnection::ack_sent(Instant) {
     segments_unacked_ = 0;
     delack_deadline_ = kNever;
     ack_pending_now_ = false;
+    batch_ack_pending_ = false;
+}
+
+void TcpConnection::flush_batch_ack(Instant now) {
+    // A segment sent meanwhile (data, a window update) carried the ACK.
+    if (!batch_ack_pending_) return;
+    batch_ack_pending_ = false;
+    if (state_ != TcpState::kClosed && segments_unacked_ > 0) send_ack(now);
 }
 
 void TcpConnection::send_record(TxRecord& record, Instant now, bool retransmission) {

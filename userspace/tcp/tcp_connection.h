@@ -248,6 +248,14 @@ class TcpConnection {
     // ---- input
     void on_segment(const Segment& segment, Instant now);
     void on_timer(Instant now);
+    // A burst of segments taken from the wire at once (one batch of the RX
+    // rings): with `on`, the every-second-segment ACK (RFC 5681 §4.2) waits
+    // for flush_batch_ack(), so the burst is acknowledged once, as GRO makes
+    // Linux do. ACKs that must leave at once (out of order, duplicates,
+    // window updates, quick ACKs) still do.
+    void batch_acks(bool on) { batch_acks_ = on; }
+    [[nodiscard]] bool batch_ack_pending() const { return batch_ack_pending_; }
+    void flush_batch_ack(Instant now);
 
     // ---- application
     IoResult send(std::span<const uint8_t> bytes, Instant now);
@@ -387,6 +395,8 @@ class TcpConnection {
     bool cork_ = false;
     bool quickack_sticky_ = false;
     bool ack_pending_now_ = false;  // an ACK must leave before on_segment returns
+    bool batch_acks_ = false;         // batch_acks(): in a burst from the wire
+    bool batch_ack_pending_ = false;  // ... whose end owes the peer an ACK
 
     // Send sequence space (RFC 9293 §3.3.1).
     uint32_t iss_ = 0;

@@ -389,6 +389,52 @@ TEST_CASE("delayed ACK and quick ACK", "[tcp][state][ack]") {
     CHECK(only_ack(t.out(), t.peer_nxt));
 }
 
+TEST_CASE("a burst from the wire is acknowledged once, at its end", "[tcp][state][ack]") {
+    ScriptedPeer t;
+    t.config.quickack_segments = 0;
+    t.establish_active();
+    SECTION("in-order segments: one ACK for the burst") {
+        t.conn->batch_acks(true);
+        for (int i = 0; i < 10; ++i) t.peer_data(1000);
+        t.conn->batch_acks(false);
+        CHECK(t.out().empty());
+        CHECK(t.conn->batch_ack_pending());
+        // The delayed-ACK timer stands behind it.
+        CHECK(t.conn->next_deadline() <= t.now + 40ms);
+        t.conn->flush_batch_ack(t.now);
+        CHECK(only_ack(t.out(), t.peer_nxt));
+        CHECK_FALSE(t.conn->batch_ack_pending());
+        t.conn->flush_batch_ack(t.now);  // owed once, sent once
+        CHECK(t.out().empty());
+    }
+    SECTION("a hole is reported at once, burst or not") {
+        t.conn->batch_acks(true);
+        t.peer_data(1000);
+        t.peer_data(1000);
+        const uint32_t hole = t.peer_nxt;
+        t.deliver(flags::kAck, hole + 1000, t.conn_nxt(), std::vector<uint8_t>(1000, 'x'));
+        t.conn->batch_acks(false);
+        const auto dup = t.out();
+        REQUIRE(dup.size() == 1);
+        CHECK(dup[0].header.ack == hole);  // the duplicate ACK, with the burst's data
+        // That ACK covered the burst: nothing more is owed at its end.
+        t.conn->flush_batch_ack(t.now);
+        CHECK(t.out().empty());
+    }
+    SECTION("data sent during the burst carries the ACK") {
+        t.conn->batch_acks(true);
+        t.peer_data(1000);
+        t.peer_data(1000);
+        t.conn->batch_acks(false);
+        t.conn->send(std::vector<uint8_t>(10, 1), t.now);
+        const auto reply = t.out();
+        REQUIRE(reply.size() == 1);
+        CHECK(reply[0].header.ack == t.peer_nxt);
+        t.conn->flush_batch_ack(t.now);
+        CHECK(t.out().empty());
+    }
+}
+
 TEST_CASE("Nagle, TCP_NODELAY and TCP_CORK", "[tcp][state][nagle]") {
     ScriptedPeer t;
     t.establish_active();
