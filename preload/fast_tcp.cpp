@@ -203,12 +203,7 @@ void record_listener_options(int listener_fd, FastSocket& listener) {
     listener.inherited = inherited;
 }
 
-void inherit_options(FastSocket& listener, int child_fd) {
-    InheritedOptions inherited;
-    {
-        std::lock_guard lock(listener.inherited_lock);
-        inherited = listener.inherited;
-    }
+void apply_options(const InheritedOptions& inherited, int child_fd) {
     for (size_t i = 0; i < inherited.int_count; ++i) {
         const InheritedOptions::Int& option = inherited.ints[i];
         (void)libc::setsockopt(child_fd, option.level, option.name, &option.value,
@@ -218,6 +213,15 @@ void inherit_options(FastSocket& listener, int child_fd) {
         (void)libc::setsockopt(
             child_fd, IPPROTO_TCP, TCP_CONGESTION, inherited.congestion,
             static_cast<socklen_t>(strnlen(inherited.congestion, sizeof(inherited.congestion))));
+}
+
+void inherit_options(FastSocket& listener, int child_fd) {
+    InheritedOptions inherited;
+    {
+        std::lock_guard lock(listener.inherited_lock);
+        inherited = listener.inherited;
+    }
+    apply_options(inherited, child_fd);
 }
 
 // The decision for a TCP socket at its connect or listen: the rules, then
@@ -810,6 +814,76 @@ void hand_listeners_to_kernel_before_fork() {
                                   "the listener, and only the kernel can hand its connections "
                                   "to every process"
                                 : "fork(): " + handed.error().describe());
+        }
+    });
+}
+
+namespace {
+
+// Every fd of this process that names `socket` (dup'd fds share the record).
+std::vector<int> fds_of(const FastSocket* socket) {
+    std::vector<int> fds;
+    const int end = g_fast_sockets.end_fd();
+    for (int fd = 0; fd < end; ++fd) {
+        FastRef found = g_fast_sockets.find(fd);
+        if (found && found.get() == socket) fds.push_back(fd);
+    }
+    return fds;
+}
+
+// One connection to the kernel: a fresh socket with the shadow's options
+// (and file flags) is repaired into it, then takes the place of every fd of
+// the connection (dup3 keeps each fd's close-on-exec), which leave the fast path.
+void hand_to_kernel(TcpEngine& tcp, FastSocket& socket, const std::vector<int>& fds) {
+    const int first = fds.front();
+    const int fresh = libc::socket(socket.family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+    if (fresh < 0) {
+        log_decision(first, "tcp", "fork(): no socket to hand the connection to the kernel: " +
+                                       std::string(std::strerror(errno)));
+        return;
+    }
+    apply_options(listener_options(first), fresh);
+    const int status = libc::fcntl(first, F_GETFL);
+    if (status >= 0) (void)libc::fcntl(fresh, F_SETFL, status & O_NONBLOCK);
+    auto event = guarded([&] { return tcp.hand_connection_to_kernel(socket.id, fresh); });
+    if (!event) {
+        libc::close(fresh);  // still in repair mode: closing it sends nothing
+        log_decision(first, "tcp",
+                     "fork(): the connection stays in this process (the child's copy is an "
+                     "unconnected socket): " +
+                         event.error().describe());
+        return;
+    }
+    for (const int fd : fds) {
+        const int descriptor_flags = libc::fcntl(fd, F_GETFD);
+        const int cloexec = descriptor_flags >= 0 && (descriptor_flags & FD_CLOEXEC) ? O_CLOEXEC : 0;
+        if (libc::dup3(fresh, fd, cloexec) < 0) continue;  // cannot fail for a valid fd
+        epoll_on_socket_released(fd);
+        FastSocket* detached = g_fast_sockets.detach(fd);
+        set_path(fd, SocketPath::kKernel, PathReason::kForked,
+                 "handed to the kernel at fork() (TCP_REPAIR), shared with the child");
+        log_decision(fd, "tcp", "kernel path from now on: fork() handed the connection to the "
+                                "kernel, which parent and child share");
+        if (detached != nullptr) drop_fd_ref(detached);
+    }
+    libc::close(fresh);
+}
+
+}  // namespace
+
+void hand_connections_to_kernel_before_fork() {
+    shielded_void([] {
+        if (inside_engine() || !settings_loaded() || !settings().tcp_fork_share) return;
+        TcpEngine* tcp = tcp_engine();
+        if (tcp == nullptr) return;
+        std::vector<const FastSocket*> done;
+        const int end = g_fast_sockets.end_fd();
+        for (int fd = 0; fd < end; ++fd) {
+            FastRef socket = g_fast_sockets.find(fd);
+            if (!socket || !socket->tcp.load() || socket->listening.load()) continue;
+            if (std::find(done.begin(), done.end(), socket.get()) != done.end()) continue;
+            done.push_back(socket.get());
+            hand_to_kernel(*tcp, *socket, fds_of(socket.get()));
         }
     });
 }

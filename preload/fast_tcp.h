@@ -65,5 +65,11 @@ short poll_mask(int fd);
 // now on, where any process holding the fd accepts them; the engine's
 // already-queued connections are still handed out by the parent's accept.
 void hand_listeners_to_kernel_before_fork();
+// fork() too, with XLANE_TCP_FORK=share: each established fast connection is
+// handed to the kernel (TcpEngine::hand_connection_to_kernel) and its fds
+// become that kernel socket, on the kernel path from now on, so that the
+// child shares it with the parent as it would any socket. Connections the
+// kernel cannot take stay with the parent (the child's copy: unconnected).
+void hand_connections_to_kernel_before_fork();
 
 }  // namespace xlane::preload::fast::tcp

@@ -127,6 +127,7 @@ void after_fork_child() {
 // child cannot reach this process's engine).
 void before_fork() {
     fast::tcp::hand_listeners_to_kernel_before_fork();
+    fast::tcp::hand_connections_to_kernel_before_fork();
 }
 
 void register_fork_handler_once() {

@@ -151,6 +151,27 @@ sys.exit(0 if hits else 1)' $port || { "$XLANE" sockets >&2; xl_fail "xlane sock
     expect_fast "echo server IPv$family" 100
 done
 
+# 2c. A server that forks per connection (socketserver.ForkingTCPServer),
+#     preloaded: the connection is established on the fast path, with data
+#     both ways, when it forks. XLANE_TCP_FORK=share (default): fork() hands
+#     it to the kernel (TCP_REPAIR) and the child serves it. keep: the child
+#     leaves it alone and the parent serves it on the fast path.
+for who in share keep; do
+    port=$((5160 + ${#who}))
+    spawn "$work/forking-$who.out" preloaded env XLANE_TCP_FORK=$who XLANE_LOG_LEVEL=info "$PY" "$APPS" forking \
+        "$XL_ADDR_B" $port 2 $who
+    wait_listen "$XL_NS_B" $port
+    mark
+    for size in 100000 3000000; do
+        in_a timeout 30 "$PY" "$APPS" sized "$XL_ADDR_B" $port $size >"$work/client.out" 2>&1 \
+            || { cat "$work/client.out" "$work/forking-$who.out" >&2; show_logs; xl_fail "kernel client of the forking server ($who), $size B failed"; }
+    done
+    wait "$SPAWNED" || { cat "$work/forking-$who.out" >&2; show_logs; xl_fail "forking server ($who) failed"; }
+    expect_fast "forking server ($who)" 10
+done
+grep -q "fork() handed the connection to the kernel" "$work"/xlane-*.log \
+    || { show_logs; xl_fail "share: no connection was handed to the kernel at fork()"; }
+
 # 3. curl and python3 -m http.server, each preloaded in turn.
 mkdir -p "$work/www" && head -c 2000000 /dev/urandom >"$work/www/file.bin"
 spawn "$work/http-a.out" in_a "$PY" -m http.server --bind "$XL_ADDR_A" --directory "$work/www" 5301

@@ -7,6 +7,17 @@
                                             that accept and echo as `server` does
                                             (the parent never accepts), until none
                                             of them got a connection for 3 s
+  tcp_apps.py forking ADDR PORT COUNT share|keep
+                                            accept COUNT connections one by one;
+                                            each: read an 8-byte length and send it
+                                            back, fork(), then `share`: the child
+                                            echoes that many bytes and waits for
+                                            the client's close (the parent closes
+                                            its copy); `keep`: the child exits at
+                                            once and the parent does it
+  tcp_apps.py sized ADDR PORT SIZE          the client of `forking`: the length,
+                                            SIZE pattern bytes, then the whole echo
+                                            read back before it closes
   tcp_apps.py drip ADDR PORT ROUNDS          accept one connection; per round, read
                                             one byte, answer one digit; then wait
                                             for the client's close
@@ -52,6 +63,28 @@ def note_retransmissions(sock):
     RETRANS["total"] = struct.unpack_from("I", info, 100)[0] if len(info) >= 104 else -1
 
 
+def read_exactly(sock, size):
+    chunks, got = [], 0
+    while got < size:
+        chunk = sock.recv(min(65536, size - got))
+        if not chunk:
+            raise RuntimeError("end of stream after %d of %d bytes" % (got, size))
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def sized(addr, port, size):
+    payload = pattern(size)
+    sock = socket.create_connection((addr, port), timeout=20)
+    sock.sendall(struct.pack("!Q", size) + payload)
+    echo = read_exactly(sock, 8 + size)
+    sock.close()
+    if echo != struct.pack("!Q", size) + payload:
+        raise RuntimeError("the echo of %d bytes differs" % size)
+    print("OK %d bytes echoed (sized)" % size)
+
+
 def read_to_end(sock):
     chunks = []
     while True:
@@ -73,6 +106,47 @@ def server(addr, port, count):
         conn.sendall(data)
         conn.close()
         print("OK served %d bytes to %s" % (len(data), peer[0]), flush=True)
+    listener.close()
+
+
+def forking(addr, port, count, who):
+    """A server that forks per connection (socketserver.ForkingTCPServer):
+    the connection is established, with data both ways, before fork()."""
+    import os
+    listener = socket.socket(family_of(addr), socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((addr, port))
+    listener.listen(8)
+    print("listening", flush=True)
+    def serve(conn, size):
+        conn.sendall(read_exactly(conn, size))
+        if conn.recv(1) != b"":
+            raise RuntimeError("more than the announced bytes")
+        conn.close()
+
+    for _ in range(count):
+        conn, peer = listener.accept()
+        header = read_exactly(conn, 8)
+        conn.sendall(header)
+        size = struct.unpack("!Q", header)[0]
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            if who == "share":
+                try:
+                    serve(conn, size)
+                except (OSError, RuntimeError) as error:
+                    print("child: %s" % error, flush=True)
+                    code = 1
+            os._exit(code)
+        if who == "share":
+            conn.close()
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            raise RuntimeError("the child failed (status %d)" % status)
+        if who == "keep":
+            serve(conn, size)
+        print("OK forked for %s (%s)" % (peer[0], who), flush=True)
     listener.close()
 
 
@@ -269,6 +343,12 @@ def main():
         return
     if mode == "prefork":
         prefork(addr, port, int(sys.argv[4]))
+        return
+    if mode == "sized":
+        sized(addr, port, int(sys.argv[4]))
+        return
+    if mode == "forking":
+        forking(addr, port, int(sys.argv[4]), sys.argv[5])
         return
     if mode == "drip":
         drip(addr, port, int(sys.argv[4]))

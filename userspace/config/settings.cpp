@@ -80,6 +80,12 @@ Status store_tcp(std::string_view value, Settings& settings) {
     return store_one_or_zero(value, settings.tcp);
 }
 
+Status store_tcp_fork(std::string_view value, Settings& settings) {
+    if (value != "share" && value != "keep") return make_error(0, "not share or keep");
+    settings.tcp_fork_share = value == "share";
+    return {};
+}
+
 // A fraction written as a decimal, 0 to 1 ("0.02", "1", ".5").
 Status parse_fraction(std::string_view text, double& out) {
     double number = 0;
@@ -144,7 +150,7 @@ Status store_debug(std::string_view value, Settings& settings) {
 
 // THE table. Order is the order of the documentation; `from_environment`
 // bits index it.
-constexpr std::array<SettingSpec, 10> kSpecs{{
+constexpr std::array<SettingSpec, 11> kSpecs{{
     {"XLANE_CONFIG", "/etc/xlane.conf", "", "a file path",
      "The rules file: which sockets are offloaded and which stay with the kernel (see "
      "[Rules](#rules)). A file named here must be readable; the default file may be absent, "
@@ -183,6 +189,15 @@ constexpr std::array<SettingSpec, 10> kSpecs{{
      "\"TCP fast path\"), decided at `connect`/`listen` by the same rules. Off by default "
      "while the gaps listed there remain; then TCP takes the kernel (or loopback) path.",
      store_tcp},
+    {"XLANE_TCP_FORK", "share", "", "share or keep",
+     "What fork() does with the process's established fast-path TCP connections. `share`: "
+     "each is handed to the kernel first (TCP_REPAIR, which needs CAP_NET_ADMIN; no segment "
+     "on the wire), so parent and child both use it as they would any kernel socket; the "
+     "connection stays on the kernel path. `keep`: the parent keeps it on the fast path and "
+     "the child's copy is an unconnected socket, for programs whose children never touch "
+     "their parent's connections (redis-server's background save). Connections the kernel "
+     "cannot take (not ESTABLISHED, a FIN sent or received) stay with the parent either way.",
+     store_tcp_fork},
     {"XLANE_TCP_FAULTS", "", "none", "`drop=P,dup=P,reorder=P,seed=N`, P a fraction from 0 to 1",
      "Test hook only: drops, duplicates and reorders the fast-path TCP segments received and "
      "sent, at those rates, from that seed (a reordered segment is held back 5 ms).",

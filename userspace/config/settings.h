@@ -37,6 +37,7 @@ struct Settings {
     std::string stats_file;               // XLANE_STATS_FILE: empty = none; may hold %p
     std::string bpffs;                    // XLANE_BPFFS
     bool tcp = false;                     // XLANE_TCP: TCP sockets may take the fast path
+    bool tcp_fork_share = true;           // XLANE_TCP_FORK=share: fork() hands connections over
     TcpFaults tcp_faults;                 // XLANE_TCP_FAULTS (test hook)
     bool debug = false;                   // XLANE_DEBUG
 

@@ -1,6 +1,7 @@
 // TcpEngine: the socket table, bind/listen/connect/accept/close with their
 // steering entries, the application's data calls, and readiness.
 #include "engine/tcp_engine.h"
+#include "engine/tcp_handover.h"
 
 #include <fcntl.h>
 #include <net/if.h>
@@ -254,6 +255,31 @@ Status TcpEngine::hand_listener_to_kernel(TcpSocketId id) {
     if (!socket.listener) return make_error(EINVAL, "not a listening socket");
     unsteer_binds_locked(socket);
     return {};
+}
+
+Result<UniqueFd> TcpEngine::hand_connection_to_kernel(TcpSocketId id, int kernel_fd) {
+    OperationLock lock(*this);
+    auto found = find_locked(id);
+    if (!found) return found.error();
+    Socket& socket = *found.value();
+    Flow* flow = flow_of_locked(socket);
+    if (flow == nullptr || !socket.local || !socket.remote)
+        return make_error(ENOTCONN, "no connection to hand over");
+    const std::optional<tcp::HandoverState> state = flow->conn->handover_state(now());
+    if (!state)
+        return make_error(EBUSY, "the connection is not ESTABLISHED with both directions open");
+    // Frames wait on the RX rings meanwhile (the engine mutex is held): the
+    // repaired socket is complete before the first of them reaches it.
+    if (auto s = repair_into_kernel(kernel_fd, socket.family, *socket.local, *socket.remote, *state);
+        !s)
+        return s.error();
+    const tcp::FourTuple tuple = flow->conn->tuple();
+    forget_flow_locked(*flow);
+    handed_over_.insert(tuple);
+    flows_.erase(tuple);
+    UniqueFd event = std::move(socket.event);
+    sockets_.erase(id);
+    return event;
 }
 
 void TcpEngine::unsteer_binds_locked(Socket& socket) {

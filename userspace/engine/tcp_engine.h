@@ -21,6 +21,7 @@
 #include <optional>
 #include <span>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/result.h"
@@ -94,6 +95,15 @@ class TcpEngine {
     // process holding the fd can accept them (before fork()). Connections
     // the engine already has stay in its queue for accept().
     [[nodiscard]] Status hand_listener_to_kernel(TcpSocketId id);
+    // Hands an established connection to the kernel (before fork(), so that
+    // parent and child share it as they share any kernel socket):
+    // `kernel_fd`, a fresh TCP socket, becomes Linux's side of it through
+    // TCP_REPAIR (CAP_NET_ADMIN), its frames go to the kernel from now on, and
+    // the engine forgets it without a segment on the wire. Returns the
+    // socket's eventfd, which the caller closes once no epoll set watches it.
+    // Fails (the connection stays here, `kernel_fd` is left in repair mode,
+    // where closing it is silent) unless ESTABLISHED with no FIN either way.
+    [[nodiscard]] Result<UniqueFd> hand_connection_to_kernel(TcpSocketId id, int kernel_fd);
     // Starts the handshake (non-blocking: completion shows as POLLOUT, the
     // outcome in take_error()). EHOSTUNREACH/ENETUNREACH when the route does
     // not leave through a served interface (the caller keeps the kernel path).
@@ -246,6 +256,9 @@ class TcpEngine {
     // connections that owe their peer the batch's ACK.
     bool in_rx_batch_ = false;
     std::vector<tcp::FourTuple> batch_acks_owed_;
+    // Connections handed to the kernel: frames of theirs still on the RX
+    // rings are dropped without the RST a connection nobody knows would get.
+    std::unordered_set<tcp::FourTuple, TupleHash> handed_over_;
 };
 
 }  // namespace xlane::engine

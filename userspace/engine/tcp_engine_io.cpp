@@ -77,6 +77,15 @@ void TcpEngine::receive_segment_locked(InterfacePort& port, const packet::MacAdd
         if (flow.conn->finished() && flow.owner == 0) reap_locked();
         return;
     }
+    // A connection handed to the kernel: the kernel has it now (this frame
+    // came before its steering changed; the peer retransmits what it lacks).
+    // A SYN starts a new connection of the same 4-tuple.
+    if (!handed_over_.empty()) {
+        if ((segment.header.flags & tcp::flags::kSyn) != 0)
+            handed_over_.erase(tuple);
+        else if (handed_over_.contains(tuple))
+            return;
+    }
     // Replies to segments that create no connection go back where they came from.
     tcp::FrameAddressing reply;
     reply.src_mac = port.mac();

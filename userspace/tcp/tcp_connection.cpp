@@ -1267,6 +1267,32 @@ size_t TcpConnection::send_room() const {
     return bound > sndbuf_.size() ? bound - sndbuf_.size() : 0;
 }
 
+std::optional<HandoverState> TcpConnection::handover_state(Instant now) const {
+    if (state_ != TcpState::kEstablished || fin_queued_ || fin_sent_ || fin_received_ ||
+        !ooo_.empty() || sndbuf_seq_ != snd_una_)
+        return std::nullopt;
+    HandoverState s;
+    s.snd_una = snd_una_;
+    s.snd_wl1 = snd_wl1_;
+    s.snd_wnd = snd_wnd_;
+    s.max_window = std::max(max_snd_wnd_, snd_wnd_);
+    s.rcv_nxt = rcv_nxt_;
+    s.rcv_wup = last_ack_sent_;
+    s.rcv_wnd = rcv_adv_ - last_ack_sent_;
+    s.peer_mss = peer_mss_;
+    s.window_scaling = ws_ok_;
+    s.snd_wscale = snd_wscale_;
+    s.rcv_wscale = rcv_wscale_;
+    s.sack = sack_ok_;
+    s.timestamps = ts_ok_;
+    s.ts_now = ts_now(now);
+    s.send_queue.resize(sndbuf_.size());
+    sndbuf_.peek(0, s.send_queue);
+    s.receive_queue.resize(rcvbuf_.size());
+    rcvbuf_.peek(0, s.receive_queue);
+    return s;
+}
+
 TcpInfo TcpConnection::info(Instant now) const {
     TcpInfo i;
     i.state = state_;

@@ -191,6 +191,27 @@ struct OutSegment {
     std::vector<uint8_t> payload;
 };
 
+// What Linux needs to carry on an established connection in a kernel
+// socket (TCP_REPAIR, as CRIU restores one): sequence and window state,
+// the negotiated options, and the data of both queues.
+struct HandoverState {
+    uint32_t snd_una = 0;     // first unacknowledged byte: send_queue starts here
+    uint32_t snd_wl1 = 0;     // segment sequence of the last window update
+    uint32_t snd_wnd = 0;     // the peer's window, in bytes
+    uint32_t max_window = 0;  // the largest window the peer offered
+    uint32_t rcv_nxt = 0;     // receive_queue ends just before it
+    uint32_t rcv_wup = 0;     // rcv_nxt as of the last window we advertised
+    uint32_t rcv_wnd = 0;     // that window, in bytes
+    uint32_t peer_mss = 0;    // the MSS the peer announced
+    bool window_scaling = false;
+    uint8_t snd_wscale = 0, rcv_wscale = 0;
+    bool sack = false;
+    bool timestamps = false;
+    uint32_t ts_now = 0;  // our timestamp clock now (TCP_TIMESTAMP)
+    std::vector<uint8_t> send_queue;     // unacknowledged, then unsent
+    std::vector<uint8_t> receive_queue;  // in order, not read yet
+};
+
 // Socket-call result: bytes moved, or a positive errno (EAGAIN: try later).
 // recv(): bytes == 0 && error == 0 is end of stream.
 struct IoResult {
@@ -315,6 +336,9 @@ class TcpConnection {
     [[nodiscard]] size_t out_of_order_bytes() const { return ooo_.bytes(); }
     [[nodiscard]] uint32_t effective_mss() const { return mss_; }
     [[nodiscard]] TcpInfo info(Instant now) const;
+    // The connection as Linux would take it over: only ESTABLISHED with no
+    // FIN either way and nothing queued out of order (nullopt otherwise).
+    [[nodiscard]] std::optional<HandoverState> handover_state(Instant now) const;
     [[nodiscard]] const TcpConfig& config() const { return config_; }
 
   private:

@@ -435,6 +435,35 @@ TEST_CASE("a burst from the wire is acknowledged once, at its end", "[tcp][state
     }
 }
 
+TEST_CASE("handover state: what Linux needs to carry an established connection on",
+          "[tcp][state][handover]") {
+    ScriptedPeer t;
+    t.config.quickack_segments = 0;
+    t.establish_active();
+    t.peer_data(100);                                          // unread
+    t.conn->send(std::vector<uint8_t>(50, 7), t.now);          // sent, unacknowledged
+    t.track(t.out());
+    const auto state = t.conn->handover_state(t.now);
+    REQUIRE(state);
+    CHECK(state->snd_una == t.iss + 1);
+    CHECK(state->send_queue == std::vector<uint8_t>(50, 7));
+    CHECK(state->rcv_nxt == t.peer_nxt);
+    CHECK(state->receive_queue == std::vector<uint8_t>(100, 'x'));
+    CHECK(state->peer_mss == 1460);
+    // The window we last advertised, from the ACK that carried it.
+    CHECK(state->rcv_wup <= state->rcv_nxt);
+    CHECK(state->rcv_wup + state->rcv_wnd >= state->rcv_nxt);
+    CHECK(state->max_window >= state->snd_wnd);
+    SECTION("a FIN received: Linux's repair cannot restore it") {
+        t.deliver_next(flags::kFin | flags::kAck, t.conn_nxt());
+        CHECK_FALSE(t.conn->handover_state(t.now));
+    }
+    SECTION("a FIN sent: neither") {
+        t.conn->shutdown(false, true, t.now);
+        CHECK_FALSE(t.conn->handover_state(t.now));
+    }
+}
+
 TEST_CASE("Nagle, TCP_NODELAY and TCP_CORK", "[tcp][state][nagle]") {
     ScriptedPeer t;
     t.establish_active();

@@ -1,0 +1,104 @@
+#include "engine/tcp_handover.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>  // TCP_REPAIR_*, struct tcp_repair_opt/_window
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <span>
+#include <string>
+
+namespace xlane::engine {
+namespace {
+
+// TCP option kinds for TCP_REPAIR_OPTIONS (RFC 9293, RFC 7323, RFC 2018).
+constexpr uint32_t kOptionMss = 2;
+constexpr uint32_t kOptionWindowScale = 3;
+constexpr uint32_t kOptionSackPermitted = 4;
+constexpr uint32_t kOptionTimestamps = 8;
+
+Status set_int(int fd, int name, int value, const char* what) {
+    if (::setsockopt(fd, IPPROTO_TCP, name, &value, sizeof(value)) != 0)
+        return errno_error(std::string("TCP_REPAIR: ") + what);
+    return {};
+}
+
+// In repair mode a send puts the bytes in the selected queue without a
+// segment on the wire; the send queue's count as sent, not yet acknowledged.
+Status fill_queue(int fd, int queue, std::span<const uint8_t> bytes, const char* what) {
+    if (auto s = set_int(fd, TCP_REPAIR_QUEUE, queue, "select a queue"); !s) return s;
+    size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::send(fd, bytes.data() + done, bytes.size() - done, MSG_DONTWAIT);
+        if (n < 0) return errno_error(std::string("TCP_REPAIR: fill the ") + what);
+        if (n == 0) return make_error(ENOBUFS, std::string("TCP_REPAIR: the ") + what + " is full");
+        done += static_cast<size_t>(n);
+    }
+    return {};
+}
+
+}  // namespace
+
+Status repair_into_kernel(int fd, int family, const Endpoint& local, const Endpoint& remote,
+                          const tcp::HandoverState& state) {
+    auto local_address = to_socket_address(family, local);
+    if (!local_address) return local_address.error();
+    auto remote_address = to_socket_address(family, remote);
+    if (!remote_address) return remote_address.error();
+    // Repair mode also lets the socket bind the connection's port, which a
+    // listener (or the connection's own shadow) holds already.
+    if (auto s = set_int(fd, TCP_REPAIR, TCP_REPAIR_ON, "enter repair mode (CAP_NET_ADMIN)"); !s)
+        return s;
+    const auto bound = local_endpoint(fd);
+    if (!bound || bound->port == 0) {
+        if (::bind(fd, local_address->get(), local_address->length) != 0)
+            return errno_error("TCP_REPAIR: bind the connection's local address");
+    }
+    // Sequence numbers first: connect() in repair mode keeps them.
+    const uint32_t receive_start = state.rcv_nxt - static_cast<uint32_t>(state.receive_queue.size());
+    if (auto s = set_int(fd, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE, "select the send queue"); !s) return s;
+    if (auto s = set_int(fd, TCP_QUEUE_SEQ, static_cast<int>(state.snd_una), "send sequence"); !s)
+        return s;
+    if (auto s = set_int(fd, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, "select the receive queue"); !s)
+        return s;
+    if (auto s = set_int(fd, TCP_QUEUE_SEQ, static_cast<int>(receive_start), "receive sequence"); !s)
+        return s;
+    if (state.timestamps) {
+        // The low bit asks Linux (6.7+) for microsecond timestamps: ours count
+        // milliseconds, and one tick less is nothing to the peer's PAWS.
+        if (auto s = set_int(fd, TCP_TIMESTAMP, static_cast<int>(state.ts_now & ~1u),
+                             "timestamp clock");
+            !s)
+            return s;
+    }
+    // ESTABLISHED at once: no SYN leaves in repair mode.
+    if (::connect(fd, remote_address->get(), remote_address->length) != 0)
+        return errno_error("TCP_REPAIR: connect to the peer");
+    tcp_repair_opt options[4];
+    uint32_t count = 0;
+    options[count++] = {kOptionMss, state.peer_mss};
+    if (state.window_scaling)
+        options[count++] = {kOptionWindowScale,
+                            uint32_t{state.snd_wscale} | uint32_t{state.rcv_wscale} << 16};
+    if (state.sack) options[count++] = {kOptionSackPermitted, 0};
+    if (state.timestamps) options[count++] = {kOptionTimestamps, 0};
+    if (::setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_OPTIONS, options,
+                     static_cast<socklen_t>(count * sizeof(tcp_repair_opt))) != 0)
+        return errno_error("TCP_REPAIR: negotiated options");
+    if (auto s = fill_queue(fd, TCP_SEND_QUEUE, state.send_queue, "send queue"); !s) return s;
+    if (auto s = fill_queue(fd, TCP_RECV_QUEUE, state.receive_queue, "receive queue"); !s) return s;
+    tcp_repair_window window{};
+    window.snd_wl1 = state.snd_wl1;
+    window.snd_wnd = state.snd_wnd;
+    window.max_window = state.max_window;
+    window.rcv_wnd = state.rcv_wnd;
+    window.rcv_wup = state.rcv_wup;
+    if (::setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &window, sizeof(window)) != 0)
+        return errno_error("TCP_REPAIR: windows");
+    // Leaving repair mode sends a window probe: the peer's answering ACK
+    // tells the kernel where the peer is, and what it lacks is retransmitted.
+    if (auto s = set_int(fd, TCP_REPAIR, TCP_REPAIR_OFF, "leave repair mode"); !s) return s;
+    return {};
+}
+
+}  // namespace xlane::engine
