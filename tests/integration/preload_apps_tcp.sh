@@ -108,26 +108,26 @@ done
 wait "$SPAWNED" || xl_fail "kernel echo server (faults) failed"
 xl_log "echo client under injected faults: OK"
 
+# drip_client NAME MODE PORT ROUNDS: tcp_apps.py's MODE client, preloaded in
+# B, against its drip server (one digit per request) in A's kernel.
+drip_client() {
+    spawn "$work/drip-$3.out" in_a "$PY" "$APPS" drip "$XL_ADDR_A" "$3" "$4"
+    wait_listen "$XL_NS_A" "$3"
+    mark
+    preloaded timeout 30 "$PY" "$APPS" "$2" "$XL_ADDR_A" "$3" "$4" >"$work/client.out" 2>&1 \
+        || { cat "$work/client.out" >&2; show_logs; xl_fail "$1 failed"; }
+    wait "$SPAWNED" || { cat "$work/drip-$3.out" >&2; xl_fail "drip server ($1) failed"; }
+    expect_fast "$1" "$4"  # at least the answers came through the fast path
+}
+
 # 1c. Edge-triggered epoll on a fast socket: each answer of a kernel server
 #     raises its own EPOLLIN edge while the earlier ones wait unread.
-spawn "$work/drip-server.out" in_a "$PY" "$APPS" drip "$XL_ADDR_A" 5111 5
-wait_listen "$XL_NS_A" 5111
-mark
-preloaded timeout 30 "$PY" "$APPS" edge "$XL_ADDR_A" 5111 5 >"$work/client.out" 2>&1 \
-    || { cat "$work/client.out" >&2; show_logs; xl_fail "edge-triggered epoll client failed"; }
-wait "$SPAWNED" || { cat "$work/drip-server.out" >&2; xl_fail "drip server failed"; }
-expect_fast "edge-triggered epoll client" 5
+drip_client "edge-triggered epoll client" edge 5111 5
 
 # 1d. Level-triggered epoll for EPOLLIN while poll() waits for POLLOUT on the
 #     same socket in between: each waiter's interest counts, and only while
 #     it waits (the idle epoll wait sleeps rather than spins).
-spawn "$work/drip-server-2.out" in_a "$PY" "$APPS" drip "$XL_ADDR_A" 5112 3
-wait_listen "$XL_NS_A" 5112
-mark
-preloaded timeout 30 "$PY" "$APPS" levels "$XL_ADDR_A" 5112 3 >"$work/client.out" 2>&1 \
-    || { cat "$work/client.out" >&2; show_logs; xl_fail "level-triggered epoll beside poll(POLLOUT) failed"; }
-wait "$SPAWNED" || { cat "$work/drip-server-2.out" >&2; xl_fail "drip server failed"; }
-expect_fast "level-triggered epoll beside poll(POLLOUT)" 3
+drip_client "level-triggered epoll beside poll(POLLOUT)" levels 5112 3
 
 # 2. python3 echo server in B (preloaded), kernel clients in A.
 for family in 4 6; do
