@@ -19,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -820,17 +821,6 @@ void hand_listeners_to_kernel_before_fork() {
 
 namespace {
 
-// Every fd of this process that names `socket` (dup'd fds share the record).
-std::vector<int> fds_of(const FastSocket* socket) {
-    std::vector<int> fds;
-    const int end = g_fast_sockets.end_fd();
-    for (int fd = 0; fd < end; ++fd) {
-        FastRef found = g_fast_sockets.find(fd);
-        if (found && found.get() == socket) fds.push_back(fd);
-    }
-    return fds;
-}
-
 // One connection to the kernel: a fresh socket with the shadow's options
 // (and file flags) is repaired into it, then takes the place of every fd of
 // the connection (dup3 keeps each fd's close-on-exec), which leave the fast path.
@@ -876,15 +866,21 @@ void hand_connections_to_kernel_before_fork() {
         if (inside_engine() || !settings_loaded() || !settings().tcp_fork_share) return;
         TcpEngine* tcp = tcp_engine();
         if (tcp == nullptr) return;
-        std::vector<const FastSocket*> done;
+        // One pass over the fd table: each connection with all its fds
+        // (dup'd fds share the record), in the order of its lowest fd.
+        std::vector<std::pair<FastRef, std::vector<int>>> connections;
+        std::unordered_map<const FastSocket*, size_t> index;
         const int end = g_fast_sockets.end_fd();
         for (int fd = 0; fd < end; ++fd) {
             FastRef socket = g_fast_sockets.find(fd);
             if (!socket || !socket->tcp.load() || socket->listening.load()) continue;
-            if (std::find(done.begin(), done.end(), socket.get()) != done.end()) continue;
-            done.push_back(socket.get());
-            hand_to_kernel(*tcp, *socket, fds_of(socket.get()));
+            const auto [at, fresh] = index.try_emplace(socket.get(), connections.size());
+            if (fresh)
+                connections.emplace_back(std::move(socket), std::vector<int>{fd});
+            else
+                connections[at->second].second.push_back(fd);
         }
+        for (auto& [socket, fds] : connections) hand_to_kernel(*tcp, *socket, fds);
     });
 }
 

@@ -600,30 +600,27 @@ namespace {
 constexpr uint32_t kReadInterest = POLLIN | POLLRDNORM | POLLRDBAND;
 constexpr uint32_t kWriteInterest = POLLOUT | POLLWRNORM | POLLWRBAND;
 
-}  // namespace
-
-Status TcpEngine::hold_interest(TcpSocketId id, uint32_t events) {
-    OperationLock lock(*this);
-    auto found = find_locked(id);
-    if (!found) return found.error();
-    Socket& socket = *found.value();
-    const uint32_t before = socket.interest();
-    if ((events & kReadInterest) != 0) ++socket.read_holders;
-    if ((events & POLLRDHUP) != 0) ++socket.rdhup_holders;
-    if ((events & kWriteInterest) != 0) ++socket.write_holders;
-    if (socket.interest() != before) update_readiness_locked(socket);
-    return {};
+// One holder more (`held`) or less of each interest `events` names.
+void count_holders(uint32_t& holders, bool named, bool held) {
+    if (!named) return;
+    if (held)
+        ++holders;
+    else if (holders > 0)
+        --holders;
 }
 
-Status TcpEngine::release_interest(TcpSocketId id, uint32_t events) {
+}  // namespace
+
+Status TcpEngine::change_interest(TcpSocketId id, uint32_t events, bool held) {
     OperationLock lock(*this);
     auto found = find_locked(id);
     if (!found) return found.error();
     Socket& socket = *found.value();
     const uint32_t before = socket.interest();
-    if ((events & kReadInterest) != 0 && socket.read_holders > 0) --socket.read_holders;
-    if ((events & POLLRDHUP) != 0 && socket.rdhup_holders > 0) --socket.rdhup_holders;
-    if ((events & kWriteInterest) != 0 && socket.write_holders > 0) --socket.write_holders;
+    count_holders(socket.read_holders, (events & kReadInterest) != 0, held);
+    count_holders(socket.rdhup_holders, (events & POLLRDHUP) != 0, held);
+    count_holders(socket.write_holders, (events & kWriteInterest) != 0, held);
+    // The eventfd can only change when the union of the interests did.
     if (socket.interest() != before) update_readiness_locked(socket);
     return {};
 }

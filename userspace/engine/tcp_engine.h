@@ -127,8 +127,12 @@ class TcpEngine {
 
     [[nodiscard]] Result<uint32_t> poll_mask(TcpSocketId id);
     // `events` (poll bits) held until release_interest() with the same bits.
-    [[nodiscard]] Status hold_interest(TcpSocketId id, uint32_t events);
-    [[nodiscard]] Status release_interest(TcpSocketId id, uint32_t events);
+    [[nodiscard]] Status hold_interest(TcpSocketId id, uint32_t events) {
+        return change_interest(id, events, true);
+    }
+    [[nodiscard]] Status release_interest(TcpSocketId id, uint32_t events) {
+        return change_interest(id, events, false);
+    }
     // From now on every new event (data, ACKed space, FIN...) re-signals the
     // eventfd even while it is readable, as EPOLLET watchers of it need.
     [[nodiscard]] Status watch_edges(TcpSocketId id);
@@ -189,6 +193,7 @@ class TcpEngine {
         std::lock_guard<std::mutex> lock_;
     };
 
+    [[nodiscard]] Status change_interest(TcpSocketId id, uint32_t events, bool held);
     [[nodiscard]] static tcp::Instant now();  // the steady clock, as the TCP core counts
     [[nodiscard]] Result<TcpSocketId> add_socket(int family, int kernel_fd, UniqueFd owned);
     [[nodiscard]] Result<Socket*> find_locked(TcpSocketId id) const;
