@@ -13,6 +13,7 @@
 #include "fast_udp.h"
 #include "interpose.h"
 #include "libc_table.h"
+#include "receive_look.h"
 #include "socket_table.h"
 #include "stats_hooks.h"
 
@@ -26,6 +27,7 @@ namespace {
 // F_DUPFD and F_DUPFD_CLOEXEC create a new name for the socket; F_SETFL may
 // change O_NONBLOCK, which the fast path keeps so that no receive asks.
 int after_fcntl(int fd, int cmd, void* arg, int ret) {
+    if (ret == 0 && cmd == F_SETFL) xlane::preload::forget_receive_looks();
     if (ret >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
         g_sockets.copy(fd, ret);
         if (fast::serves(fd)) fast::after_dup(fd, ret);
@@ -48,6 +50,7 @@ XLANE_INTERPOSE int close(int fd) {
     // Forget first: once the kernel frees the number another thread may get it.
     if (fast::serves(fd)) fast::before_close(fd);
     xlane::preload::epoll_on_fd_closed(fd);
+    xlane::preload::forget_receive_looks_of(fd);
     g_sockets.forget(fd);
     stats_hooks::closed(fd);
     return libc::close(fd);
@@ -61,6 +64,7 @@ XLANE_INTERPOSE int close_range(unsigned first, unsigned last, int flags) noexce
     if ((flags & CLOSE_RANGE_CLOEXEC) == 0 && first <= last) {
         fast::before_close_range(first, last);
         xlane::preload::epoll_on_fd_range_closed(first, last);
+        xlane::preload::forget_receive_looks();
         g_sockets.forget_range(first, last);
         stats_hooks::closed_range(first, last);
     }
@@ -71,6 +75,7 @@ XLANE_INTERPOSE void closefrom(int lowfd) noexcept {
     if (lowfd >= 0) {
         fast::before_close_range(static_cast<unsigned>(lowfd), ~0U);
         xlane::preload::epoll_on_fd_range_closed(static_cast<unsigned>(lowfd), ~0U);
+        xlane::preload::forget_receive_looks();
         g_sockets.forget_range(static_cast<unsigned>(lowfd), ~0U);
         stats_hooks::closed_range(static_cast<unsigned>(lowfd), ~0U);
     }
@@ -90,7 +95,10 @@ XLANE_INTERPOSE int dup(int fd) noexcept {
 XLANE_INTERPOSE int dup2(int from, int to) noexcept {
     // The kernel closes what `to` names: its engine socket goes first.
     if (from != to && fast::serves(to)) fast::before_dup_onto(from, to);
-    if (from != to) xlane::preload::epoll_on_fd_closed(to);
+    if (from != to) {
+        xlane::preload::epoll_on_fd_closed(to);
+        xlane::preload::forget_receive_looks_of(to);
+    }
     const int ret = libc::dup2(from, to);
     if (ret >= 0) {
         g_sockets.copy(from, ret);
@@ -102,7 +110,10 @@ XLANE_INTERPOSE int dup2(int from, int to) noexcept {
 
 XLANE_INTERPOSE int dup3(int from, int to, int flags) noexcept {
     if (from != to && fast::serves(to)) fast::before_dup_onto(from, to);
-    if (from != to) xlane::preload::epoll_on_fd_closed(to);
+    if (from != to) {
+        xlane::preload::epoll_on_fd_closed(to);
+        xlane::preload::forget_receive_looks_of(to);
+    }
     const int ret = libc::dup3(from, to, flags);
     if (ret >= 0) {
         g_sockets.copy(from, ret);
@@ -133,6 +144,7 @@ XLANE_INTERPOSE int ioctl(int fd, unsigned long request, ...) noexcept {
     va_start(args, request);
     void* arg = one_vararg(args);
     va_end(args);
+    if (request == FIONBIO) xlane::preload::forget_receive_looks();
     if (!fast::serves(fd)) return libc::ioctl(fd, request, arg);
     int ret = 0;
     if (fast::tcp::serves(fd)) {

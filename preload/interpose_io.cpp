@@ -7,6 +7,7 @@
 #include "interpose.h"
 #include "kernel_spin.h"
 #include "libc_table.h"
+#include "receive_look.h"
 #include "spurious_eagain.h"
 #include "stats_hooks.h"
 
@@ -46,12 +47,17 @@ bool fast_send(int fd, const void* buf, size_t len, int flags, const sockaddr* a
 }
 
 // A receive the kernel serves: after the XLANE_SPIN_KERNEL spin (when on),
-// and retried past loopback's spurious EAGAIN. -1/EINTR when a signal handler
-// ran during the spin and the call would not have been restarted.
+// answered EAGAIN by a lockless look when it spins on an empty loopback-path
+// socket (receive_look.h), and retried past loopback's spurious EAGAIN. -1/EINTR
+// when a signal handler ran during the spin and the call would not have been
+// restarted.
 template <typename Call>
 ssize_t kernel_receive(int fd, int flags, Call&& call) {
     if (!xlane::preload::spin_before_kernel_receive(fd, flags)) return -1;
-    return retry_spurious_eagain(fd, flags, call);
+    if (xlane::preload::receive_found_empty_without_lock(fd, flags)) return -1;
+    const ssize_t ret = retry_spurious_eagain(fd, flags, call);
+    xlane::preload::note_kernel_receive(fd, ret);
+    return ret;
 }
 
 }  // namespace

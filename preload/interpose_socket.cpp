@@ -7,6 +7,7 @@
 #include "fast_udp.h"
 #include "interpose.h"
 #include "libc_table.h"
+#include "receive_look.h"
 #include "socket_table.h"
 #include "stats_hooks.h"
 
@@ -109,6 +110,8 @@ XLANE_INTERPOSE int getsockopt(int fd, int level, int name, void* value, socklen
 
 XLANE_INTERPOSE int setsockopt(int fd, int level, int name, const void* value,
                                socklen_t len) noexcept {
+    // A receive mark above 1 makes poll() and a non-blocking receive disagree.
+    if (level == SOL_SOCKET && name == SO_RCVLOWAT) xlane::preload::forget_receive_looks();
     int ret = 0;
     if (tcp::serves(fd) && tcp::setsockopt(fd, level, name, value, len, &ret)) return ret;
     if (xlane::preload::fast::may_serve(fd) &&

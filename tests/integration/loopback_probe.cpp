@@ -5,6 +5,7 @@
 //                                    comma list of case tags that are known
 //                                    kernel gaps on this kernel (see README):
 //                                    they print "xfail" and do not fail the run
+//   loopback_probe preloaded ADDR    the cases libxlane.so changes (run under it)
 //   loopback_probe stream ADDR SECS  one paced stream for SECS seconds (for
 //                                    enable/disable in the middle of it)
 // Prints one line per case; exit 1 when any case fails. Every wait is bounded.
@@ -624,6 +625,138 @@ void case_splice_blocking() {
            "splice");
 }
 
+// read() system calls this thread has made (/proc/thread-self/io, syscr).
+long thread_read_syscalls() {
+    const int fd = ::open("/proc/thread-self/io", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    char text[512];
+    const ssize_t n = ::read(fd, text, sizeof(text) - 1);
+    ::close(fd);
+    if (n <= 0) return -1;
+    text[n] = '\0';
+    const char* field = std::strstr(text, "syscr: ");
+    return field != nullptr ? std::atol(field + 7) : -1;
+}
+
+// Spins on a non-blocking receive of `fd` (read() when `flags` < 0) until it
+// returns something other than EAGAIN or `ms` pass: that result, errno kept.
+ssize_t spin_receive(int fd, uint8_t* buf, size_t len, int flags, int ms, long* empty = nullptr) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    for (;;) {
+        const ssize_t r = flags < 0 ? ::read(fd, buf, len) : ::recv(fd, buf, len, flags);
+        if (r >= 0 || errno != EAGAIN || std::chrono::steady_clock::now() >= end) return r;
+        if (empty != nullptr) ++*empty;
+    }
+}
+
+// A receiver that spins on a non-blocking socket. Under libxlane.so its empty
+// receives are answered by a lockless poll() (preload/receive_look.h), which
+// must give what the kernel's receive gives: every byte, EOF, an RST, data
+// below a receive mark raised meanwhile, a wait once the socket is blocking
+// again. `looks`: also require that the empty receives no longer reach the
+// kernel's read() (the thread's read system calls stay far below them).
+void case_spinning_receiver(bool looks) {
+    uint8_t buf[4096];
+    {
+        Pair p = make_pair();
+        ::fcntl(p.client.fd, F_SETFL, O_NONBLOCK);
+        const long before = thread_read_syscalls();
+        long empty = 0;
+        for (int i = 0; i < 2000; ++i)
+            if (::read(p.client.fd, buf, sizeof(buf)) < 0 && errno == EAGAIN) ++empty;
+        const long reads = thread_read_syscalls() - before;
+        bool ok = empty == 2000;
+        if (looks) ok = ok && before >= 0 && reads < 100;
+        report("spinning receiver: empty non-blocking reads give EAGAIN", ok,
+               std::to_string(empty) + " EAGAIN, " + std::to_string(reads) + " read() syscalls");
+        // An echo exchange, the client spinning on every reply.
+        std::thread echo([fd = p.server.fd] {
+            std::vector<uint8_t> b(4096);
+            for (;;) {
+                if (!wait_fd(fd, POLLIN, 10000)) return;
+                const ssize_t r = ::recv(fd, b.data(), b.size(), MSG_DONTWAIT);
+                if (r <= 0) return;
+                if (!write_all(fd, b.data(), static_cast<size_t>(r))) return;
+            }
+        });
+        const auto data = pattern(300 * 2000, 31);
+        size_t off = 0;
+        ok = true;
+        long spins = 0;
+        for (int i = 0; ok && i < 300; ++i) {
+            const size_t n = 1 + (static_cast<size_t>(i) * 7919) % 2000;
+            ok = write_all(p.client.fd, data.data() + off, n);
+            for (size_t got = 0; ok && got < n;) {
+                const ssize_t r = spin_receive(p.client.fd, buf + got, n - got,
+                                               i % 2 ? -1 : 0, 10000, &spins);
+                ok = r > 0;
+                if (ok) got += static_cast<size_t>(r);
+            }
+            ok = ok && std::memcmp(buf, data.data() + off, n) == 0;
+            off += n;
+        }
+        // EOF: the peer's FIN ends the spin with 0.
+        ::shutdown(p.server.fd, SHUT_WR);
+        const ssize_t eof = ok ? spin_receive(p.client.fd, buf, sizeof(buf), 0, 5000) : -1;
+        ::shutdown(p.client.fd, SHUT_WR);
+        echo.join();
+        report("spinning receiver: 300 echoes in order, then EOF", ok && eof == 0,
+               std::to_string(off) + " bytes, " + std::to_string(spins) + " empty receives, end " +
+                   std::to_string(eof));
+    }
+    {
+        Pair p = make_pair();
+        ::fcntl(p.client.fd, F_SETFL, O_NONBLOCK);
+        (void)spin_receive(p.client.fd, buf, sizeof(buf), 0, 20);
+        const linger reset{1, 0};
+        ::setsockopt(p.server.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+        ::close(p.server.fd);
+        p.server.fd = -1;
+        const ssize_t r = spin_receive(p.client.fd, buf, sizeof(buf), 0, 5000);
+        report("spinning receiver: the peer's RST ends the spin with ECONNRESET",
+               r < 0 && errno == ECONNRESET, r < 0 ? std::strerror(errno) : std::to_string(r));
+    }
+    {
+        // A mark raised while spinning: poll() then waits for 100 bytes, a
+        // non-blocking receive returns the 10 that are there.
+        Pair p = make_pair();
+        ::fcntl(p.client.fd, F_SETFL, O_NONBLOCK);
+        (void)spin_receive(p.client.fd, buf, sizeof(buf), 0, 20);
+        const int mark = 100;
+        ::setsockopt(p.client.fd, SOL_SOCKET, SO_RCVLOWAT, &mark, sizeof(mark));
+        const auto data = pattern(10, 32);
+        const bool sent = write_all(p.server.fd, data.data(), data.size());
+        const ssize_t r = spin_receive(p.client.fd, buf, sizeof(buf), 0, 3000);
+        report("spinning receiver: bytes below a receive mark set meanwhile are returned",
+               sent && r == 10, r < 0 ? std::strerror(errno) : std::to_string(r) + " bytes");
+    }
+    for (const bool by_ioctl : {false, true}) {
+        // Back to blocking: the next receive waits for the bytes.
+        Pair p = make_pair();
+        ::fcntl(p.client.fd, F_SETFL, O_NONBLOCK);
+        (void)spin_receive(p.client.fd, buf, sizeof(buf), 0, 20);
+        int off = 0;
+        if (by_ioctl) {
+            ::ioctl(p.client.fd, FIONBIO, &off);
+        } else {
+            ::fcntl(p.client.fd, F_SETFL, 0);
+        }
+        const timeval tv{5, 0};
+        ::setsockopt(p.client.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        std::thread late([fd = p.server.fd] {
+            ::usleep(100000);
+            const uint8_t byte = 7;
+            (void)write_all(fd, &byte, 1);
+        });
+        const ssize_t r = ::recv(p.client.fd, buf, sizeof(buf), 0);
+        const int error = errno;
+        late.join();
+        report(by_ioctl ? "spinning receiver: blocking again (FIONBIO), recv() waits for the byte"
+                        : "spinning receiver: blocking again (F_SETFL), recv() waits for the byte",
+               r == 1 && buf[0] == 7, r < 0 ? std::strerror(error) : std::to_string(r));
+    }
+}
+
 // One paced stream (client -> server, plus echo of a running checksum) for
 // `secs` seconds; the caller flips enable/disable meanwhile.
 int run_stream(double secs) {
@@ -681,6 +814,7 @@ int main(int argc, char** argv) {
         case_splice_sendfile();
         case_splice_blocking();
         case_blocking_duplex_threads();
+        case_spinning_receiver(true);
         return g_failures == 0 ? 0 : 1;
     }
     if (mode != "cases") return 2;
@@ -695,5 +829,6 @@ int main(int argc, char** argv) {
     case_epoll();
     case_splice_sendfile();
     case_splice_blocking();
+    case_spinning_receiver(false);
     return g_failures == 0 ? 0 : 1;
 }

@@ -1,0 +1,115 @@
+#include "receive_look.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+
+#include "libc_table.h"
+#include "loopback_splice.h"
+#include "socket_table.h"
+
+namespace xlane::preload {
+
+namespace libc = xlane::preload::libc;
+
+namespace {
+
+// Two empty receives in a row make a spinner; an event loop reads until one
+// EAGAIN and then waits, so it never looks (and never pays the extra poll).
+constexpr uint32_t kEmptyReceivesBeforeLooking = 2;
+
+// The flags a receive may carry and still be answered by a look.
+constexpr int kLookableFlags =
+    MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC | MSG_WAITALL | MSG_NOSIGNAL | MSG_CMSG_CLOEXEC;
+
+enum class Lookable : uint8_t { kUnknown, kNo, kYes };
+
+// One socket per thread: a spinner spins on one socket at a time.
+struct ThreadLook {
+    int fd = -1;
+    uint64_t generation = 0;
+    uint32_t empty_in_row = 0;
+    Lookable lookable = Lookable::kUnknown;
+    bool nonblocking = false;  // O_NONBLOCK when `lookable` was decided
+};
+
+constinit thread_local ThreadLook t_look __attribute__((tls_model("initial-exec")));
+
+// Bumped by forget_receive_looks(); a thread's decision holds for one value.
+constinit std::atomic<uint64_t> g_generation{1};
+
+bool is_tcp_entry(int fd) {
+    const auto entry = g_sockets.find(fd);
+    return entry && entry->type == SOCK_STREAM &&
+           (entry->family == AF_INET || entry->family == AF_INET6);
+}
+
+// A few system calls, once per (thread, socket, generation).
+Lookable decide(int fd, bool* nonblocking) {
+    const int status = libc::fcntl(fd, F_GETFL);
+    int mark = 0;
+    socklen_t len = sizeof(mark);
+    if (status < 0 || libc::getsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &mark, &len) != 0 ||
+        mark > 1)
+        return Lookable::kNo;
+    *nonblocking = (status & O_NONBLOCK) != 0;
+    // Only the sk_msg redirect sleeps on the spinner's lock; the kernel's own
+    // TCP queues behind an owned lock (the socket backlog) without sleeping.
+    return loopback_may_redirect_into(fd) ? Lookable::kYes : Lookable::kNo;
+}
+
+}  // namespace
+
+bool receive_found_empty_without_lock(int fd, int flags) {
+    ThreadLook& look = t_look;
+    if (look.fd != fd || look.empty_in_row < kEmptyReceivesBeforeLooking) return false;
+    if ((flags & ~kLookableFlags) != 0) return false;
+    const uint64_t generation = g_generation.load(std::memory_order_acquire);
+    if (look.generation != generation) {
+        look = ThreadLook{};
+        return false;
+    }
+    if (look.lookable == Lookable::kUnknown) {
+        const int saved = errno;
+        look.lookable = is_tcp_entry(fd) ? decide(fd, &look.nonblocking) : Lookable::kNo;
+        errno = saved;
+    }
+    if (look.lookable != Lookable::kYes) return false;
+    if ((flags & MSG_DONTWAIT) == 0 && !look.nonblocking) return false;
+    const int saved = errno;
+    pollfd readable{fd, POLLIN, 0};
+    if (libc::poll(&readable, 1, 0) != 0) {  // something to read or report, or poll failed
+        errno = saved;
+        return false;
+    }
+    errno = EAGAIN;
+    return true;
+}
+
+void note_kernel_receive(int fd, ssize_t ret) {
+    ThreadLook& look = t_look;
+    if (ret >= 0 || errno != EAGAIN) {
+        if (look.fd == fd) look.empty_in_row = 0;
+        return;
+    }
+    if (look.fd != fd) {
+        look = ThreadLook{};
+        look.fd = fd;
+        look.generation = g_generation.load(std::memory_order_acquire);
+    }
+    if (look.empty_in_row < kEmptyReceivesBeforeLooking) ++look.empty_in_row;
+}
+
+void forget_receive_looks() {
+    g_generation.fetch_add(1, std::memory_order_acq_rel);
+}
+
+void forget_receive_looks_of(int fd) {
+    if (is_tcp_entry(fd)) forget_receive_looks();
+}
+
+}  // namespace xlane::preload
