@@ -269,8 +269,12 @@ bool receive_one(FastSocket& socket, msghdr& msg, int flags, ssize_t* ret) {
         !nonblocking && timeout_ns > 0 ? monotonic_ns() + uint64_t(timeout_ns) : 0;
     // The first try of a call moves what the kernel socket holds (as a
     // kernel recv would see it); the spin's tries touch only the rings: no
-    // system call per round.
-    engine::ReceiveFlags receive_flags{(flags & MSG_PEEK) != 0, true};
+    // system call per round. So do the calls of a thread that polls with
+    // non-blocking receives (the progress thread moves the kernel socket's
+    // datagrams meanwhile, and leaves the rings to the poller).
+    const bool polling_again =
+        nonblocking && socket.empty_receives.load(std::memory_order_relaxed) >= kPollingAgain;
+    engine::ReceiveFlags receive_flags{(flags & MSG_PEEK) != 0, true, polling_again};
     uint64_t spin_end_ns = 0;  // 0: not spinning yet
     // Signals held from a little into the spin to the call's end: the
     // sleep's ppoll then reports them as the kernel's wait would.
@@ -281,6 +285,8 @@ bool receive_one(FastSocket& socket, msghdr& msg, int flags, ssize_t* ret) {
         auto got = guarded([&] { return engine->receive(socket.id, buffer, receive_flags); });
         receive_flags.drain_kernel = false;
         if (got) {
+            if (socket.empty_receives.load(std::memory_order_relaxed) != 0)
+                socket.empty_receives.store(0, std::memory_order_relaxed);
             const udp::ReceivedDatagram& datagram = got.value();
             int flags_out = datagram.truncated() ? MSG_TRUNC : 0;
             write_source(msg, socket.family, datagram.meta);
@@ -301,6 +307,7 @@ bool receive_one(FastSocket& socket, msghdr& msg, int flags, ssize_t* ret) {
             return false;
         }
         if (nonblocking) {
+            if (!polling_again) socket.empty_receives.fetch_add(1, std::memory_order_relaxed);
             *ret = fail(EAGAIN);
             return true;
         }

@@ -58,6 +58,11 @@ void fast_path_poll_once();
 void* fast_path_rx_spin_begin();
 void fast_path_rx_spin_end(void* token, bool to_sleep);
 
+// This thread's non-blocking receives keep coming back empty: it polls the
+// rings between its calls, and the progress thread leaves them to it for a
+// short lease (UdpEngine::renew_poller_lease; the UDP receive renews it itself).
+void fast_path_rx_polled_empty();
+
 // The scope of such a spin: begin() starts it, sleeping() ends it before
 // the thread sleeps, and the destructor ends it if neither did. Thread
 // cancellation waits meanwhile (it then acts in the sleep, a cancellation

@@ -33,6 +33,11 @@ struct InheritedOptions {
     char congestion[16] = {};  // TCP_CONGESTION; empty: the default
 };
 
+// Empty non-blocking receives in a row after which a socket's caller counts
+// as polling. An event loop reads until one EAGAIN and then waits for
+// readiness, so it never does.
+inline constexpr uint32_t kPollingAgain = 2;
+
 struct FastSocket {
     uint32_t id = 0;  // engine::SocketId
     int family = 0;
@@ -49,6 +54,10 @@ struct FastSocket {
     // O_NONBLOCK of the open file description (shared by dup, like the flag).
     std::atomic<bool> nonblocking{false};
     std::atomic<int64_t> rcvtimeo_ns{0};  // SO_RCVTIMEO; 0 = none
+    // Non-blocking receives that came back empty in a row, up to
+    // kPollingAgain: from then on the caller counts as polling the rings
+    // (ReceiveFlags::polling_again, fast_path_rx_polled_empty).
+    std::atomic<uint32_t> empty_receives{0};
     std::atomic<uint32_t> cmsg{0};        // CmsgFlag bits
     // A TCP socket (fast_tcp.cpp): `id` names a TcpEngine socket.
     std::atomic<bool> tcp{false};

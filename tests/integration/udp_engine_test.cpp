@@ -542,6 +542,46 @@ TEST_CASE("routes the engine does not serve go through the kernel socket", "[.ho
     CHECK(stats->tx_datagrams == 0);
 }
 
+// A receiver that polls (ReceiveFlags::polling_again) makes no system call
+// of its own: the progress thread moves what the kernel socket gets. Without
+// a progress thread the receive drains the kernel socket itself.
+TEST_CASE("a polling receiver gets the datagrams that reach its kernel socket", "[.hosts]") {
+    for (const bool with_progress_thread : {true, false}) {
+        INFO("progress thread: " << with_progress_thread);
+        engine::UdpEngineConfig config;
+        config.interfaces = {iface()};
+        config.progress_thread = with_progress_thread;
+        auto made = UdpEngine::create(config);
+        REQUIRE(made.ok());
+        auto& e = *made.value();
+        auto id = e.open(AF_INET);
+        REQUIRE(id.ok());
+        REQUIRE(e.bind(id.value(), endpoint(kAddrB, 41075)).ok());
+        UniqueFd local = local_kernel_socket(kAddrB, 41076);
+        std::vector<uint8_t> buffer(200);
+        const iovec iov{buffer.data(), buffer.size()};
+        engine::ReceiveFlags polling;
+        polling.polling_again = true;
+        for (int i = 0; i < 3; ++i) {
+            auto empty = e.receive(id.value(), std::span(&iov, 1), polling);
+            REQUIRE_FALSE(empty.ok());
+            CHECK(empty.error().errnum == EAGAIN);
+        }
+        // B's own address: the kernel carries it, into the engine's kernel socket.
+        peer_send(local.get(), pattern(64, 7), endpoint(kAddrB, 41075));
+        const bool received = eventually([&] {
+            auto got = e.receive(id.value(), std::span(&iov, 1), polling);
+            return got.ok() && got->length == 64;
+        });
+        CHECK(received);
+        CHECK(std::vector<uint8_t>(buffer.begin(), buffer.begin() + 64) == pattern(64, 7));
+        auto stats = e.socket_stats(id.value());
+        REQUIRE(stats.ok());
+        CHECK(stats->rx_kernel_datagrams == 1);
+        REQUIRE(e.close(id.value()).ok());
+    }
+}
+
 TEST_CASE("an unresolvable neighbour costs a bounded wait and a counted drop", "[.hosts]") {
     UdpEngineConfig config;
     config.interfaces = {iface()};

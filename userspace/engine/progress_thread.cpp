@@ -11,6 +11,12 @@
 namespace xlane::engine {
 namespace {
 
+uint64_t monotonic_now_ns() {
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(now.tv_nsec);
+}
+
 timespec to_timespec(std::chrono::nanoseconds span) {
     return {static_cast<time_t>(span.count() / 1'000'000'000),
             static_cast<long>(span.count() % 1'000'000'000)};
@@ -27,7 +33,7 @@ Result<std::unique_ptr<ProgressThread>> ProgressThread::start(std::vector<int> f
 
 Result<std::unique_ptr<ProgressThread>> ProgressThread::start(std::vector<int> fds,
                                                               std::vector<int> rx_fds,
-                                                              const std::atomic<int>* rx_spinners,
+                                                              const RxTakers* rx_takers,
                                                               std::chrono::milliseconds tick,
                                                               Callback on_wake, Callback on_start,
                                                               std::chrono::microseconds soon) {
@@ -39,7 +45,7 @@ Result<std::unique_ptr<ProgressThread>> ProgressThread::start(std::vector<int> f
         new ProgressThread(std::move(fds), tick, std::move(on_wake), std::move(on_start),
                            std::move(stop), std::move(nudge), soon));
     thread->rx_fds_ = std::move(rx_fds);
-    thread->rx_spinners_ = rx_spinners;
+    thread->rx_takers_ = rx_takers;
     thread->thread_ = std::thread([self = thread.get()] { self->run(); });
     return thread;
 }
@@ -72,8 +78,8 @@ void ProgressThread::run() {
         // RX spinners take the frames in: sleep without the RX fds (poll
         // skips negative fds), announced first like the long tick, and not
         // longer than kSpunRxRecheck.
-        rx_unwatched_.store(rx_spinners_ != nullptr && rx_spinners_->load() > 0);
-        const bool rx_unwatched = rx_unwatched_.load() && rx_spinners_->load() > 0;
+        rx_unwatched_.store(rx_takers_ != nullptr && rx_takers_->any(monotonic_now_ns()));
+        const bool rx_unwatched = rx_unwatched_.load() && rx_takers_->any(monotonic_now_ns());
         for (size_t i = 0; i < rx_fds_.size(); ++i)
             set[first_rx + i].fd = rx_unwatched ? -1 : rx_fds_[i];
         if (rx_unwatched &&

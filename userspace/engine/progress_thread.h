@@ -14,6 +14,22 @@
 
 namespace xlane::engine {
 
+// Application threads that take the AF_XDP sockets' frames in themselves, so
+// that the progress thread need not watch those sockets meanwhile.
+struct RxTakers {
+    // Threads inside a spin (UdpEngine::rx_spin_begin() to rx_spin_end()).
+    std::atomic<int> spinners{0};
+    // CLOCK_MONOTONIC ns until which a thread whose non-blocking receives keep
+    // coming back empty counts as a spinner (UdpEngine::receive): it polls the
+    // rings between its calls, so it cannot hold `spinners` up, and each empty
+    // receive renews this instead.
+    std::atomic<uint64_t> poller_until_ns{0};
+
+    [[nodiscard]] bool any(uint64_t now_ns) const {
+        return spinners.load() > 0 || poller_until_ns.load(std::memory_order_relaxed) > now_ns;
+    }
+};
+
 // The callback runs on this thread only, never concurrently with itself; it
 // takes whatever lock its data needs (the thread itself holds none while it
 // sleeps, so application threads are never blocked by it sleeping).
@@ -27,12 +43,12 @@ class ProgressThread {
         std::vector<int> fds, std::chrono::milliseconds tick, Callback on_wake,
         Callback on_start = {}, std::chrono::microseconds soon = std::chrono::microseconds(200));
     // Also watches `rx_fds` (the AF_XDP sockets), but only while nobody else
-    // takes their frames in: while `*rx_spinners` > 0 (application threads
+    // takes their frames in: while `rx_takers` has any (application threads
     // busy-polling the rings) it sleeps without them, for at most
     // kSpunRxRecheck, so that a frame does not wake it only to take the
     // spinner's CPU and the engine mutex.
     [[nodiscard]] static Result<std::unique_ptr<ProgressThread>> start(
-        std::vector<int> fds, std::vector<int> rx_fds, const std::atomic<int>* rx_spinners,
+        std::vector<int> fds, std::vector<int> rx_fds, const RxTakers* rx_takers,
         std::chrono::milliseconds tick, Callback on_wake, Callback on_start = {},
         std::chrono::microseconds soon = std::chrono::microseconds(200));
     static constexpr std::chrono::milliseconds kSpunRxRecheck{1};
@@ -68,7 +84,7 @@ class ProgressThread {
 
     std::vector<int> fds_;
     std::vector<int> rx_fds_;
-    const std::atomic<int>* rx_spinners_ = nullptr;
+    const RxTakers* rx_takers_ = nullptr;
     std::atomic<bool> rx_unwatched_{false};  // sleeping without rx_fds_
     std::chrono::milliseconds tick_;
     std::chrono::microseconds soon_;

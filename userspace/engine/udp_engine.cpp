@@ -128,7 +128,7 @@ Result<std::unique_ptr<UdpEngine>> UdpEngine::create(const UdpEngineConfig& conf
         for (const auto& port : engine->ports_)
             for (const auto& queue : port->queues()) rx_fds.push_back(queue->fd());
         auto thread = ProgressThread::start(
-            std::move(fds), std::move(rx_fds), &engine->rx_spinners_, config.progress_tick,
+            std::move(fds), std::move(rx_fds), &engine->rx_takers_, config.progress_tick,
             [self = engine.get()] {
                 self->progress_round();
                 self->report_usage_when_due();
@@ -149,7 +149,9 @@ UdpEngine::~UdpEngine() {
 }
 
 void UdpEngine::rx_spin_end(bool to_sleep) {
-    if (rx_spinners_.fetch_sub(1) == 1 && to_sleep && progress_) progress_->rx_spinners_gone();
+    // A thread that goes to sleep polls no more, whatever it did before.
+    if (to_sleep) rx_takers_.poller_until_ns.store(0, std::memory_order_relaxed);
+    if (rx_takers_.spinners.fetch_sub(1) == 1 && to_sleep && progress_) progress_->rx_spinners_gone();
 }
 
 Result<SocketId> UdpEngine::open(int family) {

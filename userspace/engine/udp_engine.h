@@ -80,6 +80,12 @@ struct ReceiveFlags {
     // system call). A caller that spins, or that sleeps on the eventfd
     // anyway, leaves that to the progress thread and makes none.
     bool drain_kernel = true;
+    // The caller's non-blocking receives on this socket keep coming back
+    // empty (it polls: sockperf --nonblocked, busy-polling loops). With a
+    // progress thread, which drains the kernel sockets as they fill, such a
+    // receive makes no system call, and an empty one renews the poller's
+    // lease on the rings (RxTakers::poller_until_ns).
+    bool polling_again = false;
 };
 
 // Threading contract (one rule): every public method takes the engine mutex
@@ -178,8 +184,12 @@ class UdpEngine {
     // the spinner now sleeps; the last one wakes the progress thread to
     // watch the rings again (a spin that ended with data does not: the
     // progress thread looks again within ProgressThread::kSpunRxRecheck).
-    void rx_spin_begin() { rx_spinners_.fetch_add(1); }
+    void rx_spin_begin() { rx_takers_.spinners.fetch_add(1); }
     void rx_spin_end(bool to_sleep);
+    // A thread that polls with non-blocking receives found nothing again
+    // (ReceiveFlags::polling_again does this for UDP): the progress thread
+    // leaves the rings to it for a short lease more. Takes no lock.
+    void renew_poller_lease();
 
     [[nodiscard]] Result<int> event_fd(SocketId id) const;
     [[nodiscard]] Result<int> kernel_fd(SocketId id) const;
@@ -271,7 +281,7 @@ class UdpEngine {
     // Destroyed before the ports it sends on (it removes its steering entries).
     std::unique_ptr<TcpEngine> tcp_;
     // Declared last: stopped (joined) before anything it uses is destroyed.
-    std::atomic<int> rx_spinners_{0};  // see rx_spin_begin(); read by the progress thread
+    RxTakers rx_takers_;  // see rx_spin_begin(), ReceiveFlags::polling_again; read by the progress thread
     std::unique_ptr<ProgressThread> progress_;
 };
 

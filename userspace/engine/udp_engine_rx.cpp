@@ -152,6 +152,17 @@ void UdpEngine::push(Socket& socket, const udp::DatagramMeta& meta, packet::Byte
     if (!was_readable) socket.signal_readable();
 }
 
+void UdpEngine::renew_poller_lease() {
+    // Long enough to span a request/response turn of a polling loop; once it
+    // stops polling, the progress thread watches the rings again within the
+    // lease plus ProgressThread::kSpunRxRecheck.
+    constexpr uint64_t kPollerLeaseNs = 200'000;
+    const uint64_t until = clock_ns(CLOCK_MONOTONIC) + kPollerLeaseNs;
+    // Written once per half lease, not on every empty poll of the spinning thread.
+    if (rx_takers_.poller_until_ns.load(std::memory_order_relaxed) + kPollerLeaseNs / 2 < until)
+        rx_takers_.poller_until_ns.store(until, std::memory_order_relaxed);
+}
+
 size_t UdpEngine::drain_kernel_locked(Socket& socket) {
     size_t moved = 0;
     for (; moved < kKernelBatch; ++moved) {
@@ -232,12 +243,13 @@ void UdpEngine::progress_round() {
 
 Result<udp::ReceivedDatagram> UdpEngine::receive(SocketId id, std::span<const iovec> buffer,
                                                  ReceiveFlags flags) {
+    const bool polling = flags.polling_again && progress_ != nullptr;
     std::lock_guard lock(mutex_);
     poll_rx_locked();
     auto found = find_locked(id);
     if (!found) return found.error();
     Socket& socket = *found.value();
-    if (socket.queue.empty() && !socket.released && flags.drain_kernel)
+    if (socket.queue.empty() && !socket.released && flags.drain_kernel && !polling)
         drain_kernel_locked(socket);
     // As __skb_recv_udp(): a pending socket error comes before queued data.
     if (socket.pending_error != 0) {
@@ -247,7 +259,10 @@ Result<udp::ReceivedDatagram> UdpEngine::receive(SocketId id, std::span<const io
         return make_error(error, "the kernel UDP socket reported an error");
     }
     auto datagram = socket.queue.receive(buffer, flags.peek);
-    if (!datagram) return make_error(EAGAIN, "no datagram waiting");
+    if (!datagram) {
+        if (polling) renew_poller_lease();
+        return make_error(EAGAIN, "no datagram waiting");
+    }
     if (!flags.peek) {
         ++socket.stats.rx_read;
         if (!socket.readable()) socket.clear_readable();
