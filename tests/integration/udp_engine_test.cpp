@@ -436,6 +436,79 @@ TEST_CASE("the eventfd is readable exactly while the queue is non-empty", "[.hos
     CHECK_FALSE(readable_within(event, 0));
 }
 
+namespace {
+
+// This thread's read()/write() system calls so far (/proc/thread-self/io);
+// an eventfd read or write counts, a socket's recvfrom/sendto does not.
+std::pair<long, long> thread_rw_syscalls() {
+    std::ifstream io("/proc/thread-self/io");
+    std::string key;
+    long value = 0, reads = -1, writes = -1;
+    while (io >> key >> value) {
+        if (key == "syscr:") reads = value;
+        if (key == "syscw:") writes = value;
+    }
+    return {reads, writes};
+}
+
+}  // namespace
+
+// A receive that finds its datagrams on the rings takes them in itself: the
+// eventfd is not signalled for a datagram that this receive then returns
+// (no write, no read), and is signalled when one stays queued.
+TEST_CASE("a receive that takes its datagram off the rings leaves the eventfd alone", "[.hosts]") {
+    engine::UdpEngineConfig config;
+    config.interfaces = {iface()};
+    config.progress_thread = false;  // only the receive takes frames in
+    auto made = UdpEngine::create(config);
+    REQUIRE(made.ok());
+    auto& e = *made.value();
+    auto id = e.open(AF_INET);
+    REQUIRE(id.ok());
+    REQUIRE(e.bind(id.value(), endpoint(kAddrB, 41042)).ok());
+    const int event = e.event_fd(id.value()).value();
+    UniqueFd peer = peer_socket(kAddrA, 42042);
+    std::vector<uint8_t> buffer(100);
+    const iovec iov{buffer.data(), buffer.size()};
+    // What reading the counters costs by itself (the reads of the first look).
+    const auto idle_before = thread_rw_syscalls();
+    const auto idle_after = thread_rw_syscalls();
+    const long own_reads = idle_after.first - idle_before.first;
+    REQUIRE(idle_before.first >= 0);
+    auto receive_when_there = [&] {
+        for (int i = 0; i < 2000; ++i) {
+            const auto before = thread_rw_syscalls();
+            auto got = e.receive(id.value(), std::span(&iov, 1));
+            const auto after = thread_rw_syscalls();
+            if (got.ok())
+                return std::make_tuple(got->length, after.first - before.first - own_reads,
+                                       after.second - before.second);
+            std::this_thread::sleep_for(1ms);
+        }
+        return std::make_tuple(size_t{0}, -1L, -1L);
+    };
+    // One datagram: taken and returned by the same receive.
+    peer_send(peer.get(), pattern(30, 1), endpoint(kAddrB, 41042));
+    auto [length, reads, writes] = receive_when_there();
+    CHECK(length == 30);
+    CHECK(reads == 0);
+    CHECK(writes == 0);
+    CHECK_FALSE(readable_within(event, 0));
+    // Two in one go: the second stays queued, and the eventfd says so.
+    peer_send(peer.get(), pattern(40, 2), endpoint(kAddrB, 41042));
+    peer_send(peer.get(), pattern(50, 3), endpoint(kAddrB, 41042));
+    std::this_thread::sleep_for(100ms);  // both on the RX ring
+    auto first = e.receive(id.value(), std::span(&iov, 1));
+    REQUIRE(first.ok());
+    CHECK(first->length == 40);
+    CHECK(readable_within(event, 0));
+    auto second = e.receive(id.value(), std::span(&iov, 1));
+    REQUIRE(second.ok());
+    CHECK(second->length == 50);
+    CHECK_FALSE(readable_within(event, 0));
+    REQUIRE(e.close(id.value()).ok());
+}
+
 TEST_CASE("one engine per interface: a second one is refused with the owner's pid", "[.hosts]") {
     auto first = make_engine();
     UdpEngineConfig config;

@@ -61,15 +61,23 @@ struct UdpEngine::Socket {
 
     // What the eventfd says: a datagram or a pending error waits.
     [[nodiscard]] bool readable() const { return !queue.empty() || pending_error != 0; }
-    // The eventfd side of the readiness invariant; call with the engine mutex held.
+    // The eventfd side of the readiness invariant; call with the engine mutex
+    // held. Only the engine writes or reads the eventfd, so `event_signalled`
+    // knows its counter, and no system call signals it twice or clears it
+    // when it is clear (a read of a clear eventfd is still a system call).
     void signal_readable() {
+        if (event_signalled) return;
         const uint64_t one = 1;
         (void)!::write(event.get(), &one, sizeof(one));
+        event_signalled = true;
     }
     void clear_readable() {
+        if (!event_signalled) return;
         uint64_t value = 0;
         (void)!::read(event.get(), &value, sizeof(value));
+        event_signalled = false;
     }
+    bool event_signalled = false;
 };
 
 // Everything a send decided outside the engine mutex (route and neighbour).

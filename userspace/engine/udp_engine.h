@@ -244,6 +244,8 @@ class UdpEngine {
     void push(Socket& socket, const udp::DatagramMeta& meta, packet::Bytes payload,
               bool from_kernel);
     size_t drain_kernel_locked(Socket& socket);
+    // The eventfd made to say what readable() says (no system call when it does).
+    void sync_event_locked(Socket& socket);
     void progress_round();
     // On the progress thread: config_.on_usage(usage()) when the interval passed.
     void report_usage_when_due();
@@ -281,6 +283,9 @@ class UdpEngine {
     // Destroyed before the ports it sends on (it removes its steering entries).
     std::unique_ptr<TcpEngine> tcp_;
     // Declared last: stopped (joined) before anything it uses is destroyed.
+    // The socket whose receive() is polling the rings: push() leaves its
+    // eventfd to that receive (sync_event_locked). Engine mutex.
+    const Socket* receiving_socket_ = nullptr;
     RxTakers rx_takers_;  // see rx_spin_begin(), ReceiveFlags::polling_again; read by the progress thread
     std::unique_ptr<ProgressThread> progress_;
 };

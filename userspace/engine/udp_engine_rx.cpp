@@ -149,7 +149,19 @@ void UdpEngine::push(Socket& socket, const udp::DatagramMeta& meta, packet::Byte
     }
     ++(from_kernel ? socket.stats.rx_kernel_datagrams : socket.stats.rx_datagrams);
     socket.stats.rx_bytes += payload.size();
-    if (!was_readable) socket.signal_readable();
+    if (was_readable) return;
+    // The receive that polled the rings takes this socket's datagram itself
+    // (receive()): nobody else could see it, so it signals only if more waits.
+    if (&socket == receiving_socket_) return;
+    socket.signal_readable();
+}
+
+void UdpEngine::sync_event_locked(Socket& socket) {
+    if (socket.readable()) {
+        socket.signal_readable();  // what push() left to this receive, if anything
+    } else {
+        socket.clear_readable();
+    }
 }
 
 void UdpEngine::renew_poller_lease() {
@@ -245,28 +257,32 @@ Result<udp::ReceivedDatagram> UdpEngine::receive(SocketId id, std::span<const io
                                                  ReceiveFlags flags) {
     const bool polling = flags.polling_again && progress_ != nullptr;
     std::lock_guard lock(mutex_);
+    if (auto receiving = find_locked(id)) receiving_socket_ = receiving.value();
     poll_rx_locked();
     auto found = find_locked(id);
-    if (!found) return found.error();
+    if (!found) {
+        receiving_socket_ = nullptr;
+        return found.error();
+    }
     Socket& socket = *found.value();
     if (socket.queue.empty() && !socket.released && flags.drain_kernel && !polling)
         drain_kernel_locked(socket);
+    receiving_socket_ = nullptr;
     // As __skb_recv_udp(): a pending socket error comes before queued data.
     if (socket.pending_error != 0) {
         const int error = socket.pending_error;
         socket.pending_error = 0;
-        if (!socket.readable()) socket.clear_readable();
+        sync_event_locked(socket);
         return make_error(error, "the kernel UDP socket reported an error");
     }
     auto datagram = socket.queue.receive(buffer, flags.peek);
     if (!datagram) {
+        sync_event_locked(socket);
         if (polling) renew_poller_lease();
         return make_error(EAGAIN, "no datagram waiting");
     }
-    if (!flags.peek) {
-        ++socket.stats.rx_read;
-        if (!socket.readable()) socket.clear_readable();
-    }
+    if (!flags.peek) ++socket.stats.rx_read;
+    sync_event_locked(socket);
     return std::move(datagram).value();
 }
 
