@@ -78,6 +78,18 @@ UniqueFd peer_socket(const char* addr, uint16_t port) {
     return fd;
 }
 
+// An engine on B's interface, its config adjusted by `tune` first.
+template <typename Tune>
+std::unique_ptr<UdpEngine> engine_with(Tune&& tune) {
+    UdpEngineConfig config;
+    config.interfaces = {iface()};
+    tune(config);
+    auto made = UdpEngine::create(config);
+    INFO((made ? "" : made.error().describe()));
+    REQUIRE(made.ok());
+    return std::move(made).value();
+}
+
 // A kernel UDP socket here in B.
 UniqueFd local_kernel_socket(const char* addr, uint16_t port) {
     const Endpoint local = endpoint(addr, port);
@@ -457,12 +469,10 @@ std::pair<long, long> thread_rw_syscalls() {
 // eventfd is not signalled for a datagram that this receive then returns
 // (no write, no read), and is signalled when one stays queued.
 TEST_CASE("a receive that takes its datagram off the rings leaves the eventfd alone", "[.hosts]") {
-    engine::UdpEngineConfig config;
-    config.interfaces = {iface()};
-    config.progress_thread = false;  // only the receive takes frames in
-    auto made = UdpEngine::create(config);
-    REQUIRE(made.ok());
-    auto& e = *made.value();
+    auto engine = engine_with([](UdpEngineConfig& c) {
+        c.progress_thread = false;  // only the receive takes frames in
+    });
+    auto& e = *engine;
     auto id = e.open(AF_INET);
     REQUIRE(id.ok());
     REQUIRE(e.bind(id.value(), endpoint(kAddrB, 41042)).ok());
@@ -621,12 +631,10 @@ TEST_CASE("routes the engine does not serve go through the kernel socket", "[.ho
 TEST_CASE("a polling receiver gets the datagrams that reach its kernel socket", "[.hosts]") {
     for (const bool with_progress_thread : {true, false}) {
         INFO("progress thread: " << with_progress_thread);
-        engine::UdpEngineConfig config;
-        config.interfaces = {iface()};
-        config.progress_thread = with_progress_thread;
-        auto made = UdpEngine::create(config);
-        REQUIRE(made.ok());
-        auto& e = *made.value();
+        auto engine = engine_with([&](UdpEngineConfig& c) {
+            c.progress_thread = with_progress_thread;
+        });
+        auto& e = *engine;
         auto id = e.open(AF_INET);
         REQUIRE(id.ok());
         REQUIRE(e.bind(id.value(), endpoint(kAddrB, 41075)).ok());
@@ -656,12 +664,10 @@ TEST_CASE("a polling receiver gets the datagrams that reach its kernel socket", 
 }
 
 TEST_CASE("an unresolvable neighbour costs a bounded wait and a counted drop", "[.hosts]") {
-    UdpEngineConfig config;
-    config.interfaces = {iface()};
-    config.neighbour_wait = 300ms;
-    auto made = UdpEngine::create(config);
-    REQUIRE(made.ok());
-    auto& e = *made.value();
+    auto engine = engine_with([](UdpEngineConfig& c) {
+        c.neighbour_wait = 300ms;
+    });
+    auto& e = *engine;
     auto id = e.open(AF_INET);
     REQUIRE(id.ok());
     // 198.18.0.3 is on B's link but no host answers ARP for it.
@@ -807,15 +813,14 @@ xdp_statistics xsk_statistics(int fd) {
 // learned) and the kernel leaves the queued descriptors on the ring.
 TEST_CASE("a full TX ring gives EAGAIN or ENOBUFS, counted, and loses no accepted datagram",
           "[.hosts]") {
-    UdpEngineConfig config;
-    config.interfaces = {iface()};
-    config.progress_thread = false;
-    config.tx_ring_wait = 200ms;
-    config.xsk.tx_size = 64;
-    config.xsk.umem.frame_count = 256;
-    auto made = UdpEngine::create(config);
-    REQUIRE(made.ok());
-    auto& e = *made.value();
+    constexpr uint32_t kTxRing = 64;
+    auto engine = engine_with([](UdpEngineConfig& c) {
+        c.progress_thread = false;
+        c.tx_ring_wait = 200ms;
+        c.xsk.tx_size = kTxRing;
+        c.xsk.umem.frame_count = 256;
+    });
+    auto& e = *engine;
     auto id = e.open(AF_INET);
     REQUIRE(id.ok());
     REQUIRE(e.bind(id.value(), endpoint(kAddrB, 41041)).ok());
@@ -851,7 +856,7 @@ TEST_CASE("a full TX ring gives EAGAIN or ENOBUFS, counted, and loses no accepte
     }
     REQUIRE(again == EAGAIN);
     // Exactly a ring's worth waits (the first datagram left before).
-    CHECK(accepted == 1 + config.xsk.tx_size);
+    CHECK(accepted == 1 + kTxRing);
     auto port = e.port_stats()[0].second;
     CHECK(port.tx_ring_full_eagain == 1);
     CHECK(port.tx_ring_full_enobufs == 0);
@@ -882,13 +887,11 @@ TEST_CASE("a full TX ring gives EAGAIN or ENOBUFS, counted, and loses no accepte
 // write into) and the socket's SO_RCVBUF. Neither engine nor kernel may
 // lose a datagram without counting it.
 TEST_CASE("an exhausted fill ring drops datagrams and the kernel counts them", "[.hosts]") {
-    UdpEngineConfig config;
-    config.interfaces = {iface()};
-    config.progress_thread = false;    // nobody takes frames off the RX ring meanwhile
-    config.xsk.umem.frame_count = 64;  // at most 32 in the fill ring
-    auto made = UdpEngine::create(config);
-    REQUIRE(made.ok());
-    auto& e = *made.value();
+    auto engine = engine_with([](UdpEngineConfig& c) {
+        c.progress_thread = false;    // nobody takes frames off the RX ring meanwhile
+        c.xsk.umem.frame_count = 64;  // at most 32 in the fill ring
+    });
+    auto& e = *engine;
     auto id = e.open(AF_INET);
     REQUIRE(id.ok());
     REQUIRE(e.bind(id.value(), endpoint(kAddrB, 41042)).ok());
@@ -923,15 +926,12 @@ TEST_CASE("an exhausted fill ring drops datagrams and the kernel counts them", "
 // burst must still go without any further call: the progress thread is
 // asked for a round (its tick is far beyond the test's waits here).
 TEST_CASE("a burst of deferred sends arrives whole with no further call", "[.hosts]") {
-    UdpEngineConfig config;
-    config.interfaces = {iface()};
-    config.progress_tick = std::chrono::minutes(10);
-    // Every send counts as back to back, however slow this build is (TSan):
-    // otherwise a slow sender never defers and the case proves nothing.
-    config.xsk.tx_defer_window_ns = 100'000'000;
-    auto made = UdpEngine::create(config);
-    REQUIRE(made.ok());
-    auto e = std::move(made).value();
+    auto e = engine_with([](UdpEngineConfig& c) {
+        c.progress_tick = std::chrono::minutes(10);
+        // Every send counts as back to back, however slow this build is (TSan):
+        // otherwise a slow sender never defers and the case proves nothing.
+        c.xsk.tx_defer_window_ns = 100'000'000;
+    });
     auto id = e->open(AF_INET);
     REQUIRE(id.ok());
     REQUIRE(e->bind(id.value(), endpoint(kAddrB, 41043)).ok());
