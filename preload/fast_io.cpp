@@ -227,6 +227,7 @@ enum class Wait { kAgain, kTimedOut, kInterrupted, kClosed };
 Wait sleep_until_readable(FastSocket& socket, uint64_t deadline_ns, const sigset_t* mask) {
     constexpr size_t kMaxPoll = 17;
     pollfd pfds[kMaxPoll];
+    fast_path_rx_polling_stopped();  // a sleeper polls nothing (spin or not)
     const RxFds rx = engine_rx_fds();
     nfds_t count = 0;
     pfds[count++] = pollfd{socket.event_fd, POLLIN, 0};
@@ -272,8 +273,7 @@ bool receive_one(FastSocket& socket, msghdr& msg, int flags, ssize_t* ret) {
     // system call per round. So do the calls of a thread that polls with
     // non-blocking receives (the progress thread moves the kernel socket's
     // datagrams meanwhile, and leaves the rings to the poller).
-    const bool polling_again =
-        nonblocking && socket.empty_receives.load(std::memory_order_relaxed) >= kPollingAgain;
+    const bool polling_again = nonblocking && thread_polls(socket);
     engine::ReceiveFlags receive_flags{(flags & MSG_PEEK) != 0, true, polling_again};
     uint64_t spin_end_ns = 0;  // 0: not spinning yet
     // Signals held from a little into the spin to the call's end: the
@@ -285,8 +285,7 @@ bool receive_one(FastSocket& socket, msghdr& msg, int flags, ssize_t* ret) {
         auto got = guarded([&] { return engine->receive(socket.id, buffer, receive_flags); });
         receive_flags.drain_kernel = false;
         if (got) {
-            if (socket.empty_receives.load(std::memory_order_relaxed) != 0)
-                socket.empty_receives.store(0, std::memory_order_relaxed);
+            note_receive_with_data(socket);
             const udp::ReceivedDatagram& datagram = got.value();
             int flags_out = datagram.truncated() ? MSG_TRUNC : 0;
             write_source(msg, socket.family, datagram.meta);
@@ -307,7 +306,7 @@ bool receive_one(FastSocket& socket, msghdr& msg, int flags, ssize_t* ret) {
             return false;
         }
         if (nonblocking) {
-            if (!polling_again) socket.empty_receives.fetch_add(1, std::memory_order_relaxed);
+            note_empty_receive(socket);
             *ret = fail(EAGAIN);
             return true;
         }

@@ -67,6 +67,11 @@ void fast_path_rx_polled_empty() {
     if (engine != nullptr) engine->renew_poller_lease();
 }
 
+void fast_path_rx_polling_stopped() {
+    engine::UdpEngine* engine = current_engine();
+    if (engine != nullptr) engine->rx_polling_stopped();
+}
+
 void fast_path_rx_spin_end(void* token, bool to_sleep) {
     static_cast<engine::UdpEngine*>(token)->rx_spin_end(to_sleep);
 }

@@ -62,6 +62,9 @@ void fast_path_rx_spin_end(void* token, bool to_sleep);
 // rings between its calls, and the progress thread leaves them to it for a
 // short lease (UdpEngine::renew_poller_lease; the UDP receive renews it itself).
 void fast_path_rx_polled_empty();
+// This thread is about to sleep: a lease it held ends now (the progress
+// thread watches the rings again at once). Costs an atomic load otherwise.
+void fast_path_rx_polling_stopped();
 
 // The scope of such a spin: begin() starts it, sleeping() ends it before
 // the thread sleeps, and the destructor ends it if neither did. Thread

@@ -11,6 +11,10 @@ namespace {
 // initial-exec, constinit, trivial: no TLS constructor, no __tls_get_addr.
 constinit thread_local bool t_inside_engine __attribute__((tls_model("initial-exec"))) = false;
 constinit thread_local int t_thread_id __attribute__((tls_model("initial-exec"))) = 0;
+// thread_polls(): the socket of this thread's current run of empty receives.
+constinit thread_local const FastSocket* t_polled_socket
+    __attribute__((tls_model("initial-exec"))) = nullptr;
+constinit thread_local uint32_t t_empty_receives __attribute__((tls_model("initial-exec"))) = 0;
 
 // gettid(), asked once per thread. A forked child's thread has a new id:
 // the atfork child handler forgets the cached one.
@@ -20,6 +24,22 @@ int this_thread_id() {
 }
 
 }  // namespace
+
+bool thread_polls(const FastSocket& socket) {
+    return t_polled_socket == &socket && t_empty_receives >= kPollingAgain;
+}
+
+void note_empty_receive(const FastSocket& socket) {
+    if (t_polled_socket != &socket) {
+        t_polled_socket = &socket;
+        t_empty_receives = 0;
+    }
+    if (t_empty_receives < kPollingAgain) ++t_empty_receives;
+}
+
+void note_receive_with_data(const FastSocket& socket) {
+    if (t_polled_socket == &socket) t_empty_receives = 0;
+}
 
 void forget_thread_id_after_fork() {
     t_thread_id = 0;

@@ -33,11 +33,6 @@ struct InheritedOptions {
     char congestion[16] = {};  // TCP_CONGESTION; empty: the default
 };
 
-// Empty non-blocking receives in a row after which a socket's caller counts
-// as polling. An event loop reads until one EAGAIN and then waits for
-// readiness, so it never does.
-inline constexpr uint32_t kPollingAgain = 2;
-
 struct FastSocket {
     uint32_t id = 0;  // engine::SocketId
     int family = 0;
@@ -54,10 +49,6 @@ struct FastSocket {
     // O_NONBLOCK of the open file description (shared by dup, like the flag).
     std::atomic<bool> nonblocking{false};
     std::atomic<int64_t> rcvtimeo_ns{0};  // SO_RCVTIMEO; 0 = none
-    // Non-blocking receives that came back empty in a row, up to
-    // kPollingAgain: from then on the caller counts as polling the rings
-    // (ReceiveFlags::polling_again, fast_path_rx_polled_empty).
-    std::atomic<uint32_t> empty_receives{0};
     std::atomic<uint32_t> cmsg{0};        // CmsgFlag bits
     // A TCP socket (fast_tcp.cpp): `id` names a TcpEngine socket.
     std::atomic<bool> tcp{false};
@@ -182,6 +173,15 @@ class InsideEngine {
   private:
     bool was_;
 };
+
+// Whether the calling thread polls `socket`: its last kPollingAgain
+// non-blocking receives there came back empty, in a row. Counted per thread:
+// several event-loop threads woken for one socket each get one EAGAIN and
+// then wait, which is no poll. A receive that returns data ends the run.
+inline constexpr uint32_t kPollingAgain = 2;
+[[nodiscard]] bool thread_polls(const FastSocket& socket);
+void note_empty_receive(const FastSocket& socket);
+void note_receive_with_data(const FastSocket& socket);
 
 // Marks the calling thread as the engine's for good (the progress thread).
 void mark_engine_thread();

@@ -613,8 +613,7 @@ static bool recvmsg_unshielded(int fd, msghdr* msg, int flags, ssize_t* ret) {
         const std::vector<iovec> rest = iovecs_from(*msg, got);
         auto read = guarded([&] { return tcp->receive(socket->id, rest, peek); });
         if (read) {
-            if (socket->empty_receives.load(std::memory_order_relaxed) != 0)
-                socket->empty_receives.store(0, std::memory_order_relaxed);
+            note_receive_with_data(*socket);
             got += read.value();
             if (read.value() == 0 || !waitall || got >= total) break;
             continue;
@@ -631,10 +630,8 @@ static bool recvmsg_unshielded(int fd, msghdr* msg, int flags, ssize_t* ret) {
         if (nonblocking) {
             if (got > 0) break;
             // A caller that polls: the rings are its own while it does.
-            if (socket->empty_receives.load(std::memory_order_relaxed) >= kPollingAgain)
-                fast_path_rx_polled_empty();
-            else
-                socket->empty_receives.fetch_add(1, std::memory_order_relaxed);
+            note_empty_receive(*socket);
+            if (thread_polls(*socket)) fast_path_rx_polled_empty();
             *ret = fail(EAGAIN);
             return true;
         }

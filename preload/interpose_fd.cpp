@@ -50,10 +50,14 @@ XLANE_INTERPOSE int close(int fd) {
     // Forget first: once the kernel frees the number another thread may get it.
     if (fast::serves(fd)) fast::before_close(fd);
     xlane::preload::epoll_on_fd_closed(fd);
-    xlane::preload::forget_receive_looks_of(fd);
+    // Before and after: a look decided during the close must not outlive it
+    // on the fd number's next file.
+    const bool tcp = xlane::preload::forget_receive_looks_of(fd);
     g_sockets.forget(fd);
     stats_hooks::closed(fd);
-    return libc::close(fd);
+    const int ret = libc::close(fd);
+    if (tcp) xlane::preload::forget_receive_looks();
+    return ret;
 }
 
 // Forgetting before the call, as close() does: if the call then fails, a socket
@@ -68,7 +72,9 @@ XLANE_INTERPOSE int close_range(unsigned first, unsigned last, int flags) noexce
         g_sockets.forget_range(first, last);
         stats_hooks::closed_range(first, last);
     }
-    return libc::close_range(first, last, flags);
+    const int ret = libc::close_range(first, last, flags);
+    if ((flags & CLOSE_RANGE_CLOEXEC) == 0) xlane::preload::forget_receive_looks();  // as close()
+    return ret;
 }
 
 XLANE_INTERPOSE void closefrom(int lowfd) noexcept {
@@ -80,6 +86,7 @@ XLANE_INTERPOSE void closefrom(int lowfd) noexcept {
         stats_hooks::closed_range(static_cast<unsigned>(lowfd), ~0U);
     }
     libc::closefrom(lowfd);
+    xlane::preload::forget_receive_looks();  // as close()
 }
 
 XLANE_INTERPOSE int dup(int fd) noexcept {
@@ -95,11 +102,13 @@ XLANE_INTERPOSE int dup(int fd) noexcept {
 XLANE_INTERPOSE int dup2(int from, int to) noexcept {
     // The kernel closes what `to` names: its engine socket goes first.
     if (from != to && fast::serves(to)) fast::before_dup_onto(from, to);
+    bool replaced_tcp = false;
     if (from != to) {
         xlane::preload::epoll_on_fd_closed(to);
-        xlane::preload::forget_receive_looks_of(to);
+        replaced_tcp = xlane::preload::forget_receive_looks_of(to);
     }
     const int ret = libc::dup2(from, to);
+    if (replaced_tcp) xlane::preload::forget_receive_looks();  // as close() does
     if (ret >= 0) {
         g_sockets.copy(from, ret);
         if (fast::serves(from)) fast::after_dup(from, ret);
@@ -110,11 +119,13 @@ XLANE_INTERPOSE int dup2(int from, int to) noexcept {
 
 XLANE_INTERPOSE int dup3(int from, int to, int flags) noexcept {
     if (from != to && fast::serves(to)) fast::before_dup_onto(from, to);
+    bool replaced_tcp = false;
     if (from != to) {
         xlane::preload::epoll_on_fd_closed(to);
-        xlane::preload::forget_receive_looks_of(to);
+        replaced_tcp = xlane::preload::forget_receive_looks_of(to);
     }
     const int ret = libc::dup3(from, to, flags);
+    if (replaced_tcp) xlane::preload::forget_receive_looks();  // as close() does
     if (ret >= 0) {
         g_sockets.copy(from, ret);
         if (fast::serves(from)) fast::after_dup(from, ret);
@@ -144,8 +155,12 @@ XLANE_INTERPOSE int ioctl(int fd, unsigned long request, ...) noexcept {
     va_start(args, request);
     void* arg = one_vararg(args);
     va_end(args);
-    if (request == FIONBIO) xlane::preload::forget_receive_looks();
-    if (!fast::serves(fd)) return libc::ioctl(fd, request, arg);
+    if (!fast::serves(fd)) {
+        const int ret = libc::ioctl(fd, request, arg);
+        // After the change, so that no thread decides on the old mode meanwhile.
+        if (request == FIONBIO) xlane::preload::forget_receive_looks();
+        return ret;
+    }
     int ret = 0;
     if (fast::tcp::serves(fd)) {
         if (fast::tcp::ioctl(fd, request, arg, &ret)) return ret;

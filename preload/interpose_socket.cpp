@@ -110,8 +110,14 @@ XLANE_INTERPOSE int getsockopt(int fd, int level, int name, void* value, socklen
 
 XLANE_INTERPOSE int setsockopt(int fd, int level, int name, const void* value,
                                socklen_t len) noexcept {
-    // A receive mark above 1 makes poll() and a non-blocking receive disagree.
-    if (level == SOL_SOCKET && name == SO_RCVLOWAT) xlane::preload::forget_receive_looks();
+    // A receive mark above 1 makes poll() and a non-blocking receive disagree:
+    // every thread decides again, after the change.
+    struct ForgetLooksAfter {
+        bool mark;
+        ~ForgetLooksAfter() {
+            if (mark) xlane::preload::forget_receive_looks();
+        }
+    } forget_after{level == SOL_SOCKET && name == SO_RCVLOWAT};
     int ret = 0;
     if (tcp::serves(fd) && tcp::setsockopt(fd, level, name, value, len, &ret)) return ret;
     if (xlane::preload::fast::may_serve(fd) &&

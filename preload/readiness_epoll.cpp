@@ -824,6 +824,7 @@ int wait_accelerated(EpollSet* set, int epfd, epoll_event* events, int maxevents
         set->accelerated.load(std::memory_order_relaxed) > 0 ? fast_path_spin_us() : 0;
     if (spin_us == 0) {
         fast_path_poll_once();  // also sends what the fast path left for a batched TX wake-up
+        fast_path_rx_polling_stopped();
         return sleep_accelerated(set, epfd, events, maxevents, deadline, sigmask);
     }
     // Spinning: every signal held until the sleep, which applies the call's

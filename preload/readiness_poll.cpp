@@ -194,6 +194,7 @@ int wait_translated(pollfd* user, const Translation& t, const Deadline& deadline
     const unsigned spin_us = fast_path_spin_us();
     if (spin_us == 0) {
         fast_path_poll_once();  // also sends what the fast path left for a batched TX wake-up
+        fast_path_rx_polling_stopped();
         return finish(sleep_for_caller(t, user, deadline, sigmask), t, user, true);
     }
     // Spinning: every signal held until the sleep, which applies the call's

@@ -74,9 +74,15 @@ bool receive_found_empty_without_lock(int fd, int flags) {
         return false;
     }
     if (look.lookable == Lookable::kUnknown) {
+        // Decided into locals: a signal handler's receive meanwhile may make
+        // `look` another fd's record, which this decision must not land in.
         const int saved = errno;
-        look.lookable = is_tcp_entry(fd) ? decide(fd, &look.nonblocking) : Lookable::kNo;
+        bool nonblocking = false;
+        const Lookable lookable = is_tcp_entry(fd) ? decide(fd, &nonblocking) : Lookable::kNo;
         errno = saved;
+        if (look.fd != fd || look.generation != generation) return false;
+        look.lookable = lookable;
+        look.nonblocking = nonblocking;
     }
     if (look.lookable != Lookable::kYes) return false;
     if ((flags & MSG_DONTWAIT) == 0 && !look.nonblocking) return false;
@@ -108,8 +114,10 @@ void forget_receive_looks() {
     g_generation.fetch_add(1, std::memory_order_acq_rel);
 }
 
-void forget_receive_looks_of(int fd) {
-    if (is_tcp_entry(fd)) forget_receive_looks();
+bool forget_receive_looks_of(int fd) {
+    if (!is_tcp_entry(fd)) return false;
+    forget_receive_looks();
+    return true;
 }
 
 }  // namespace xlane::preload

@@ -14,7 +14,12 @@
 // have given: poll() reports data, EOF and pending errors (the receive then
 // runs and returns them), and the look applies only when nothing could make
 // the two disagree: a connected TCP socket (EAGAIN already seen), a receive
-// mark of 1 (SO_RCVLOWAT), no MSG_OOB or MSG_ERRQUEUE.
+// mark of 1 (SO_RCVLOWAT), no MSG_OOB or MSG_ERRQUEUE. The mode and mark are
+// this process's view: every change it makes (fcntl, ioctl, setsockopt,
+// close, dup) makes its threads decide again, but an O_NONBLOCK cleared by
+// another process sharing the open file description (after fork, or passed
+// over a UNIX socket) is not seen, and a look may then answer EAGAIN to a
+// receive that would have waited.
 #pragma once
 
 #include <sys/types.h>
@@ -35,6 +40,7 @@ void note_kernel_receive(int fd, ssize_t ret);
 void forget_receive_looks();
 // The same, before `fd` is closed or replaced, when it names a TCP socket (a
 // socket no look can have been decided for needs nothing).
-void forget_receive_looks_of(int fd);
+// Returns whether it did (then the caller forgets again once `fd` is gone).
+bool forget_receive_looks_of(int fd);
 
 }  // namespace xlane::preload

@@ -148,6 +148,19 @@ UdpEngine::~UdpEngine() {
     flush_tx_locked();
 }
 
+void UdpEngine::rx_polling_stopped() {
+    if (rx_takers_.poller_until_ns.load(std::memory_order_relaxed) == 0) return;
+    rx_takers_.poller_until_ns.store(0, std::memory_order_relaxed);
+    if (rx_takers_.spinners.load() == 0 && progress_) progress_->rx_spinners_gone();
+}
+
+bool UdpEngine::rx_left_to_takers() const {
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    return rx_takers_.any(static_cast<uint64_t>(now.tv_sec) * 1'000'000'000 +
+                          static_cast<uint64_t>(now.tv_nsec));
+}
+
 void UdpEngine::rx_spin_end(bool to_sleep) {
     // A thread that goes to sleep polls no more, whatever it did before.
     if (to_sleep) rx_takers_.poller_until_ns.store(0, std::memory_order_relaxed);

@@ -190,6 +190,12 @@ class UdpEngine {
     // (ReceiveFlags::polling_again does this for UDP): the progress thread
     // leaves the rings to it for a short lease more. Takes no lock.
     void renew_poller_lease();
+    // A thread goes to sleep: whatever it polled before, the lease ends now,
+    // and the progress thread watches the rings again at once.
+    void rx_polling_stopped();
+    // Whether the progress thread leaves the rings to spinners or a poller
+    // now (for tests and stats).
+    [[nodiscard]] bool rx_left_to_takers() const;
 
     [[nodiscard]] Result<int> event_fd(SocketId id) const;
     [[nodiscard]] Result<int> kernel_fd(SocketId id) const;

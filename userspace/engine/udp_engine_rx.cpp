@@ -257,17 +257,24 @@ Result<udp::ReceivedDatagram> UdpEngine::receive(SocketId id, std::span<const io
                                                  ReceiveFlags flags) {
     const bool polling = flags.polling_again && progress_ != nullptr;
     std::lock_guard lock(mutex_);
-    if (auto receiving = find_locked(id)) receiving_socket_ = receiving.value();
-    poll_rx_locked();
-    auto found = find_locked(id);
-    if (!found) {
-        receiving_socket_ = nullptr;
-        return found.error();
+    Socket* socket_found = nullptr;
+    {
+        // Reset however this block ends (the RX path may throw bad_alloc):
+        // a stale value would keep push() from ever signalling that socket.
+        struct Receiving {
+            const Socket*& slot;
+            ~Receiving() { slot = nullptr; }
+        } receiving{receiving_socket_};
+        if (auto target = find_locked(id)) receiving_socket_ = target.value();
+        poll_rx_locked();
+        auto found = find_locked(id);
+        if (!found) return found.error();
+        socket_found = found.value();
+        if (socket_found->queue.empty() && !socket_found->released && flags.drain_kernel &&
+            !polling)
+            drain_kernel_locked(*socket_found);
     }
-    Socket& socket = *found.value();
-    if (socket.queue.empty() && !socket.released && flags.drain_kernel && !polling)
-        drain_kernel_locked(socket);
-    receiving_socket_ = nullptr;
+    Socket& socket = *socket_found;
     // As __skb_recv_udp(): a pending socket error comes before queued data.
     if (socket.pending_error != 0) {
         const int error = socket.pending_error;

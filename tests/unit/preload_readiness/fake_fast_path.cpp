@@ -208,6 +208,9 @@ void fast_path_rx_spin_end(void* token, bool) {
     static_cast<std::atomic<int>*>(token)->fetch_sub(1);
 }
 
+// No progress thread here either: nothing leaves the rings to a poller.
+void fast_path_rx_polling_stopped() {}
+
 unsigned kernel_spin_us() {
     return test::g_kernel_spin_us.load();
 }
