@@ -60,6 +60,13 @@ ReassemblyOutcome Reassembler::submit(packet::Bytes frame, const packet::ParsedF
     const FragmentInfo& f = *read.fragment;
     const size_t end = f.offset + f.data.size();
 
+    // A fragment header inside a fragmented datagram: reassembled, it would be
+    // a fragment again. No sender makes one (RFC 8200 §4.5 allows one
+    // fragment header per packet); refused, so every reassembled frame is whole.
+    if (f.ip_version == 6 && f.protocol == packet::kProtoIpv6Fragment) {
+        ++counters_.dropped_invalid;
+        return {FragmentVerdict::kDroppedInvalid, {}};
+    }
     // RFC 8200 §4.5 / RFC 6946: a fragment header with offset 0 and M clear
     // ("atomic fragment") is a whole datagram, reassembled on its own.
     if (f.ip_version == 6 && f.offset == 0 && !f.more) {
@@ -196,9 +203,13 @@ void Reassembler::erase(Table::iterator it) {
 std::vector<uint8_t> Reassembler::assemble(const Datagram& d, uint8_t ip_version) const {
     std::vector<uint8_t> out(d.header.size() + d.total_length);
     std::memcpy(out.data(), d.header.data(), d.header.size());
-    for (const Fragment& fragment : d.fragments)
+    for (const Fragment& fragment : d.fragments) {
+        // An empty fragment (IPv6 allows one) has no bytes, and maybe no
+        // buffer: memcpy from a null pointer is undefined even for 0 bytes.
+        if (fragment.bytes.empty()) continue;
         std::memcpy(out.data() + d.header.size() + fragment.offset, fragment.bytes.data(),
                     fragment.bytes.size());
+    }
     uint8_t* ip = out.data() + d.l3_offset;
     const size_t ip_header_len = d.header.size() - d.l3_offset;
     if (ip_version == 4) {

@@ -254,6 +254,24 @@ TEST_CASE("an IPv6 atomic fragment is a whole datagram", "[udp][reassembler]") {
     CHECK(r.pending_datagrams() == 0);
 }
 
+TEST_CASE("a fragment header inside a fragment is refused", "[udp][reassembler]") {
+    // Reassembled, it would be a fragment again (found by fuzz_udp_rx); the
+    // outer header is atomic, so it would otherwise reassemble at once.
+    auto frame = packet::FrameBuilder()
+                     .eth(kMacA, kMacB)
+                     .ipv6(kIp6A, kIp6B)
+                     .ipv6_fragment(0, false, 78)
+                     .ipv6_fragment(0, false, 79)
+                     .udp(1000, 2000)
+                     .payload(pattern(20))
+                     .build();
+    Reassembler r;
+    const auto outcome = r.submit(frame, 0);
+    CHECK(outcome.verdict == FragmentVerdict::kDroppedInvalid);
+    CHECK(outcome.frame.empty());
+    CHECK(r.pending_datagrams() == 0);
+}
+
 TEST_CASE("incomplete datagrams time out", "[udp][reassembler]") {
     ReassemblyConfig config;
     Reassembler r(config);
