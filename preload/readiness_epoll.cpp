@@ -817,8 +817,13 @@ int sleep_accelerated(EpollSet* set, int epfd, epoll_event* events, int maxevent
 
 int wait_accelerated(EpollSet* set, int epfd, epoll_event* events, int maxevents,
                      const Deadline& deadline, const sigset_t* sigmask) {
+    // A zero-timeout call (a busy-polling loop) takes what the rings hold in
+    // itself first, rather than leaving it to the progress thread's wake-up.
+    const bool immediate = deadline.immediate();
+    if (immediate && set->accelerated.load(std::memory_order_relaxed) > 0) fast_path_poll_once();
     int got = collect(set, epfd, events, maxevents, sigmask);
-    if (got != 0 || deadline.immediate()) return got;
+    if (immediate) note_immediate_poll(got == 0);
+    if (got != 0 || immediate) return got;
 
     const unsigned spin_us =
         set->accelerated.load(std::memory_order_relaxed) > 0 ? fast_path_spin_us() : 0;

@@ -188,8 +188,13 @@ int sleep_for_caller(const Translation& t, pollfd* user, const Deadline& deadlin
 int wait_translated(pollfd* user, const Translation& t, const Deadline& deadline,
                     const sigset_t* sigmask) {
     const nfds_t total = t.user_count + t.event_count;
+    // A zero-timeout call (a busy-polling loop) takes what the rings hold in
+    // itself first, rather than leaving it to the progress thread's wake-up.
+    const bool immediate = deadline.immediate();
+    if (immediate) fast_path_poll_once();
     int ret = unless_only_others(poll_now(t.fds, total, sigmask), t, user);
-    if (ret != 0 || deadline.immediate()) return finish(ret, t, user, false);
+    if (immediate) note_immediate_poll(ret == 0);
+    if (ret != 0 || immediate) return finish(ret, t, user, false);
 
     const unsigned spin_us = fast_path_spin_us();
     if (spin_us == 0) {

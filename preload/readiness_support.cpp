@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <new>
 
+#include "fast_path.h"
+
 namespace xlane::preload {
 namespace {
 
@@ -254,6 +256,22 @@ Deadline Deadline::capped_us(unsigned us) const {
     capped.immediate_ = immediate_ || us == 0;
     if (!infinite_ && before(at_, capped.at_)) capped.at_ = at_;
     return capped;
+}
+
+namespace {
+constinit thread_local unsigned t_empty_immediate_polls
+    __attribute__((tls_model("initial-exec"))) = 0;
+}  // namespace
+
+void note_immediate_poll(bool empty) {
+    constexpr unsigned kPollingAgain = 2;  // as for receives (fast_socket.h)
+    if (!empty) {
+        t_empty_immediate_polls = 0;
+    } else if (t_empty_immediate_polls < kPollingAgain) {
+        ++t_empty_immediate_polls;
+    } else {
+        fast_path_rx_polled_empty();
+    }
 }
 
 }  // namespace xlane::preload

@@ -206,4 +206,10 @@ void note_accelerated_socket();
 // from its eventfd instead of from the kernel socket.
 inline constexpr short kPollReadBits = POLLIN | POLLRDNORM;
 
+// After a zero-timeout poll/select/epoll_wait over accelerated fds: `empty`
+// when it found nothing. A thread whose such calls keep finding nothing
+// (kPollingAgain in a row) polls the rings, as a non-blocking receive does,
+// and renews the progress thread's lease (fast_path_rx_polled_empty).
+void note_immediate_poll(bool empty);
+
 }  // namespace xlane::preload

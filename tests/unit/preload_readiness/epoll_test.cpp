@@ -550,3 +550,17 @@ TEST_CASE("epoll: threads waiting while another re-arms EPOLLONESHOT: each event
     CHECK(reported.load() == kRounds);
     CHECK(!bad_data.load());
 }
+
+TEST_CASE("epoll: a zero-timeout wait takes in what the rings hold itself") {
+    // A busy-polling loop (epoll_wait with timeout 0) drives RX once before
+    // it looks: a datagram on the rings shows in that very call.
+    set_spin_us(0);
+    Epoll ep;
+    Udp a(true);
+    REQUIRE(ep.add(a.fd, EPOLLIN, 7) == 0);
+    const unsigned before = poll_once_calls();
+    deliver_on_poll_once(a.fd, 1);
+    CHECK(ep.wait(0) == Events{{7, EPOLLIN}});
+    CHECK(poll_once_calls() == before + 1);
+    REQUIRE(consume(a.fd));
+}

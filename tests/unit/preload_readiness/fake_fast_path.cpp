@@ -210,6 +210,7 @@ void fast_path_rx_spin_end(void* token, bool) {
 
 // No progress thread here either: nothing leaves the rings to a poller.
 void fast_path_rx_polling_stopped() {}
+void fast_path_rx_polled_empty() {}
 
 unsigned kernel_spin_us() {
     return test::g_kernel_spin_us.load();
