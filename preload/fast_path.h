@@ -58,6 +58,11 @@ void fast_path_poll_once();
 void* fast_path_rx_spin_begin();
 void fast_path_rx_spin_end(void* token, bool to_sleep);
 
+// Empty non-blocking receives (or zero-timeout multiplexer calls) in a row
+// after which a thread counts as polling the rings. An event loop reads
+// until one EAGAIN and then waits for readiness, so it never does.
+inline constexpr unsigned kPollingAgain = 2;
+
 // This thread's non-blocking receives keep coming back empty: it polls the
 // rings between its calls, and the progress thread leaves them to it for a
 // short lease (UdpEngine::renew_poller_lease; the UDP receive renews it itself).

@@ -1,6 +1,8 @@
 // FastSocketTable storage and the per-thread engine mark.
 #include "fast_socket.h"
 
+#include "fast_path.h"
+
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>

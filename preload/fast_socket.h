@@ -175,10 +175,10 @@ class InsideEngine {
 };
 
 // Whether the calling thread polls `socket`: its last kPollingAgain
-// non-blocking receives there came back empty, in a row. Counted per thread:
-// several event-loop threads woken for one socket each get one EAGAIN and
-// then wait, which is no poll. A receive that returns data ends the run.
-inline constexpr uint32_t kPollingAgain = 2;
+// (fast_path.h) non-blocking receives there came back empty, in a row.
+// Counted per thread: several event-loop threads woken for one socket each
+// get one EAGAIN and then wait, which is no poll. A receive that returns
+// data ends the run.
 [[nodiscard]] bool thread_polls(const FastSocket& socket);
 void note_empty_receive(const FastSocket& socket);
 void note_receive_with_data(const FastSocket& socket);

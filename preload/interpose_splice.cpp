@@ -18,8 +18,7 @@ namespace {
 // kernel's splice (they were connected before, so never on the path).
 bool may_be_loopback_socket(int fd) {
     const auto entry = g_sockets.find(fd);
-    return entry && entry->type == SOCK_STREAM &&
-           (entry->family == AF_INET || entry->family == AF_INET6);
+    return entry && entry->inet_stream();
 }
 
 bool is_pipe(int fd) {

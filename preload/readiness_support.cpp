@@ -264,7 +264,6 @@ constinit thread_local unsigned t_empty_immediate_polls
 }  // namespace
 
 void note_immediate_poll(bool empty) {
-    constexpr unsigned kPollingAgain = 2;  // as for receives (fast_socket.h)
     if (!empty) {
         t_empty_immediate_polls = 0;
     } else if (t_empty_immediate_polls < kPollingAgain) {

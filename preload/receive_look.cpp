@@ -44,8 +44,7 @@ constinit std::atomic<uint64_t> g_generation{1};
 
 bool is_tcp_entry(int fd) {
     const auto entry = g_sockets.find(fd);
-    return entry && entry->type == SOCK_STREAM &&
-           (entry->family == AF_INET || entry->family == AF_INET6);
+    return entry && entry->inet_stream();
 }
 
 // A few system calls, once per (thread, socket, generation).

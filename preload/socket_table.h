@@ -2,6 +2,8 @@
 // (O(1), lock-free, allocation-free), and which path serves it and why.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <cstdint>
 #include <optional>
@@ -40,6 +42,11 @@ struct SocketEntry {
     int protocol = 0;
     SocketPath path = SocketPath::kKernel;
     PathReason reason = PathReason::kNone;
+
+    // A TCP socket of either IP family (SOCK_STREAM over AF_INET/AF_INET6).
+    [[nodiscard]] bool inet_stream() const {
+        return type == SOCK_STREAM && (family == AF_INET || family == AF_INET6);
+    }
 };
 
 // The path decision for a new socket; pure, so it is tested on its own.

@@ -14,9 +14,7 @@ namespace xlane::preload {
 bool spurious_eagain(int fd, int flags) {
     if (errno != EAGAIN || (flags & MSG_DONTWAIT) != 0) return false;
     const auto entry = g_sockets.find(fd);
-    if (!entry || entry->type != SOCK_STREAM ||
-        (entry->family != AF_INET && entry->family != AF_INET6))
-        return false;
+    if (!entry || !entry->inet_stream()) return false;
     const int saved = errno;
     const int fl = libc::fcntl(fd, F_GETFL);
     timeval timeout{};

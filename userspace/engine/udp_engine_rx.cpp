@@ -257,7 +257,10 @@ Result<udp::ReceivedDatagram> UdpEngine::receive(SocketId id, std::span<const io
                                                  ReceiveFlags flags) {
     const bool polling = flags.polling_again && progress_ != nullptr;
     std::lock_guard lock(mutex_);
-    Socket* socket_found = nullptr;
+    // Only close() removes a socket, and it takes the mutex: one lookup holds.
+    auto found = find_locked(id);
+    if (!found) return found.error();
+    Socket& socket = *found.value();
     {
         // Reset however this block ends (the RX path may throw bad_alloc):
         // a stale value would keep push() from ever signalling that socket.
@@ -265,16 +268,11 @@ Result<udp::ReceivedDatagram> UdpEngine::receive(SocketId id, std::span<const io
             const Socket*& slot;
             ~Receiving() { slot = nullptr; }
         } receiving{receiving_socket_};
-        if (auto target = find_locked(id)) receiving_socket_ = target.value();
+        receiving_socket_ = &socket;
         poll_rx_locked();
-        auto found = find_locked(id);
-        if (!found) return found.error();
-        socket_found = found.value();
-        if (socket_found->queue.empty() && !socket_found->released && flags.drain_kernel &&
-            !polling)
-            drain_kernel_locked(*socket_found);
+        if (socket.queue.empty() && !socket.released && flags.drain_kernel && !polling)
+            drain_kernel_locked(socket);
     }
-    Socket& socket = *socket_found;
     // As __skb_recv_udp(): a pending socket error comes before queued data.
     if (socket.pending_error != 0) {
         const int error = socket.pending_error;
