@@ -11,18 +11,18 @@
 namespace xlane::engine {
 namespace {
 
-uint64_t monotonic_now_ns() {
-    timespec now{};
-    ::clock_gettime(CLOCK_MONOTONIC, &now);
-    return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(now.tv_nsec);
-}
-
 timespec to_timespec(std::chrono::nanoseconds span) {
     return {static_cast<time_t>(span.count() / 1'000'000'000),
             static_cast<long>(span.count() % 1'000'000'000)};
 }
 
 }  // namespace
+
+uint64_t RxTakers::now_ns() {
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(now.tv_nsec);
+}
 
 Result<std::unique_ptr<ProgressThread>> ProgressThread::start(std::vector<int> fds,
                                                               std::chrono::milliseconds tick,
@@ -78,8 +78,8 @@ void ProgressThread::run() {
         // RX spinners take the frames in: sleep without the RX fds (poll
         // skips negative fds), announced first like the long tick, and not
         // longer than kSpunRxRecheck.
-        rx_unwatched_.store(rx_takers_ != nullptr && rx_takers_->any(monotonic_now_ns()));
-        const bool rx_unwatched = rx_unwatched_.load() && rx_takers_->any(monotonic_now_ns());
+        rx_unwatched_.store(rx_takers_ != nullptr && rx_takers_->any());
+        const bool rx_unwatched = rx_unwatched_.load() && rx_takers_->any();
         for (size_t i = 0; i < rx_fds_.size(); ++i)
             set[first_rx + i].fd = rx_unwatched ? -1 : rx_fds_[i];
         if (rx_unwatched &&

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <thread>
 #include <vector>
@@ -25,9 +26,11 @@ struct RxTakers {
     // receive renews this instead.
     std::atomic<uint64_t> poller_until_ns{0};
 
-    [[nodiscard]] bool any(uint64_t now_ns) const {
-        return spinners.load() > 0 || poller_until_ns.load(std::memory_order_relaxed) > now_ns;
+    [[nodiscard]] bool any() const {
+        return spinners.load() > 0 || poller_until_ns.load(std::memory_order_relaxed) > now_ns();
     }
+    // CLOCK_MONOTONIC, the clock of `poller_until_ns`.
+    [[nodiscard]] static uint64_t now_ns();
 };
 
 // The callback runs on this thread only, never concurrently with itself; it

@@ -155,10 +155,7 @@ void UdpEngine::rx_polling_stopped() {
 }
 
 bool UdpEngine::rx_left_to_takers() const {
-    timespec now{};
-    ::clock_gettime(CLOCK_MONOTONIC, &now);
-    return rx_takers_.any(static_cast<uint64_t>(now.tv_sec) * 1'000'000'000 +
-                          static_cast<uint64_t>(now.tv_nsec));
+    return rx_takers_.any();
 }
 
 void UdpEngine::rx_spin_end(bool to_sleep) {

@@ -169,7 +169,7 @@ void UdpEngine::renew_poller_lease() {
     // stops polling, the progress thread watches the rings again within the
     // lease plus ProgressThread::kSpunRxRecheck.
     constexpr uint64_t kPollerLeaseNs = 200'000;
-    const uint64_t until = clock_ns(CLOCK_MONOTONIC) + kPollerLeaseNs;
+    const uint64_t until = RxTakers::now_ns() + kPollerLeaseNs;
     // Written once per half lease, not on every empty poll of the spinning thread.
     if (rx_takers_.poller_until_ns.load(std::memory_order_relaxed) + kPollerLeaseNs / 2 < until)
         rx_takers_.poller_until_ns.store(until, std::memory_order_relaxed);

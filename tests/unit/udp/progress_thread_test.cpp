@@ -87,10 +87,7 @@ TEST_CASE("progress thread: once the spinners are gone it takes frames in again"
 namespace {
 
 uint64_t monotonic_ns_after(std::chrono::nanoseconds span) {
-    timespec now{};
-    ::clock_gettime(CLOCK_MONOTONIC, &now);
-    return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(now.tv_nsec) +
-           static_cast<uint64_t>(span.count());
+    return RxTakers::now_ns() + static_cast<uint64_t>(span.count());
 }
 
 }  // namespace
