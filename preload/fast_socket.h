@@ -27,7 +27,7 @@ struct InheritedOptions {
         int name = 0;
         int value = 0;
     };
-    static constexpr size_t kMaxInts = 9;
+    static constexpr size_t kMaxInts = 10;
     Int ints[kMaxInts]{};
     size_t int_count = 0;
     char congestion[16] = {};  // TCP_CONGESTION; empty: the default
@@ -56,7 +56,12 @@ struct FastSocket {
     // TCP listener: fork() shared it, so new connections go to its kernel
     // shadow (hand_listeners_to_kernel_before_fork).
     std::atomic<bool> shared_by_fork{false};
-    std::atomic<bool> linger_abort{false};  // TCP: SO_LINGER {1, 0}: close sends RST
+    // TCP: SO_LINGER's timeout in seconds while it is on (0: close sends RST;
+    // more: close waits for the FIN's ACK that long), -1 while off.
+    std::atomic<int> linger_s{-1};
+    // TCP: TCP_MAXSEG as the program set it (0: never), which the shadow
+    // cannot tell apart from its default when it is 536.
+    std::atomic<uint32_t> user_mss{0};
     // TCP listener: set at listen() and by setsockopt, read by accept().
     std::mutex inherited_lock;
     InheritedOptions inherited;

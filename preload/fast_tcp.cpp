@@ -12,7 +12,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
@@ -87,6 +89,8 @@ bool engine_option(int level, int name) {
         case TCP_KEEPCNT:
         case TCP_USER_TIMEOUT:
         case TCP_CONGESTION:
+        case TCP_MAXSEG:
+        case TCP_NOTSENT_LOWAT:
             return true;
         default:
             return false;
@@ -99,7 +103,7 @@ bool engine_option(int level, int name) {
 constexpr std::pair<int, int> kInheritedIntOptions[] = {
     {SOL_SOCKET, SO_KEEPALIVE},     {IPPROTO_TCP, TCP_NODELAY},   {IPPROTO_TCP, TCP_CORK},
     {IPPROTO_TCP, TCP_KEEPIDLE},    {IPPROTO_TCP, TCP_KEEPINTVL}, {IPPROTO_TCP, TCP_KEEPCNT},
-    {IPPROTO_TCP, TCP_USER_TIMEOUT}};
+    {IPPROTO_TCP, TCP_USER_TIMEOUT}, {IPPROTO_TCP, TCP_NOTSENT_LOWAT}};
 static_assert(std::size(kInheritedIntOptions) + 2 <= InheritedOptions::kMaxInts);  // + buffers
 
 // What a TCP socket nobody set anything on reads in this network namespace,
@@ -113,6 +117,8 @@ struct FreshSocketOptions {
     int receive = -1;
     std::optional<int> ints[std::size(kInheritedIntOptions)];  // unreadable: never a default
     char congestion[16] = {};                                  // TCP_CA_NAME_MAX
+    // net.ipv4.tcp_notsent_lowat: what a TCP_NOTSENT_LOWAT of 0 stands for.
+    uint32_t notsent_lowat = UINT32_MAX;
 };
 const FreshSocketOptions& fresh_socket_options() {
     static const FreshSocketOptions defaults = [] {
@@ -131,10 +137,29 @@ const FreshSocketOptions& fresh_socket_options() {
         if (libc::getsockopt(probe, IPPROTO_TCP, TCP_CONGESTION, d.congestion, &len) != 0)
             d.congestion[0] = '\0';
         libc::close(probe);
+        if (FILE* sysctl = std::fopen("/proc/sys/net/ipv4/tcp_notsent_lowat", "re")) {
+            unsigned long value = 0;
+            if (std::fscanf(sysctl, "%lu", &value) == 1 && value > 0 && value <= UINT32_MAX)
+                d.notsent_lowat = static_cast<uint32_t>(value);
+            std::fclose(sysctl);
+        }
         return d;
     }();
     return defaults;
 }
+
+// SO_LINGER as the shadow holds it (validated there): FastSocket::linger_s.
+int linger_seconds(int fd) {
+    linger option{};
+    socklen_t len = sizeof(option);
+    if (libc::getsockopt(fd, SOL_SOCKET, SO_LINGER, &option, &len) != 0 || option.l_onoff == 0)
+        return -1;
+    return std::max(option.l_linger, 0);
+}
+
+// What getsockopt(TCP_MAXSEG) reads on a socket that never connected and
+// had no TCP_MAXSEG set (Linux's TCP_MSS_DEFAULT).
+constexpr int kLinuxDefaultMss = 536;
 
 // What Linux runs for the shadow socket `fd`, for the engine (quickack is
 // left out: Linux's quick-ACK mode is per connection and transient).
@@ -160,6 +185,12 @@ xlane::tcp::SocketOptions shadow_options(int fd) {
     const int receive = int_option(fd, SOL_SOCKET, SO_RCVBUF, -1);
     if (receive > 0 && receive != defaults.receive)
         options.receive_buffer = static_cast<size_t>(receive);
+    // An unconnected socket reads back its TCP_MAXSEG, or 536 when none was set.
+    if (const int mss = int_option(fd, IPPROTO_TCP, TCP_MAXSEG, kLinuxDefaultMss);
+        mss > 0 && mss != kLinuxDefaultMss)
+        options.user_mss = static_cast<uint32_t>(mss);
+    const int lowat = int_option(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, 0);
+    options.notsent_lowat = lowat > 0 ? static_cast<uint32_t>(lowat) : defaults.notsent_lowat;
     return options;
 }
 
@@ -216,6 +247,16 @@ void apply_options(const InheritedOptions& inherited, int child_fd) {
             static_cast<socklen_t>(strnlen(inherited.congestion, sizeof(inherited.congestion))));
 }
 
+// SO_LINGER as Linux clones it from the listener: on the child's shadow
+// (for getsockopt) and in its record (for close).
+void inherit_linger(const FastSocket& listener, int child_fd, FastSocket& child) {
+    const int seconds = listener.linger_s.load();
+    child.linger_s.store(seconds);
+    if (seconds < 0) return;
+    const linger option{1, seconds};
+    (void)libc::setsockopt(child_fd, SOL_SOCKET, SO_LINGER, &option, sizeof(option));
+}
+
 void inherit_options(FastSocket& listener, int child_fd) {
     InheritedOptions inherited;
     {
@@ -255,6 +296,7 @@ FastRef adopt(int fd, const SocketEntry& entry, config::SocketRole role, const E
     socklen_t len = sizeof(tv);
     if (libc::getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) == 0)
         socket->rcvtimeo_ns.store(timeval_ns(tv));
+    socket->linger_s.store(linger_seconds(fd));
     // Options set before connect/listen: the engine runs them from the start
     // (the buffer sizes also choose the window scale of the SYN).
     (void)guarded([&] { return tcp.set_options(id.value(), shadow_options(fd)); });
@@ -508,6 +550,7 @@ static bool accept_unshielded(int fd, sockaddr* addr, socklen_t* addrlen, int fl
             socket->tcp.store(true);
             socket->nonblocking.store((flags & SOCK_NONBLOCK) != 0);
             socket->rcvtimeo_ns.store(listener->rcvtimeo_ns.load());
+            inherit_linger(*listener, conn, *socket);
             SocketEntry entry = classify_socket(family, SOCK_STREAM, IPPROTO_TCP);
             entry.path = SocketPath::kFast;
             entry.reason = PathReason::kNone;
@@ -662,6 +705,13 @@ static bool shutdown_unshielded(int fd, int how, int* ret) {
     return true;
 }
 
+// A connection past its handshake (Linux's mss_cache is the connection's then).
+bool synchronized_state(xlane::tcp::TcpState state) {
+    using xlane::tcp::TcpState;
+    return state != TcpState::kClosed && state != TcpState::kListen &&
+           state != TcpState::kSynSent && state != TcpState::kSynReceived;
+}
+
 static bool getsockopt_unshielded(int fd, int level, int name, void* value, socklen_t* len,
                                   int* ret) {
     if (inside_engine()) return false;
@@ -684,6 +734,18 @@ static bool getsockopt_unshielded(int fd, int level, int name, void* value, sock
         *ret = 0;
         return true;
     }
+    // A connection's MSS (Linux's mss_cache: timestamps excluded); before
+    // the handshake, the shadow's answer (TCP_MAXSEG as set, or 536).
+    if (level == IPPROTO_TCP && name == TCP_MAXSEG &&
+        *len >= static_cast<socklen_t>(sizeof(int))) {
+        auto info = guarded([&] { return tcp->info(socket->id); });
+        if (!info || !synchronized_state(info.value().state)) return false;
+        const int mss = static_cast<int>(info.value().snd_mss);
+        std::memcpy(value, &mss, sizeof(mss));
+        *len = sizeof(int);
+        *ret = 0;
+        return true;
+    }
     if (level == IPPROTO_TCP && name == TCP_INFO) {
         auto info = guarded([&] { return tcp->info(socket->id); });
         if (!info) return false;
@@ -700,21 +762,20 @@ static bool setsockopt_unshielded(int fd, int level, int name, const void* value
     if (inside_engine()) return false;
     FastRef socket = tcp_socket(fd);
     if (!socket) return false;
-    if (level == SOL_SOCKET && name == SO_LINGER && value != nullptr &&
-        len >= static_cast<socklen_t>(sizeof(linger))) {
-        linger option{};
-        std::memcpy(&option, value, sizeof(option));
-        socket->linger_abort.store(option.l_onoff != 0 && option.l_linger == 0);
-    }
     // The shadow socket first: the kernel validates the option as Linux does
     // (its errno is the answer) and keeps it for getsockopt. Options the
     // engine runs are then read back, effective values as Linux computed them
     // (doubled buffer sizes, clamps), and handed to the engine; the others
     // have no effect on the engine's traffic.
     *ret = libc::setsockopt(fd, level, name, value, len);
-    if (*ret != 0 || !engine_option(level, name)) return true;
+    if (*ret != 0) return true;
+    if (level == SOL_SOCKET && name == SO_LINGER) socket->linger_s.store(linger_seconds(fd));
+    if (level == IPPROTO_TCP && name == TCP_MAXSEG)
+        socket->user_mss.store(static_cast<uint32_t>(int_option(fd, IPPROTO_TCP, TCP_MAXSEG, 0)));
+    if (!engine_option(level, name)) return true;
     const int saved_errno = errno;
     xlane::tcp::SocketOptions options = shadow_options(fd);
+    if (const uint32_t mss = socket->user_mss.load(); mss != 0) options.user_mss = mss;
     if (level == IPPROTO_TCP && name == TCP_QUICKACK)
         options.quickack = int_option(fd, IPPROTO_TCP, TCP_QUICKACK, 1) != 0;
     // Set just now: the engine takes the size even when it equals the default.
@@ -748,13 +809,14 @@ static bool address_unshielded(int fd, sockaddr* addr, socklen_t* len, int* ret,
 
 static bool ioctl_unshielded(int fd, unsigned long request, void* arg, int* ret) {
     if (inside_engine()) return false;
-    if (request != FIONREAD && request != SIOCOUTQ) return false;
+    if (request != FIONREAD && request != SIOCOUTQ && request != SIOCOUTQNSD) return false;
     FastRef socket = tcp_socket(fd);
     if (!socket || arg == nullptr) return false;
     TcpEngine* tcp = tcp_engine();
     auto bytes = guarded([&] {
-        return request == FIONREAD ? tcp->readable_bytes(socket->id)
-                                   : tcp->unsent_bytes(socket->id);
+        if (request == FIONREAD) return tcp->readable_bytes(socket->id);
+        if (request == SIOCOUTQ) return tcp->send_queue_bytes(socket->id);
+        return tcp->unsent_bytes(socket->id);
     });
     if (!bytes) return false;
     const int value = static_cast<int>(std::min<size_t>(bytes.value(), INT32_MAX));

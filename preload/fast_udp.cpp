@@ -401,9 +401,12 @@ engine::UdpEngine* engine_of(const FastSocket&) {
 void close_engine_socket(FastSocket& socket) {
     if (socket.closed.exchange(true)) return;
     if (engine::UdpEngine* engine = current_engine()) {
-        if (socket.tcp)
-            (void)guarded(
-                [&] { return engine->tcp().close(socket.id, socket.linger_abort.load()); });
+        if (const int linger = socket.linger_s.load(); socket.tcp && linger > 0)
+            (void)guarded([&] {
+                return engine->tcp().close_lingering(socket.id, std::chrono::seconds(linger));
+            });
+        else if (socket.tcp)
+            (void)guarded([&] { return engine->tcp().close(socket.id, linger == 0); });
         else
             (void)guarded([&] { return engine->close(socket.id); });
     }

@@ -27,7 +27,7 @@ SERVER_PID=
 xl_on_exit '[ -n "$SERVER_PID" ] && kill -9 $SERVER_PID 2>/dev/null'
 
 cat >"$work/server.py" <<'PYEOF'
-import json, socket, sys
+import json, socket, struct, sys
 S, T = socket.SOL_SOCKET, socket.IPPROTO_TCP
 INTS = {"SO_KEEPALIVE": (S, socket.SO_KEEPALIVE), "SO_SNDBUF": (S, socket.SO_SNDBUF),
         "SO_RCVBUF": (S, socket.SO_RCVBUF), "TCP_NODELAY": (T, socket.TCP_NODELAY),
@@ -38,6 +38,7 @@ INTS = {"SO_KEEPALIVE": (S, socket.SO_KEEPALIVE), "SO_SNDBUF": (S, socket.SO_SND
 def report(step, conn, autotuned=()):
     values = {k: conn.getsockopt(*v) for k, v in INTS.items() if k not in autotuned}
     values["TCP_CONGESTION"] = conn.getsockopt(T, socket.TCP_CONGESTION, 16).rstrip(b"\0").decode()
+    values["SO_LINGER"] = struct.unpack("ii", conn.getsockopt(S, socket.SO_LINGER, 8))
     print(step, json.dumps(values, sort_keys=True), flush=True)
 
 listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -48,6 +49,7 @@ listener.setsockopt(S, socket.SO_KEEPALIVE, 1)
 listener.setsockopt(T, socket.TCP_KEEPIDLE, 33)
 listener.setsockopt(S, socket.SO_RCVBUF, 50000)
 listener.setsockopt(T, socket.TCP_CONGESTION, b"reno")
+listener.setsockopt(S, socket.SO_LINGER, struct.pack("ii", 1, 7))
 listener.bind((sys.argv[1], int(sys.argv[2])))
 listener.listen(4)
 print("ready", flush=True)

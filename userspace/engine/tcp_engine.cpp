@@ -11,8 +11,10 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -702,12 +704,20 @@ Result<size_t> TcpEngine::readable_bytes(TcpSocketId id) const {
     return flow == nullptr ? size_t{0} : flow->conn->readable_bytes();
 }
 
-Result<size_t> TcpEngine::unsent_bytes(TcpSocketId id) const {
+Result<size_t> TcpEngine::send_queue_bytes(TcpSocketId id) const {
     std::lock_guard lock(*host_.mutex);  // reads only
     auto found = find_locked(id);
     if (!found) return found.error();
     const Flow* flow = flow_of_locked(*found.value());
     return flow == nullptr ? size_t{0} : flow->conn->send_queue_bytes();
+}
+
+Result<size_t> TcpEngine::unsent_bytes(TcpSocketId id) const {
+    std::lock_guard lock(*host_.mutex);  // reads only
+    auto found = find_locked(id);
+    if (!found) return found.error();
+    const Flow* flow = flow_of_locked(*found.value());
+    return flow == nullptr ? size_t{0} : size_t{flow->conn->unsent_bytes()};
 }
 
 Status TcpEngine::set_nodelay(TcpSocketId id, bool on) {
@@ -754,6 +764,42 @@ Status TcpEngine::set_options(TcpSocketId id, const tcp::SocketOptions& options)
 size_t TcpEngine::connection_count() const {
     std::lock_guard lock(*host_.mutex);  // reads only
     return flows_.size();
+}
+
+// Linux's close waits while the state is one of these (sk_stream_wait_close).
+static bool fin_unacknowledged(tcp::TcpState state) {
+    return state == tcp::TcpState::kFinWait1 || state == tcp::TcpState::kClosing ||
+           state == tcp::TcpState::kLastAck;
+}
+
+bool TcpEngine::close_acknowledged_locked(const tcp::FourTuple& tuple) const {
+    auto it = flows_.find(tuple);
+    return it == flows_.end() || !fin_unacknowledged(it->second->conn->state());
+}
+
+Status TcpEngine::close_lingering(TcpSocketId id, std::chrono::milliseconds linger) {
+    std::optional<tcp::FourTuple> tuple;
+    {
+        OperationLock lock(*this);
+        auto found = find_locked(id);
+        if (!found) return found.error();
+        if (const Flow* flow = flow_of_locked(*found.value())) tuple = flow->conn->tuple();
+    }
+    if (auto closed = close(id); !closed) return closed;
+    if (!tuple) return {};
+    const int saved_errno = errno;
+    const auto deadline = std::chrono::steady_clock::now() + linger;
+    for (;;) {
+        {
+            OperationLock lock(*this);
+            if (close_acknowledged_locked(*tuple)) break;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) break;
+        const timespec step{0, 1'000'000};
+        if (::nanosleep(&step, nullptr) != 0 && errno == EINTR) break;
+    }
+    errno = saved_errno;
+    return {};
 }
 
 size_t TcpEngine::finish_closing(std::chrono::milliseconds limit) {

@@ -124,6 +124,12 @@ class TcpEngine {
     // with `abort`, RST now (SO_LINGER 0). The connection lives on in the
     // engine until its closing handshake and TIME-WAIT are over.
     [[nodiscard]] Status close(TcpSocketId id, bool abort = false);
+    // SO_LINGER with a timeout: the graceful close(), then a wait of at most
+    // `linger` until the peer has acknowledged the data and the FIN (or the
+    // connection ended), as Linux's close waits (sk_stream_wait_close); a
+    // signal ends the wait early, as there. The progress thread drives the
+    // retransmissions meanwhile.
+    [[nodiscard]] Status close_lingering(TcpSocketId id, std::chrono::milliseconds linger);
 
     [[nodiscard]] Result<uint32_t> poll_mask(TcpSocketId id);
     // `events` (poll bits) held until release_interest() with the same bits.
@@ -144,7 +150,8 @@ class TcpEngine {
     [[nodiscard]] Result<Endpoint> peer_address(TcpSocketId id) const;
     [[nodiscard]] Result<tcp::TcpInfo> info(TcpSocketId id) const;
     [[nodiscard]] Result<size_t> readable_bytes(TcpSocketId id) const;  // FIONREAD
-    [[nodiscard]] Result<size_t> unsent_bytes(TcpSocketId id) const;    // SIOCOUTQ
+    [[nodiscard]] Result<size_t> send_queue_bytes(TcpSocketId id) const;  // SIOCOUTQ
+    [[nodiscard]] Result<size_t> unsent_bytes(TcpSocketId id) const;      // SIOCOUTQNSD
     [[nodiscard]] Status set_nodelay(TcpSocketId id, bool on);
     [[nodiscard]] Status set_keepalive(TcpSocketId id, const tcp::KeepaliveConfig& keepalive);
     // The setsockopt surface (tcp_connection.h SocketOptions, values as
@@ -204,6 +211,9 @@ class TcpEngine {
     [[nodiscard]] TcpSocketId listener_for_locked(const packet::Ipv6Addr& addr,
                                                   uint16_t port) const;
     void unsteer_binds_locked(Socket& socket);
+    // Closed and done with its data and FIN (or never to finish): no flow
+    // under `tuple`, or one past FIN-WAIT-1, CLOSING and LAST-ACK.
+    [[nodiscard]] bool close_acknowledged_locked(const tcp::FourTuple& tuple) const;
     void forget_flow_locked(Flow& flow);
 
     // I/O (tcp_engine_io.cpp)

@@ -79,6 +79,8 @@ void apply_options(TcpConfig& config, const SocketOptions& options) {
     if (options.receive_buffer)
         config.receive_buffer =
             std::max<size_t>(receive_window_from_rcvbuf(*options.receive_buffer), 1);
+    config.user_mss = options.user_mss;
+    config.notsent_lowat = options.notsent_lowat;
 }
 
 std::string_view to_string(TcpState state) {
@@ -195,7 +197,9 @@ std::unique_ptr<TcpConnection> TcpConnection::from_syn(const TcpConfig& config,
 
 uint32_t TcpConnection::our_mss() const {
     const uint32_t overhead = ip_header_len(tuple_.local.addr) + kTcpHeader;
-    return std::max(config_.mtu > overhead ? config_.mtu - overhead : 0, kMinMss);
+    uint32_t mss = config_.mtu > overhead ? config_.mtu - overhead : 0;
+    if (config_.user_mss != 0) mss = std::min(mss, config_.user_mss);  // TCP_MAXSEG
+    return std::max(mss, kMinMss);
 }
 
 void TcpConnection::negotiate(const Segment& syn) {
@@ -1094,10 +1098,19 @@ IoResult TcpConnection::send(std::span<const uint8_t> bytes, Instant now) {
     if (state_ == TcpState::kSynSent || state_ == TcpState::kSynReceived) return {0, EAGAIN};
     if (state_ != TcpState::kEstablished && state_ != TcpState::kCloseWait) return {0, EPIPE};
     if (bytes.empty()) return {0, 0};
-    const size_t n = sndbuf_.write(bytes.first(std::min(send_room(), bytes.size())));
-    if (n == 0) return {0, EAGAIN};
-    transmit(now);
-    return {n, 0};
+    // Queue, transmit what the windows allow, and queue again while
+    // TCP_NOTSENT_LOWAT leaves room (without it, the first pass fills the
+    // send buffer or takes everything).
+    size_t queued = 0;
+    while (queued < bytes.size()) {
+        const size_t n = sndbuf_.write(
+            bytes.subspan(queued).first(std::min(send_allowance(), bytes.size() - queued)));
+        if (n == 0) break;
+        queued += n;
+        transmit(now);
+    }
+    if (queued == 0) return {0, EAGAIN};
+    return {queued, 0};
 }
 
 IoResult TcpConnection::recv(std::span<uint8_t> out, Instant now) {
@@ -1227,6 +1240,12 @@ void TcpConnection::set_options(const SocketOptions& options, Instant now) {
     if (options.receive_buffer)
         set_receive_buffer(receive_window_from_rcvbuf(*options.receive_buffer));
     set_user_timeout(options.user_timeout);
+    // TCP_MAXSEG (user_mss) counts only at the SYN: a live connection keeps its MSS.
+    if (options.notsent_lowat != config_.notsent_lowat) {
+        const bool was_writable = writable();
+        config_.notsent_lowat = options.notsent_lowat;
+        if (!was_writable && writable()) events_ |= event::kWritable;
+    }
     const KeepaliveConfig& want = options.keepalive;
     const KeepaliveConfig& have = config_.keepalive;
     if (want.enabled != have.enabled || want.idle != have.idle || want.interval != have.interval ||
@@ -1259,12 +1278,21 @@ bool TcpConnection::readable() const {
 bool TcpConnection::writable() const {
     if (state_ == TcpState::kClosed) return true;  // the next send reports the error
     if (state_ != TcpState::kEstablished && state_ != TcpState::kCloseWait) return false;
-    return !fin_queued_ && send_room() >= std::max<size_t>(config_.send_buffer / 3, 1);
+    // Linux's poll wants twice the unsent bytes below TCP_NOTSENT_LOWAT, so
+    // that a writer is not woken by every ACK at the limit.
+    return !fin_queued_ && send_room() >= std::max<size_t>(config_.send_buffer / 3, 1) &&
+           uint64_t{unsent_bytes()} * 2 < config_.notsent_lowat;
 }
 
 size_t TcpConnection::send_room() const {
     const size_t bound = std::min(config_.send_buffer, sndbuf_.capacity());
     return bound > sndbuf_.size() ? bound - sndbuf_.size() : 0;
+}
+
+size_t TcpConnection::send_allowance() const {
+    const uint32_t unsent = unsent_bytes();
+    if (unsent >= config_.notsent_lowat) return 0;
+    return std::min<size_t>(send_room(), config_.notsent_lowat - unsent);
 }
 
 std::optional<HandoverState> TcpConnection::handover_state(Instant now) const {

@@ -108,6 +108,13 @@ struct KeepaliveConfig {
 // Defaults follow Linux's (net.ipv4.tcp_* sysctls) so the two behave alike.
 struct TcpConfig {
     uint32_t mtu = 1500;  // route MTU: MSS = mtu - IP header - 20
+    // TCP_MAXSEG set before the SYN (0: none): the MSS announced and the
+    // largest segment sent are at most this, as Linux's user_mss.
+    uint32_t user_mss = 0;
+    // TCP_NOTSENT_LOWAT: send() queues new bytes only while fewer than this
+    // are unsent, and the socket polls writable only below half of it
+    // (Linux's tcp_stream_memory_free, with poll's wake rule).
+    uint32_t notsent_lowat = UINT32_MAX;
     size_t send_buffer = 256 * 1024;
     size_t receive_buffer = 256 * 1024;  // also bounds the out-of-order queue
     // A tighter bound on out-of-order bytes (0: the receive window is the
@@ -163,6 +170,10 @@ struct SocketOptions {
     // and the engine keeps its own (TcpConfig) sizes, as Linux autotunes.
     std::optional<size_t> send_buffer;
     std::optional<size_t> receive_buffer;
+    uint32_t user_mss = 0;  // TCP_MAXSEG as set (0: never set)
+    // TCP_NOTSENT_LOWAT in effect: the socket's own value, or when it is 0
+    // the namespace's net.ipv4.tcp_notsent_lowat (UINT32_MAX by default).
+    uint32_t notsent_lowat = UINT32_MAX;
 };
 
 // The engine's byte bounds from Linux's effective (doubled) buffer sizes.
@@ -333,6 +344,8 @@ class TcpConnection {
     // MSG_PEEK: copies in-order bytes from `offset` without consuming them.
     size_t peek(size_t offset, std::span<uint8_t> out) const { return rcvbuf_.peek(offset, out); }
     [[nodiscard]] size_t send_queue_bytes() const { return sndbuf_.size(); }
+    // Queued and never sent (SIOCOUTQNSD, what TCP_NOTSENT_LOWAT bounds).
+    [[nodiscard]] uint32_t unsent_bytes() const;
     [[nodiscard]] size_t out_of_order_bytes() const { return ooo_.bytes(); }
     [[nodiscard]] uint32_t effective_mss() const { return mss_; }
     [[nodiscard]] TcpInfo info(Instant now) const;
@@ -404,9 +417,10 @@ class TcpConnection {
     [[nodiscard]] uint32_t ts_now(Instant now) const;
     [[nodiscard]] uint32_t our_mss() const;
     [[nodiscard]] bool synchronized() const;
-    [[nodiscard]] uint32_t unsent_bytes() const;
     [[nodiscard]] size_t receive_space() const;
     [[nodiscard]] size_t send_room() const;  // bytes send() may still queue
+    // send_room() within TCP_NOTSENT_LOWAT: what may be queued unsent now.
+    [[nodiscard]] size_t send_allowance() const;
 
     TcpConfig config_;
     FourTuple tuple_;

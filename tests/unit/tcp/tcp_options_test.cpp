@@ -297,4 +297,63 @@ TEST_CASE("options: a listener's options are inherited by its connections",
     CHECK(synack->header.window == 4096);
 }
 
+TEST_CASE("options: TCP_MAXSEG before connect bounds the MSS announced and the segments sent",
+          "[tcp][options][mss]") {
+    ScriptedPeer t;
+    SocketOptions o = defaults();
+    o.user_mss = 1000;
+    apply_options(t.config, o);
+    // The SYN announces 1000; the peer's 1460 leaves 1000 (timestamps not offered here).
+    const OutSegment syn = t.establish_active();
+    CHECK(syn.options.mss == 1000);
+    CHECK(t.conn->effective_mss() == 1000);
+    const std::vector<uint8_t> data(5000, 1);
+    REQUIRE(t.conn->send(data, t.now).bytes == 5000);
+    for (const OutSegment& s : t.out()) CHECK(s.payload.size() <= 1000);
+    // Set on a live connection it changes nothing (Linux's user_mss counts at the SYN).
+    o.user_mss = 500;
+    t.conn->set_options(o, t.now);
+    CHECK(t.conn->effective_mss() == 1000);
+}
+
+TEST_CASE("options: TCP_NOTSENT_LOWAT bounds the unsent bytes send() takes and writability",
+          "[tcp][options][lowat]") {
+    ScriptedPeer t;
+    t.establish_active({}, 2920);  // the peer's window: two segments in flight
+    SocketOptions o = defaults();
+    o.notsent_lowat = 10000;
+    t.conn->set_options(o, t.now);
+    // An ACK of everything sent that keeps the window at two segments.
+    auto ack_all = [&] { t.deliver(flags::kAck, t.peer_nxt, t.conn_nxt(), {}, {}, 2920); };
+    const std::vector<uint8_t> data(100000, 7);
+    // 2920 leave at once and 10000 wait unsent: the rest is refused.
+    CHECK(t.conn->send(data, t.now).bytes == 12920);
+    t.track(t.out());
+    CHECK(t.conn->unsent_bytes() == 10000);
+    CHECK(t.conn->send(data, t.now).error == EAGAIN);
+    CHECK_FALSE(t.conn->writable());
+    // Two more segments leave: 7080 unsent is not below half the mark, yet
+    // send() may queue up to the mark again.
+    ack_all();
+    t.track(t.out());
+    CHECK(t.conn->unsent_bytes() == 7080);
+    CHECK_FALSE(t.conn->writable());
+    CHECK(t.conn->send(data, t.now).bytes == 2920);
+    // Four more leave: 4160 unsent, below half the mark, writable.
+    ack_all();
+    t.track(t.out());
+    ack_all();
+    t.track(t.out());
+    CHECK(t.conn->unsent_bytes() == 4160);
+    CHECK(t.conn->writable());
+    CHECK(t.conn->send(data, t.now).bytes == 5840);
+    CHECK_FALSE(t.conn->writable());
+    // Lifting the mark on a live connection makes it writable at once.
+    (void)t.conn->take_events();
+    o.notsent_lowat = UINT32_MAX;
+    t.conn->set_options(o, t.now);
+    CHECK(t.conn->writable());
+    CHECK((t.conn->take_events() & event::kWritable) != 0);
+}
+
 }  // namespace xlane::tcp

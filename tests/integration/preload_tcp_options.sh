@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# TCP_MAXSEG, TCP_NOTSENT_LOWAT (and SIOCOUTQNSD) and SO_LINGER with a
+# timeout on fast-path TCP sockets: tcp_options_client.py in A talks to the
+# kernel server tcp_options_server.py in B, once under libxlane.so
+# (XLANE_TCP=1, its connections on xlane's TCP) and once on the kernel
+# alone. Both transcripts (client and server) must be the same: each line is
+# something Linux guarantees (an MSS, an errno, a close() that waited for the
+# peer's ACK of the FIN or for the linger timeout), no window or timing figure.
+#
+#   preload_tcp_options.sh LIBXLANE XLANE_BINARY
+LIBXLANE="${1:?usage: preload_tcp_options.sh LIBXLANE XLANE_BINARY}"
+XLANE="${2:?usage: preload_tcp_options.sh LIBXLANE XLANE_BINARY}"
+XL_TAG=ptopt
+HERE="$(cd "$(dirname "$0")" && pwd)"
+. "$HERE/lib.sh"
+xl_require_root
+[ -f "$LIBXLANE" ] || xl_fail "no library at $LIBXLANE"
+[ -x "$XLANE" ] || xl_fail "no xlane tool at $XLANE"
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY="$(command -v python3)"
+work="$(mktemp -d)"
+xl_on_exit "rm -rf '$work'"
+
+xl_make_hosts
+xl_attach_xlane "$XLANE" "$XL_NS_A" "$XL_IF_A" >/dev/null
+SERVER_PID=
+xl_on_exit '[ -n "$SERVER_PID" ] && kill -9 $SERVER_PID 2>/dev/null'
+CONNECTIONS=8  # tcp_options_client.py: 2 MSS, 1 low-water mark, 4 linger, 1 last
+
+run() {  # run NAME PORT ENV...: server in B (kernel), client in A with ENV
+    local name="$1" port="$2"
+    shift 2
+    nsenter --net="/run/netns/$XL_NS_B" timeout 60 "$PY" "$HERE/tcp_options_server.py" \
+        "$XL_ADDR_B" "$port" "$CONNECTIONS" >"$work/$name.server" 2>&1 &
+    SERVER_PID=$!
+    xl_wait_for 100 grep -q ready "$work/$name.server" ||
+        { cat "$work/$name.server" >&2; xl_fail "server never listened"; }
+    nsenter --net="/run/netns/$XL_NS_A" env "$@" timeout 60 "$PY" \
+        "$HERE/tcp_options_client.py" "$XL_ADDR_B" "$port" >"$work/$name.client" 2>&1 ||
+        { cat "$work/$name.client" "$work"/xlane-*.log >&2 2>/dev/null; xl_fail "client failed ($name)"; }
+    wait "$SERVER_PID" || { cat "$work/$name.server" >&2; xl_fail "server failed ($name)"; }
+    SERVER_PID=
+}
+
+run kernel 5411 XLANE_UNUSED=1
+grep -q "^maxseg set 1000 server 988$" "$work/kernel.client" ||
+    { cat "$work/kernel.client" >&2; xl_fail "the kernel run did not clamp the MSS (test broken)"; }
+before=$(xl_redirects "$XLANE" "$XL_NS_A" "$XL_IF_A")
+run fast 5412 LD_PRELOAD="$LIBXLANE" XLANE_TCP=1 XLANE_CONFIG=/dev/null \
+    XLANE_LOG_FILE="$work/xlane-%p.log"
+after=$(xl_redirects "$XLANE" "$XL_NS_A" "$XL_IF_A")
+# Six handshakes and their data: the connections were the engine's.
+[ $((after - before)) -ge 60 ] || { cat "$work"/xlane-*.log >&2 2>/dev/null; xl_fail "only $((after - before)) frames took the fast path"; }
+
+for side in client server; do
+    diff -u "$work/kernel.$side" "$work/fast.$side" >&2 ||
+        xl_fail "the $side transcript under libxlane.so differs from the kernel's (above)"
+done
+sed 's/^/  /' "$work/fast.client" >&2
+xl_log "TCP_MAXSEG, TCP_NOTSENT_LOWAT, SIOCOUTQNSD and SO_LINGER as on Linux: OK"

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""TCP options whose effect shows on the wire or in time: TCP_MAXSEG,
+TCP_NOTSENT_LOWAT (with SIOCOUTQNSD), SO_LINGER with a timeout and with
+none (set before connect: close resets).
+
+The client side of preload_tcp_options.sh: it talks to tcp_options_server.py
+(a kernel program) and prints a transcript that holds no timing or window
+figure, only what Linux guarantees, so that a run under libxlane.so (the
+connections on xlane's TCP) must print exactly what a kernel run prints.
+
+  tcp_options_client.py SERVER_ADDR PORT
+"""
+import errno, fcntl, select, socket, struct, sys, time
+
+T, S = socket.IPPROTO_TCP, socket.SOL_SOCKET
+SIOCOUTQNSD = 0x894B
+LOWAT = 16384
+HELD = 100_000  # bytes each linger case leaves in flight at close()
+
+
+def say(*words):
+    print(*words, flush=True)
+
+
+def connect(setup=None):
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if setup:
+        setup(c)
+    c.connect((sys.argv[1], int(sys.argv[2])))
+    return c
+
+
+def line(c):
+    got = b""
+    while not got.endswith(b"\n"):
+        part = c.recv(100)
+        if not part:
+            break
+        got += part
+    return got.decode().strip()
+
+
+def notsent(c):
+    return struct.unpack("i", fcntl.ioctl(c.fileno(), SIOCOUTQNSD, struct.pack("i", 0)))[0]
+
+
+def maxseg_cases():
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    say("maxseg fresh", c.getsockopt(T, socket.TCP_MAXSEG))
+    try:
+        c.setsockopt(T, socket.TCP_MAXSEG, 50)  # below Linux's TCP_MIN_MSS (88)
+        say("maxseg 50 accepted")
+    except OSError as e:
+        say("maxseg 50", errno.errorcode[e.errno])
+    c.close()
+    for wanted in (None, 1000):
+        setup = (lambda s: s.setsockopt(T, socket.TCP_MAXSEG, wanted)) if wanted else None
+        c = connect(setup)
+        # Ours after the handshake (timestamps excluded), and the server's:
+        # the MSS our SYN announced bounds what it may send.
+        say("maxseg set", wanted, "connected", c.getsockopt(T, socket.TCP_MAXSEG))
+        c.sendall(b"mss\n")
+        say("maxseg set", wanted, "server", line(c))
+        c.close()
+
+
+def lowat_case():
+    # A send buffer far above the mark, so that only the mark stops send().
+    c = connect(lambda s: s.setsockopt(S, socket.SO_SNDBUF, 1 << 20))
+    c.setsockopt(T, socket.TCP_NOTSENT_LOWAT, LOWAT)
+    say("lowat reads", c.getsockopt(T, socket.TCP_NOTSENT_LOWAT))
+    c.sendall(b"hold 2.0\n")  # the server reads nothing for two seconds
+    c.setblocking(False)
+    chunk = b"l" * 4096
+    total = 0
+
+    def fill():
+        nonlocal total
+        accepted = False
+        while total < 8 << 20:
+            try:
+                total += c.send(chunk)
+                accepted = True
+            except BlockingIOError:
+                return accepted
+
+    # Until the window has closed: an ACK still on its way lets more bytes
+    # leave, and then send() takes more again.
+    fill()
+    for _ in range(10):
+        time.sleep(0.1)
+        if not fill():
+            break
+    left = notsent(c)
+    # Linux stops taking bytes once the unsent ones reach the mark (a whole
+    # segment may go beyond it): far before the send buffer is full.
+    say("lowat stopped at the mark", LOWAT <= left < LOWAT + 65536, "before 8 MB", total < 8 << 20)
+    p = select.poll()
+    p.register(c, select.POLLOUT)
+    say("lowat writable at the mark", bool(p.poll(0)))
+    ready = p.poll(10000)  # the server drains: writable again
+    say("lowat writable after the drain", bool(ready), "below half the mark", notsent(c) * 2 < LOWAT)
+    c.setblocking(True)
+    c.sendall(b"\n")
+    c.shutdown(socket.SHUT_WR)
+    say("lowat server", line(c))
+    c.close()
+
+
+def linger_case(name, linger, hold, low, high):
+    def setup(s):
+        s.setsockopt(S, socket.SO_SNDBUF, 1 << 20)  # HELD fits without blocking
+        if linger is not None:
+            s.setsockopt(S, socket.SO_LINGER, struct.pack("ii", 1, linger))
+    c = connect(setup)
+    c.sendall(f"hold {hold} {HELD}\n".encode())
+    c.sendall(b"x" * HELD)
+    start = time.monotonic()
+    c.close()
+    waited = time.monotonic() - start
+    say(name, "close returned within", f"[{low}, {high}) s:", low <= waited < high)
+
+
+def main():
+    maxseg_cases()
+    lowat_case()
+    # The server starts reading after `hold` seconds.
+    linger_case("linger 5 s, server reads after 0.8 s:", 5, 0.8, 0.5, 4.0)
+    linger_case("linger 1 s, server reads after 3 s:", 1, 3.0, 0.8, 2.5)
+    linger_case("no linger, server reads after 1 s:", None, 1.0, 0.0, 0.3)
+    # SO_LINGER {1, 0} set before connect: close() resets (the server says so).
+    linger_case("linger 0, server reads after 0.2 s:", 0, 0.2, 0.0, 0.3)
+    # The server serves one connection at a time: its answer here means it
+    # has all the bytes above (at exit, xlane waits only so long for
+    # connections closed with data in flight).
+    c = connect()
+    c.sendall(b"mss\n")
+    line(c)
+    c.close()
+    say("done")
+
+
+main()
