@@ -398,10 +398,13 @@ engine::UdpEngine* engine_of(const FastSocket&) {
     return current_engine();
 }
 
+// Set once the process exits: its last closes do not linger (Linux's PF_EXITING).
+static std::atomic<bool> g_exiting{false};
+
 void close_engine_socket(FastSocket& socket) {
     if (socket.closed.exchange(true)) return;
     if (engine::UdpEngine* engine = current_engine()) {
-        if (const int linger = socket.linger_s.load(); socket.tcp && linger > 0)
+        if (const int linger = socket.linger_s.load(); socket.tcp && linger > 0 && !g_exiting)
             (void)guarded([&] {
                 return engine->tcp().close_lingering(socket.id, std::chrono::seconds(linger));
             });
@@ -656,6 +659,8 @@ static void after_dup_unshielded(int from, int to) {
 }
 
 static void release_all_for_exit_unshielded() {
+    // As Linux at exit (PF_EXITING): SO_LINGER makes no close() wait.
+    g_exiting.store(true);
     const int end = g_fast_sockets.end_fd();
     for (int fd = 0; fd < end; ++fd) {
         FastSocket* socket = g_fast_sockets.detach(fd);
@@ -663,10 +668,14 @@ static void release_all_for_exit_unshielded() {
         set_path(fd, SocketPath::kKernel, PathReason::kProcessExit);
         drop_fd_ref(socket);
     }
-    // TCP: the closes above queued FINs behind unacknowledged data; give the
-    // peers a moment to take it all, as the kernel would after exit.
-    if (engine::UdpEngine* engine = current_engine())
+    // TCP: the closes above queued FINs behind unacknowledged data. Linux
+    // finishes such connections after the process is gone: hand them to it
+    // (TCP_REPAIR), and give those it could not take a moment to finish here.
+    if (engine::UdpEngine* engine = current_engine()) {
+        InsideEngine mark;  // the hand-over's socket calls go straight to libc
+        (void)engine->tcp().hand_orphans_to_kernel();
         (void)engine->tcp().finish_closing(std::chrono::milliseconds(2000));
+    }
 }
 
 void abandon_all_after_fork() {

@@ -5,7 +5,8 @@
 # (XLANE_TCP=1, its connections on xlane's TCP) and once on the kernel
 # alone. Both transcripts (client and server) must be the same: each line is
 # something Linux guarantees (an MSS, an errno, a close() that waited for the
-# peer's ACK of the FIN or for the linger timeout), no window or timing figure.
+# peer's ACK of the FIN or for the linger timeout, bytes a process closed
+# and exited on still delivered), no window or timing figure.
 #
 #   preload_tcp_options.sh LIBXLANE XLANE_BINARY
 LIBXLANE="${1:?usage: preload_tcp_options.sh LIBXLANE XLANE_BINARY}"
@@ -31,18 +32,25 @@ run() {  # run NAME PORT ENV...: server in B (kernel), client in A with ENV
     local name="$1" port="$2"
     shift 2
     nsenter --net="/run/netns/$XL_NS_B" timeout 60 "$PY" "$HERE/tcp_options_server.py" \
-        "$XL_ADDR_B" "$port" "$CONNECTIONS" >"$work/$name.server" 2>&1 &
+        "$XL_ADDR_B" "$port" "$((CONNECTIONS + 1))" >"$work/$name.server" 2>&1 &
     SERVER_PID=$!
     xl_wait_for 100 grep -q ready "$work/$name.server" ||
         { cat "$work/$name.server" >&2; xl_fail "server never listened"; }
     nsenter --net="/run/netns/$XL_NS_A" env "$@" timeout 60 "$PY" \
         "$HERE/tcp_options_client.py" "$XL_ADDR_B" "$port" >"$work/$name.client" 2>&1 ||
         { cat "$work/$name.client" "$work"/xlane-*.log >&2 2>/dev/null; xl_fail "client failed ($name)"; }
+    # Then a client that exits with its bytes in flight; the server reads
+    # them after four seconds (xlane waits 2 s at exit for what it keeps).
+    nsenter --net="/run/netns/$XL_NS_A" env "$@" timeout 60 "$PY" \
+        "$HERE/tcp_options_client.py" "$XL_ADDR_B" "$port" exit >>"$work/$name.client" 2>&1 ||
+        { cat "$work/$name.client" >&2; xl_fail "exiting client failed ($name)"; }
     wait "$SERVER_PID" || { cat "$work/$name.server" >&2; xl_fail "server failed ($name)"; }
     SERVER_PID=
 }
 
 run kernel 5411 XLANE_UNUSED=1
+grep -q "^hold 4.0 received all True$" "$work/kernel.server" ||
+    { cat "$work/kernel.server" >&2; xl_fail "the kernel did not deliver after exit (test broken)"; }
 grep -q "^maxseg set 1000 server 988$" "$work/kernel.client" ||
     { cat "$work/kernel.client" >&2; xl_fail "the kernel run did not clamp the MSS (test broken)"; }
 before=$(xl_redirects "$XLANE" "$XL_NS_A" "$XL_IF_A")

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """TCP options whose effect shows on the wire or in time: TCP_MAXSEG,
 TCP_NOTSENT_LOWAT (with SIOCOUTQNSD), SO_LINGER with a timeout and with
-none (set before connect: close resets).
+none (set before connect: close resets); with `exit`, a process that exits
+right after closing a connection whose bytes are still in flight.
 
 The client side of preload_tcp_options.sh: it talks to tcp_options_server.py
 (a kernel program) and prints a transcript that holds no timing or window
 figure, only what Linux guarantees, so that a run under libxlane.so (the
 connections on xlane's TCP) must print exactly what a kernel run prints.
 
-  tcp_options_client.py SERVER_ADDR PORT
+  tcp_options_client.py SERVER_ADDR PORT [exit]
 """
 import errno, fcntl, select, socket, struct, sys, time
 
@@ -121,7 +122,20 @@ def linger_case(name, linger, hold, low, high):
     say(name, "close returned within", f"[{low}, {high}) s:", low <= waited < high)
 
 
+def exit_case():
+    # Closed with bytes in flight and exits at once, while the server reads
+    # nothing for longer than xlane would wait at exit: Linux delivers them
+    # (and the FIN) after the process is gone; the server says whether all came.
+    c = connect(lambda s: s.setsockopt(S, socket.SO_SNDBUF, 1 << 20))
+    c.sendall(f"hold 4.0 {HELD}\n".encode())
+    c.sendall(b"x" * HELD)
+    c.close()
+    say("exit with bytes in flight")
+
+
 def main():
+    if sys.argv[3:] == ["exit"]:
+        return exit_case()
     maxseg_cases()
     lowat_case()
     # The server starts reading after `hold` seconds.

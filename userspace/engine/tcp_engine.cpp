@@ -284,6 +284,37 @@ Result<UniqueFd> TcpEngine::hand_connection_to_kernel(TcpSocketId id, int kernel
     return event;
 }
 
+size_t TcpEngine::hand_orphans_to_kernel() {
+    OperationLock lock(*this);
+    const tcp::Instant t = now();
+    size_t handed = 0;
+    for (auto it = flows_.begin(); it != flows_.end();) {
+        Flow& flow = *it->second;
+        std::optional<tcp::HandoverState> state;
+        if (flow.owner == 0 && flow.listener == 0) state = flow.conn->orphan_handover_state(t);
+        if (!state) {
+            ++it;
+            continue;
+        }
+        const tcp::FourTuple& tuple = flow.conn->tuple();
+        const Endpoint local{from_packet_addr(tuple.local.addr), tuple.local.port};
+        const Endpoint remote{from_packet_addr(tuple.remote.addr), tuple.remote.port};
+        const int family = local.addr.is_v4() ? AF_INET : AF_INET6;
+        UniqueFd kernel(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP));
+        if (!kernel || !repair_into_kernel(kernel.get(), family, local, remote, *state)) {
+            ++it;  // no CAP_NET_ADMIN, most likely: it stays for finish_closing()
+            continue;
+        }
+        // Its frames go to the kernel from now on; closing the repaired
+        // socket queues Linux's FIN behind the data, as close() would have.
+        forget_flow_locked(flow);
+        handed_over_.insert(tuple);
+        it = flows_.erase(it);
+        ++handed;
+    }
+    return handed;
+}
+
 void TcpEngine::unsteer_binds_locked(Socket& socket) {
     for (const BindKey& key : socket.steered_binds) {
         for (const auto& port : host_.ports) (void)port->steering().remove_bind(key);

@@ -104,6 +104,13 @@ class TcpEngine {
     // Fails (the connection stays here, `kernel_fd` is left in repair mode,
     // where closing it is silent) unless ESTABLISHED with no FIN either way.
     [[nodiscard]] Result<UniqueFd> hand_connection_to_kernel(TcpSocketId id, int kernel_fd);
+    // At process exit: every closed connection still owing its peer data or
+    // a FIN (FIN-WAIT-1, CLOSING, LAST-ACK) becomes a kernel socket through
+    // TCP_REPAIR (CAP_NET_ADMIN) that is closed at once, so that Linux
+    // finishes it as an orphan of its own (retransmissions, FIN, FIN-WAIT-2)
+    // after the process is gone, as it would have for a kernel socket.
+    // Returns how many were handed; the others stay (finish_closing()).
+    size_t hand_orphans_to_kernel();
     // Starts the handshake (non-blocking: completion shows as POLLOUT, the
     // outcome in take_error()). EHOSTUNREACH/ENETUNREACH when the route does
     // not leave through a served interface (the caller keeps the kernel path).

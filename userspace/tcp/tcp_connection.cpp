@@ -1299,6 +1299,20 @@ std::optional<HandoverState> TcpConnection::handover_state(Instant now) const {
     if (state_ != TcpState::kEstablished || fin_queued_ || fin_sent_ || fin_received_ ||
         !ooo_.empty() || sndbuf_seq_ != snd_una_)
         return std::nullopt;
+    return handover_fields(now, true);
+}
+
+std::optional<HandoverState> TcpConnection::orphan_handover_state(Instant now) const {
+    if ((state_ != TcpState::kFinWait1 && state_ != TcpState::kClosing &&
+         state_ != TcpState::kLastAck) ||
+        sndbuf_seq_ != snd_una_)
+        return std::nullopt;
+    // Nothing to read: bytes that came after close() would only make Linux's
+    // close() of the taken-over socket send RST instead of its FIN.
+    return handover_fields(now, false);
+}
+
+HandoverState TcpConnection::handover_fields(Instant now, bool with_receive_queue) const {
     HandoverState s;
     s.snd_una = snd_una_;
     s.snd_wl1 = snd_wl1_;
@@ -1316,8 +1330,10 @@ std::optional<HandoverState> TcpConnection::handover_state(Instant now) const {
     s.ts_now = ts_now(now);
     s.send_queue.resize(sndbuf_.size());
     sndbuf_.peek(0, s.send_queue);
-    s.receive_queue.resize(rcvbuf_.size());
-    rcvbuf_.peek(0, s.receive_queue);
+    if (with_receive_queue) {
+        s.receive_queue.resize(rcvbuf_.size());
+        rcvbuf_.peek(0, s.receive_queue);
+    }
     return s;
 }
 

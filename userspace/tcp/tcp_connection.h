@@ -352,6 +352,11 @@ class TcpConnection {
     // The connection as Linux would take it over: only ESTABLISHED with no
     // FIN either way and nothing queued out of order (nullopt otherwise).
     [[nodiscard]] std::optional<HandoverState> handover_state(Instant now) const;
+    // A closed connection whose FIN the peer has not acknowledged (FIN-WAIT-1,
+    // CLOSING, LAST-ACK) as the state of an ESTABLISHED one with the same
+    // unacknowledged data and nothing to read: Linux takes it over, and its
+    // close() then sends the FIN after that data, at the same sequence number.
+    [[nodiscard]] std::optional<HandoverState> orphan_handover_state(Instant now) const;
     [[nodiscard]] const TcpConfig& config() const { return config_; }
 
   private:
@@ -421,6 +426,7 @@ class TcpConnection {
     [[nodiscard]] size_t send_room() const;  // bytes send() may still queue
     // send_room() within TCP_NOTSENT_LOWAT: what may be queued unsent now.
     [[nodiscard]] size_t send_allowance() const;
+    [[nodiscard]] HandoverState handover_fields(Instant now, bool with_receive_queue) const;
 
     TcpConfig config_;
     FourTuple tuple_;

@@ -464,6 +464,47 @@ TEST_CASE("handover state: what Linux needs to carry an established connection o
     }
 }
 
+TEST_CASE("orphan hand-over state: a closed connection whose FIN is unacknowledged",
+          "[tcp][state][handover]") {
+    ScriptedPeer t;
+    t.config.quickack_segments = 0;
+    t.establish_active();
+    CHECK_FALSE(t.conn->orphan_handover_state(t.now));  // not closed
+    t.conn->send(std::vector<uint8_t>(50, 7), t.now);  // sent
+    t.track(t.out());
+    SECTION("FIN-WAIT-1: the unacknowledged bytes, nothing to read") {
+        // Bytes from the peer that acknowledge none of ours; unread, they
+        // would make Linux's close() of the taken-over socket reset it.
+        t.deliver_next(flags::kAck | flags::kPsh, t.iss + 1, std::vector<uint8_t>(100, 'x'));
+        t.track(t.out());
+        t.to_fin_wait1();
+        const auto state = t.conn->orphan_handover_state(t.now);
+        REQUIRE(state);
+        CHECK(state->snd_una == t.iss + 1);
+        CHECK(state->send_queue == std::vector<uint8_t>(50, 7));
+        CHECK(state->rcv_nxt == t.peer_nxt);
+        CHECK(state->receive_queue.empty());
+    }
+    SECTION("CLOSING: the bytes acknowledged, the FIN not; the peer's FIN in rcv_nxt") {
+        t.to_closing();
+        const auto state = t.conn->orphan_handover_state(t.now);
+        REQUIRE(state);
+        CHECK(state->snd_una == t.conn_nxt() - 1);
+        CHECK(state->send_queue.empty());
+        CHECK(state->rcv_nxt == t.peer_nxt);
+    }
+    SECTION("LAST-ACK") {
+        t.to_last_ack();
+        const auto state = t.conn->orphan_handover_state(t.now);
+        REQUIRE(state);
+        CHECK(state->rcv_nxt == t.peer_nxt);
+    }
+    SECTION("FIN-WAIT-2: the FIN is acknowledged, nothing is owed") {
+        t.to_fin_wait2();
+        CHECK_FALSE(t.conn->orphan_handover_state(t.now));
+    }
+}
+
 TEST_CASE("Nagle, TCP_NODELAY and TCP_CORK", "[tcp][state][nagle]") {
     ScriptedPeer t;
     t.establish_active();
