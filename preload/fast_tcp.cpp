@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -154,7 +155,9 @@ int linger_seconds(int fd) {
     socklen_t len = sizeof(option);
     if (libc::getsockopt(fd, SOL_SOCKET, SO_LINGER, &option, &len) != 0 || option.l_onoff == 0)
         return -1;
-    return std::max(option.l_linger, 0);
+    // A negative l_linger set means no limit; Linux then reads back a
+    // negative number too (its jiffies, truncated).
+    return option.l_linger < 0 ? INT_MAX : option.l_linger;
 }
 
 // What getsockopt(TCP_MAXSEG) reads on a socket that never connected and
@@ -189,8 +192,9 @@ xlane::tcp::SocketOptions shadow_options(int fd) {
     if (const int mss = int_option(fd, IPPROTO_TCP, TCP_MAXSEG, kLinuxDefaultMss);
         mss > 0 && mss != kLinuxDefaultMss)
         options.user_mss = static_cast<uint32_t>(mss);
-    const int lowat = int_option(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, 0);
-    options.notsent_lowat = lowat > 0 ? static_cast<uint32_t>(lowat) : defaults.notsent_lowat;
+    // Unsigned in Linux: a negative value set is a very large mark.
+    const auto lowat = static_cast<uint32_t>(int_option(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, 0));
+    options.notsent_lowat = lowat != 0 ? lowat : defaults.notsent_lowat;
     return options;
 }
 
@@ -248,13 +252,15 @@ void apply_options(const InheritedOptions& inherited, int child_fd) {
 }
 
 // SO_LINGER as Linux clones it from the listener: on the child's shadow
-// (for getsockopt) and in its record (for close).
-void inherit_linger(const FastSocket& listener, int child_fd, FastSocket& child) {
-    const int seconds = listener.linger_s.load();
-    child.linger_s.store(seconds);
-    if (seconds < 0) return;
-    const linger option{1, seconds};
-    (void)libc::setsockopt(child_fd, SOL_SOCKET, SO_LINGER, &option, sizeof(option));
+// (for getsockopt, copied as the listener's reads) and in its record (for close).
+void inherit_linger(int listener_fd, const FastSocket& listener, int child_fd,
+                    FastSocket& child) {
+    child.linger_s.store(listener.linger_s.load());
+    linger option{};
+    socklen_t len = sizeof(option);
+    if (libc::getsockopt(listener_fd, SOL_SOCKET, SO_LINGER, &option, &len) == 0 &&
+        option.l_onoff != 0)
+        (void)libc::setsockopt(child_fd, SOL_SOCKET, SO_LINGER, &option, sizeof(option));
 }
 
 void inherit_options(FastSocket& listener, int child_fd) {
@@ -550,7 +556,7 @@ static bool accept_unshielded(int fd, sockaddr* addr, socklen_t* addrlen, int fl
             socket->tcp.store(true);
             socket->nonblocking.store((flags & SOCK_NONBLOCK) != 0);
             socket->rcvtimeo_ns.store(listener->rcvtimeo_ns.load());
-            inherit_linger(*listener, conn, *socket);
+            inherit_linger(fd, *listener, conn, *socket);
             SocketEntry entry = classify_socket(family, SOCK_STREAM, IPPROTO_TCP);
             entry.path = SocketPath::kFast;
             entry.reason = PathReason::kNone;
@@ -770,8 +776,11 @@ static bool setsockopt_unshielded(int fd, int level, int name, const void* value
     *ret = libc::setsockopt(fd, level, name, value, len);
     if (*ret != 0) return true;
     if (level == SOL_SOCKET && name == SO_LINGER) socket->linger_s.store(linger_seconds(fd));
-    if (level == IPPROTO_TCP && name == TCP_MAXSEG)
-        socket->user_mss.store(static_cast<uint32_t>(int_option(fd, IPPROTO_TCP, TCP_MAXSEG, 0)));
+    if (level == IPPROTO_TCP && name == TCP_MAXSEG && value != nullptr) {
+        int set = 0;  // as set: 0 clears it, and reads back as the default
+        std::memcpy(&set, value, sizeof(set));
+        socket->user_mss.store(static_cast<uint32_t>(std::max(set, 0)));
+    }
     if (!engine_option(level, name)) return true;
     const int saved_errno = errno;
     xlane::tcp::SocketOptions options = shadow_options(fd);

@@ -6,15 +6,19 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -401,18 +405,41 @@ engine::UdpEngine* engine_of(const FastSocket&) {
 // Set once the process exits: its last closes do not linger (Linux's PF_EXITING).
 static std::atomic<bool> g_exiting{false};
 
+// SO_LINGER {1, N}: close, then wait as Linux's close() does
+// (sk_stream_wait_close) until the peer has acknowledged the data and the
+// FIN, N seconds have passed, or a signal came. The wait runs outside the
+// engine mark, so that a signal handler's socket calls meanwhile are served
+// as usual, and is not a cancellation point: the close is already done.
+static void close_lingering(engine::TcpEngine& tcp, engine::TcpSocketId id, int seconds) {
+    auto tuple = guarded([&] { return tcp.connection_tuple(id); });
+    (void)guarded([&] { return tcp.close(id); });
+    if (!tuple) return;
+    int cancel_state = 0;
+    ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
+    const int saved_errno = errno;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    for (;;) {
+        auto done = guarded([&]() -> Result<bool> { return tcp.close_acknowledged(*tuple); });
+        if (!done || done.value() || std::chrono::steady_clock::now() >= deadline) break;
+        // nanosleep, not sleep_for: sleep_for sleeps on after a signal.
+        const timespec step{0, 1'000'000};
+        if (::nanosleep(&step, nullptr) != 0 && errno == EINTR) break;
+    }
+    errno = saved_errno;
+    ::pthread_setcancelstate(cancel_state, nullptr);
+}
+
 void close_engine_socket(FastSocket& socket) {
     if (socket.closed.exchange(true)) return;
-    if (engine::UdpEngine* engine = current_engine()) {
-        if (const int linger = socket.linger_s.load(); socket.tcp && linger > 0 && !g_exiting)
-            (void)guarded([&] {
-                return engine->tcp().close_lingering(socket.id, std::chrono::seconds(linger));
-            });
-        else if (socket.tcp)
-            (void)guarded([&] { return engine->tcp().close(socket.id, linger == 0); });
-        else
-            (void)guarded([&] { return engine->close(socket.id); });
-    }
+    engine::UdpEngine* engine = current_engine();
+    if (engine == nullptr) return;
+    const int linger = socket.linger_s.load();
+    if (!socket.tcp)
+        (void)guarded([&] { return engine->close(socket.id); });
+    else if (linger > 0 && !g_exiting)
+        close_lingering(engine->tcp(), socket.id, linger);
+    else
+        (void)guarded([&] { return engine->tcp().close(socket.id, linger == 0); });
 }
 
 void drop_fd_ref(FastSocket* socket) {
@@ -672,8 +699,19 @@ static void release_all_for_exit_unshielded() {
     // finishes such connections after the process is gone: hand them to it
     // (TCP_REPAIR), and give those it could not take a moment to finish here.
     if (engine::UdpEngine* engine = current_engine()) {
-        InsideEngine mark;  // the hand-over's socket calls go straight to libc
-        (void)engine->tcp().hand_orphans_to_kernel();
+        engine::TcpEngine::OrphanHandover handover;
+        {
+            InsideEngine mark;  // the hand-over's socket calls go straight to libc
+            handover = engine->tcp().hand_orphans_to_kernel();
+        }
+        if (handover.handed + handover.kept > 0)
+            log_line(handover.kept == 0 ? LogLevel::info : LogLevel::warn,
+                     "exit: " + std::to_string(handover.handed) +
+                         " closing TCP connection(s) handed to the kernel to finish" +
+                         (handover.kept == 0
+                              ? std::string()
+                              : ", " + std::to_string(handover.kept) +
+                                    " kept for at most 2 s more (" + handover.first_error + ")"));
         (void)engine->tcp().finish_closing(std::chrono::milliseconds(2000));
     }
 }

@@ -26,13 +26,12 @@ xl_make_hosts
 xl_attach_xlane "$XLANE" "$XL_NS_A" "$XL_IF_A" >/dev/null
 SERVER_PID=
 xl_on_exit '[ -n "$SERVER_PID" ] && kill -9 $SERVER_PID 2>/dev/null'
-CONNECTIONS=8  # tcp_options_client.py: 2 MSS, 1 low-water mark, 4 linger, 1 last
 
 run() {  # run NAME PORT ENV...: server in B (kernel), client in A with ENV
     local name="$1" port="$2"
     shift 2
     nsenter --net="/run/netns/$XL_NS_B" timeout 60 "$PY" "$HERE/tcp_options_server.py" \
-        "$XL_ADDR_B" "$port" "$((CONNECTIONS + 1))" >"$work/$name.server" 2>&1 &
+        "$XL_ADDR_B" "$port" >"$work/$name.server" 2>&1 &
     SERVER_PID=$!
     xl_wait_for 100 grep -q ready "$work/$name.server" ||
         { cat "$work/$name.server" >&2; xl_fail "server never listened"; }
@@ -44,6 +43,8 @@ run() {  # run NAME PORT ENV...: server in B (kernel), client in A with ENV
     nsenter --net="/run/netns/$XL_NS_A" env "$@" timeout 60 "$PY" \
         "$HERE/tcp_options_client.py" "$XL_ADDR_B" "$port" exit >>"$work/$name.client" 2>&1 ||
         { cat "$work/$name.client" >&2; xl_fail "exiting client failed ($name)"; }
+    xl_in "$XL_NS_A" timeout 20 "$PY" "$HERE/tcp_options_client.py" "$XL_ADDR_B" "$port" quit ||
+        xl_fail "could not stop the server ($name)"
     wait "$SERVER_PID" || { cat "$work/$name.server" >&2; xl_fail "server failed ($name)"; }
     SERVER_PID=
 }
@@ -57,7 +58,7 @@ before=$(xl_redirects "$XLANE" "$XL_NS_A" "$XL_IF_A")
 run fast 5412 LD_PRELOAD="$LIBXLANE" XLANE_TCP=1 XLANE_CONFIG=/dev/null \
     XLANE_LOG_FILE="$work/xlane-%p.log"
 after=$(xl_redirects "$XLANE" "$XL_NS_A" "$XL_IF_A")
-# Six handshakes and their data: the connections were the engine's.
+# A dozen handshakes and their data: the connections were the engine's.
 [ $((after - before)) -ge 60 ] || { cat "$work"/xlane-*.log >&2 2>/dev/null; xl_fail "only $((after - before)) frames took the fast path"; }
 
 for side in client server; do

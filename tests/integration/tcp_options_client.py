@@ -9,9 +9,9 @@ The client side of preload_tcp_options.sh: it talks to tcp_options_server.py
 figure, only what Linux guarantees, so that a run under libxlane.so (the
 connections on xlane's TCP) must print exactly what a kernel run prints.
 
-  tcp_options_client.py SERVER_ADDR PORT [exit]
+  tcp_options_client.py SERVER_ADDR PORT [exit|quit]
 """
-import errno, fcntl, select, socket, struct, sys, time
+import errno, fcntl, select, signal, socket, struct, sys, time
 
 T, S = socket.IPPROTO_TCP, socket.SOL_SOCKET
 SIOCOUTQNSD = 0x894B
@@ -108,7 +108,7 @@ def lowat_case():
     c.close()
 
 
-def linger_case(name, linger, hold, low, high):
+def linger_case(name, linger, hold, low, high, signal_after=None):
     def setup(s):
         s.setsockopt(S, socket.SO_SNDBUF, 1 << 20)  # HELD fits without blocking
         if linger is not None:
@@ -116,6 +116,9 @@ def linger_case(name, linger, hold, low, high):
     c = connect(setup)
     c.sendall(f"hold {hold} {HELD}\n".encode())
     c.sendall(b"x" * HELD)
+    if signal_after:  # a signal ends Linux's linger wait
+        signal.signal(signal.SIGALRM, lambda *_: None)
+        signal.setitimer(signal.ITIMER_REAL, signal_after)
     start = time.monotonic()
     c.close()
     waited = time.monotonic() - start
@@ -126,31 +129,47 @@ def exit_case():
     # Closed with bytes in flight and exits at once, while the server reads
     # nothing for longer than xlane would wait at exit: Linux delivers them
     # (and the FIN) after the process is gone; the server says whether all came.
-    c = connect(lambda s: s.setsockopt(S, socket.SO_SNDBUF, 1 << 20))
-    c.sendall(f"hold 4.0 {HELD}\n".encode())
-    c.sendall(b"x" * HELD)
+    exit_held = 512 * 1024  # more than a fresh kernel socket's buffer takes
+    # SO_SNDBUFFORCE (root): beyond net.core.wmem_max, so that send() returns.
+    c = connect(lambda s: s.setsockopt(S, 32, 4 << 20))  # SO_SNDBUFFORCE
+    c.sendall(f"hold 4.0 {exit_held}\n".encode())
+    c.sendall(b"x" * exit_held)
     c.close()
     say("exit with bytes in flight")
+
+
+def server_idle():
+    """Returns once the server has finished with every earlier connection (it
+    serves one at a time), so that the next case's hold starts at once."""
+    c = connect()
+    c.sendall(b"mss\n")
+    line(c)
+    c.close()
 
 
 def main():
     if sys.argv[3:] == ["exit"]:
         return exit_case()
+    if sys.argv[3:] == ["quit"]:
+        return connect().sendall(b"quit\n")
     maxseg_cases()
     lowat_case()
     # The server starts reading after `hold` seconds.
-    linger_case("linger 5 s, server reads after 0.8 s:", 5, 0.8, 0.5, 4.0)
-    linger_case("linger 1 s, server reads after 3 s:", 1, 3.0, 0.8, 2.5)
+    linger_case("linger 5 s, server reads after 1.5 s:", 5, 1.5, 1.0, 4.5)
+    server_idle()
+    linger_case("linger 1 s, server reads after 2 s:", 1, 2.0, 0.8, 1.9)
     linger_case("no linger, server reads after 1 s:", None, 1.0, 0.0, 0.3)
+    linger_case("linger 10 s, a signal after 0.3 s, server reads later:", 10, 2.0, 0.2, 1.5,
+                signal_after=0.3)
+    server_idle()
+    # A negative timeout is no limit at all (not a reset).
+    linger_case("linger -1, server reads after 1.5 s:", -1, 1.5, 1.0, 4.5)
+    server_idle()
     # SO_LINGER {1, 0} set before connect: close() resets (the server says so).
     linger_case("linger 0, server reads after 0.2 s:", 0, 0.2, 0.0, 0.3)
-    # The server serves one connection at a time: its answer here means it
-    # has all the bytes above (at exit, xlane waits only so long for
-    # connections closed with data in flight).
-    c = connect()
-    c.sendall(b"mss\n")
-    line(c)
-    c.close()
+    # The server's answer here means it has all the bytes above (at exit,
+    # xlane waits only so long for connections closed with data in flight).
+    server_idle()
     say("done")
 
 

@@ -2,12 +2,14 @@
 """The kernel peer of tcp_options_client.py: one connection at a time, each
 opened by a request line.
 
-  mss\\n            -> replies with its TCP_MAXSEG (bounded by the client's SYN)
+  mss\\n            -> replies with its TCP_MAXSEG (bounded by the client's SYN);
+                     also tells a client that every earlier connection is done
+  quit\\n           -> ends the server
   hold H [N]\\n     -> reads nothing for H seconds, then everything up to EOF;
                      prints whether N bytes came (when N is given) or a
                      reset ended them, replies "eof"
 
-  tcp_options_server.py ADDR PORT CONNECTIONS
+  tcp_options_server.py ADDR PORT
 """
 import socket, sys, time
 
@@ -19,12 +21,14 @@ listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 listener.bind((sys.argv[1], int(sys.argv[2])))
 listener.listen(8)
 print("ready", flush=True)
-for _ in range(int(sys.argv[3])):
+while True:
     conn, _ = listener.accept()
     request = b""
     while not request.endswith(b"\n"):
         request += conn.recv(1)
     words = request.decode().split()
+    if words[0] == "quit":
+        break
     if words[0] == "mss":
         conn.sendall(f"{conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)}\n".encode())
     else:

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>  // TCP_LINGER2
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -276,18 +277,17 @@ Result<UniqueFd> TcpEngine::hand_connection_to_kernel(TcpSocketId id, int kernel
         !s)
         return s.error();
     const tcp::FourTuple tuple = flow->conn->tuple();
-    forget_flow_locked(*flow);
-    handed_over_.insert(tuple);
+    forget_handed_over_locked(*flow);
     flows_.erase(tuple);
     UniqueFd event = std::move(socket.event);
     sockets_.erase(id);
     return event;
 }
 
-size_t TcpEngine::hand_orphans_to_kernel() {
+TcpEngine::OrphanHandover TcpEngine::hand_orphans_to_kernel() {
     OperationLock lock(*this);
     const tcp::Instant t = now();
-    size_t handed = 0;
+    OrphanHandover result;
     for (auto it = flows_.begin(); it != flows_.end();) {
         Flow& flow = *it->second;
         std::optional<tcp::HandoverState> state;
@@ -296,23 +296,38 @@ size_t TcpEngine::hand_orphans_to_kernel() {
             ++it;
             continue;
         }
-        const tcp::FourTuple& tuple = flow.conn->tuple();
+        const tcp::FourTuple tuple = flow.conn->tuple();
         const Endpoint local{from_packet_addr(tuple.local.addr), tuple.local.port};
         const Endpoint remote{from_packet_addr(tuple.remote.addr), tuple.remote.port};
         const int family = local.addr.is_v4() ? AF_INET : AF_INET6;
         UniqueFd kernel(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP));
-        if (!kernel || !repair_into_kernel(kernel.get(), family, local, remote, *state)) {
-            ++it;  // no CAP_NET_ADMIN, most likely: it stays for finish_closing()
+        Status repaired = kernel ? repair_into_kernel(kernel.get(), family, local, remote, *state)
+                                 : errno_error("a TCP socket for the hand-over");
+        if (!repaired) {
+            if (result.kept++ == 0) result.first_error = repaired.error().describe();
+            ++it;  // it stays for finish_closing()
             continue;
         }
-        // Its frames go to the kernel from now on; closing the repaired
-        // socket queues Linux's FIN behind the data, as close() would have.
-        forget_flow_locked(flow);
-        handed_over_.insert(tuple);
+        // The peer's FIN was acknowledged already: once ours is, Linux should
+        // close at once (TCP_LINGER2 < 0) rather than wait in FIN-WAIT-2 for
+        // a FIN that will not come again.
+        if (state->peer_fin) {
+            const int no_fin_wait2 = -1;
+            (void)::setsockopt(kernel.get(), IPPROTO_TCP, TCP_LINGER2, &no_fin_wait2,
+                               sizeof(no_fin_wait2));
+        }
+        // Closing the repaired socket (when `kernel` goes) queues Linux's FIN
+        // behind the data, at the sequence number ours had.
+        forget_handed_over_locked(flow);
         it = flows_.erase(it);
-        ++handed;
+        ++result.handed;
     }
-    return handed;
+    return result;
+}
+
+void TcpEngine::forget_handed_over_locked(Flow& flow) {
+    forget_flow_locked(flow);
+    handed_over_.insert(flow.conn->tuple());
 }
 
 void TcpEngine::unsteer_binds_locked(Socket& socket) {
@@ -803,34 +818,19 @@ static bool fin_unacknowledged(tcp::TcpState state) {
            state == tcp::TcpState::kLastAck;
 }
 
-bool TcpEngine::close_acknowledged_locked(const tcp::FourTuple& tuple) const {
-    auto it = flows_.find(tuple);
-    return it == flows_.end() || !fin_unacknowledged(it->second->conn->state());
+Result<tcp::FourTuple> TcpEngine::connection_tuple(TcpSocketId id) const {
+    std::lock_guard lock(*host_.mutex);  // reads only
+    auto found = find_locked(id);
+    if (!found) return found.error();
+    const Flow* flow = flow_of_locked(*found.value());
+    if (flow == nullptr) return make_error(ENOTCONN, "the socket has no connection");
+    return flow->conn->tuple();
 }
 
-Status TcpEngine::close_lingering(TcpSocketId id, std::chrono::milliseconds linger) {
-    std::optional<tcp::FourTuple> tuple;
-    {
-        OperationLock lock(*this);
-        auto found = find_locked(id);
-        if (!found) return found.error();
-        if (const Flow* flow = flow_of_locked(*found.value())) tuple = flow->conn->tuple();
-    }
-    if (auto closed = close(id); !closed) return closed;
-    if (!tuple) return {};
-    const int saved_errno = errno;
-    const auto deadline = std::chrono::steady_clock::now() + linger;
-    for (;;) {
-        {
-            OperationLock lock(*this);
-            if (close_acknowledged_locked(*tuple)) break;
-        }
-        if (std::chrono::steady_clock::now() >= deadline) break;
-        const timespec step{0, 1'000'000};
-        if (::nanosleep(&step, nullptr) != 0 && errno == EINTR) break;
-    }
-    errno = saved_errno;
-    return {};
+bool TcpEngine::close_acknowledged(const tcp::FourTuple& tuple) const {
+    std::lock_guard lock(*host_.mutex);  // reads only
+    auto it = flows_.find(tuple);
+    return it == flows_.end() || !fin_unacknowledged(it->second->conn->state());
 }
 
 size_t TcpEngine::finish_closing(std::chrono::milliseconds limit) {

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -109,8 +110,13 @@ class TcpEngine {
     // TCP_REPAIR (CAP_NET_ADMIN) that is closed at once, so that Linux
     // finishes it as an orphan of its own (retransmissions, FIN, FIN-WAIT-2)
     // after the process is gone, as it would have for a kernel socket.
-    // Returns how many were handed; the others stay (finish_closing()).
-    size_t hand_orphans_to_kernel();
+    // The others stay (finish_closing()).
+    struct OrphanHandover {
+        size_t handed = 0;
+        size_t kept = 0;
+        std::string first_error;  // why the first kept one could not go
+    };
+    OrphanHandover hand_orphans_to_kernel();
     // Starts the handshake (non-blocking: completion shows as POLLOUT, the
     // outcome in take_error()). EHOSTUNREACH/ENETUNREACH when the route does
     // not leave through a served interface (the caller keeps the kernel path).
@@ -131,12 +137,14 @@ class TcpEngine {
     // with `abort`, RST now (SO_LINGER 0). The connection lives on in the
     // engine until its closing handshake and TIME-WAIT are over.
     [[nodiscard]] Status close(TcpSocketId id, bool abort = false);
-    // SO_LINGER with a timeout: the graceful close(), then a wait of at most
-    // `linger` until the peer has acknowledged the data and the FIN (or the
-    // connection ended), as Linux's close waits (sk_stream_wait_close); a
-    // signal ends the wait early, as there. The progress thread drives the
-    // retransmissions meanwhile.
-    [[nodiscard]] Status close_lingering(TcpSocketId id, std::chrono::milliseconds linger);
+    // SO_LINGER with a timeout: the caller takes the connection's tuple
+    // before close() and then waits, the progress thread driving the
+    // retransmissions, until close_acknowledged() (Linux's close waits in
+    // sk_stream_wait_close for the same states to pass).
+    [[nodiscard]] Result<tcp::FourTuple> connection_tuple(TcpSocketId id) const;
+    // Closed and done with its data and FIN, or never to finish them: no
+    // connection under `tuple`, or one past FIN-WAIT-1, CLOSING and LAST-ACK.
+    [[nodiscard]] bool close_acknowledged(const tcp::FourTuple& tuple) const;
 
     [[nodiscard]] Result<uint32_t> poll_mask(TcpSocketId id);
     // `events` (poll bits) held until release_interest() with the same bits.
@@ -218,9 +226,8 @@ class TcpEngine {
     [[nodiscard]] TcpSocketId listener_for_locked(const packet::Ipv6Addr& addr,
                                                   uint16_t port) const;
     void unsteer_binds_locked(Socket& socket);
-    // Closed and done with its data and FIN (or never to finish): no flow
-    // under `tuple`, or one past FIN-WAIT-1, CLOSING and LAST-ACK.
-    [[nodiscard]] bool close_acknowledged_locked(const tcp::FourTuple& tuple) const;
+    // A connection now Linux's: its frames go to the kernel from now on.
+    void forget_handed_over_locked(Flow& flow);
     void forget_flow_locked(Flow& flow);
 
     // I/O (tcp_engine_io.cpp)

@@ -4,7 +4,9 @@
 #include <netinet/tcp.h>  // TCP_REPAIR_*, struct tcp_repair_opt/_window
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <span>
 #include <string>
 
@@ -34,6 +36,23 @@ Status fill_queue(int fd, int queue, std::span<const uint8_t> bytes, const char*
         if (n == 0) return make_error(ENOBUFS, std::string("TCP_REPAIR: the ") + what + " is full");
         done += static_cast<size_t>(n);
     }
+    return {};
+}
+
+// A fresh socket's buffers hold about 130 KB of queued bytes (Linux counts
+// each skb's whole size against them); a larger queue gets room first.
+// SO_*BUFFORCE needs CAP_NET_ADMIN, as repair mode does. Linux doubles the
+// value, so the queue's size asks for about twice what it needs.
+Status make_room(int fd, int name, int force_name, size_t queued, const char* what) {
+    if (queued == 0) return {};
+    int have = 0;
+    socklen_t len = sizeof(have);
+    if (::getsockopt(fd, SOL_SOCKET, name, &have, &len) == 0 &&
+        static_cast<size_t>(have) >= 2 * queued)
+        return {};
+    const int want = static_cast<int>(std::min<size_t>(2 * queued, INT32_MAX / 2));
+    if (::setsockopt(fd, SOL_SOCKET, force_name, &want, sizeof(want)) != 0)
+        return errno_error(std::string("TCP_REPAIR: room for the ") + what);
     return {};
 }
 
@@ -85,6 +104,13 @@ Status repair_into_kernel(int fd, int family, const Endpoint& local, const Endpo
     if (::setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_OPTIONS, options,
                      static_cast<socklen_t>(count * sizeof(tcp_repair_opt))) != 0)
         return errno_error("TCP_REPAIR: negotiated options");
+    if (auto s = make_room(fd, SO_SNDBUF, SO_SNDBUFFORCE, state.send_queue.size(), "send queue");
+        !s)
+        return s;
+    if (auto s = make_room(fd, SO_RCVBUF, SO_RCVBUFFORCE, state.receive_queue.size(),
+                           "receive queue");
+        !s)
+        return s;
     if (auto s = fill_queue(fd, TCP_SEND_QUEUE, state.send_queue, "send queue"); !s) return s;
     if (auto s = fill_queue(fd, TCP_RECV_QUEUE, state.receive_queue, "receive queue"); !s) return s;
     tcp_repair_window window{};

@@ -1292,7 +1292,12 @@ size_t TcpConnection::send_room() const {
 size_t TcpConnection::send_allowance() const {
     const uint32_t unsent = unsent_bytes();
     if (unsent >= config_.notsent_lowat) return 0;
-    return std::min<size_t>(send_room(), config_.notsent_lowat - unsent);
+    // Whole segments: Linux checks the mark only when it starts a new buffer
+    // and fills that one (so it may go past the mark), and a cut at the exact
+    // mark would leave a short segment behind each refill.
+    const size_t below = config_.notsent_lowat - unsent;
+    const size_t segments = (below + mss_ - 1) / mss_;
+    return std::min(send_room(), segments * mss_);
 }
 
 std::optional<HandoverState> TcpConnection::handover_state(Instant now) const {
@@ -1321,7 +1326,7 @@ HandoverState TcpConnection::handover_fields(Instant now, bool with_receive_queu
     s.rcv_nxt = rcv_nxt_;
     s.rcv_wup = last_ack_sent_;
     s.rcv_wnd = rcv_adv_ - last_ack_sent_;
-    s.peer_mss = peer_mss_;
+    s.peer_mss = std::min(peer_mss_, our_mss());  // TCP_MAXSEG bounds what we send
     s.window_scaling = ws_ok_;
     s.snd_wscale = snd_wscale_;
     s.rcv_wscale = rcv_wscale_;
@@ -1334,6 +1339,7 @@ HandoverState TcpConnection::handover_fields(Instant now, bool with_receive_queu
         s.receive_queue.resize(rcvbuf_.size());
         rcvbuf_.peek(0, s.receive_queue);
     }
+    s.peer_fin = fin_received_;
     return s;
 }
 

@@ -221,6 +221,9 @@ struct HandoverState {
     uint32_t ts_now = 0;  // our timestamp clock now (TCP_TIMESTAMP)
     std::vector<uint8_t> send_queue;     // unacknowledged, then unsent
     std::vector<uint8_t> receive_queue;  // in order, not read yet
+    // The peer's FIN arrived (and counts in rcv_nxt): repair cannot say so,
+    // so the kernel, taking it as ESTABLISHED, would wait for another.
+    bool peer_fin = false;
 };
 
 // Socket-call result: bytes moved, or a positive errno (EAGAIN: try later).

@@ -326,25 +326,26 @@ TEST_CASE("options: TCP_NOTSENT_LOWAT bounds the unsent bytes send() takes and w
     // An ACK of everything sent that keeps the window at two segments.
     auto ack_all = [&] { t.deliver(flags::kAck, t.peer_nxt, t.conn_nxt(), {}, {}, 2920); };
     const std::vector<uint8_t> data(100000, 7);
-    // 2920 leave at once and 10000 wait unsent: the rest is refused.
-    CHECK(t.conn->send(data, t.now).bytes == 12920);
+    // 2920 leave at once and the unsent bytes stop at the first whole
+    // segment (1460) past the mark, 10220: the rest is refused.
+    CHECK(t.conn->send(data, t.now).bytes == 13140);
     t.track(t.out());
-    CHECK(t.conn->unsent_bytes() == 10000);
+    CHECK(t.conn->unsent_bytes() == 10220);
     CHECK(t.conn->send(data, t.now).error == EAGAIN);
     CHECK_FALSE(t.conn->writable());
-    // Two more segments leave: 7080 unsent is not below half the mark, yet
-    // send() may queue up to the mark again.
+    // Two more segments leave: 7300 unsent is not below half the mark, yet
+    // send() may queue up to it again.
     ack_all();
     t.track(t.out());
-    CHECK(t.conn->unsent_bytes() == 7080);
+    CHECK(t.conn->unsent_bytes() == 7300);
     CHECK_FALSE(t.conn->writable());
     CHECK(t.conn->send(data, t.now).bytes == 2920);
-    // Four more leave: 4160 unsent, below half the mark, writable.
+    // Four more leave: 4380 unsent, below half the mark, writable.
     ack_all();
     t.track(t.out());
     ack_all();
     t.track(t.out());
-    CHECK(t.conn->unsent_bytes() == 4160);
+    CHECK(t.conn->unsent_bytes() == 4380);
     CHECK(t.conn->writable());
     CHECK(t.conn->send(data, t.now).bytes == 5840);
     CHECK_FALSE(t.conn->writable());
