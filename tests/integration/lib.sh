@@ -64,6 +64,19 @@ xl_make_ns() {
     _xl_out="$name"
 }
 
+# For a test of programs under libxlane.so, after xl_require_root: checks
+# the library and tool it was given (LIBXLANE, XLANE), sets PY to the system
+# python3 (a version-manager shim such as pyenv's would be preloaded too) and
+# `work` to a directory removed at exit.
+xl_preload_test_setup() {
+    [ -f "$LIBXLANE" ] || xl_fail "no library at $LIBXLANE"
+    [ -x "$XLANE" ] || xl_fail "no xlane tool at $XLANE"
+    PY=/usr/bin/python3
+    [ -x "$PY" ] || PY="$(command -v python3)"
+    work="$(mktemp -d)"
+    xl_on_exit "rm -rf '$work'"
+}
+
 # Two hosts A and B joined by a veth pair, IPv4 + IPv6, offloads that produce
 # partial checksums switched off on both ends (they are generated locally).
 # Extra args are passed to `ip link add` (e.g. "numtxqueues 2 numrxqueues 2").

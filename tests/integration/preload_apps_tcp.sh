@@ -25,16 +25,11 @@ XL_TAG=ptcpa
 HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/lib.sh"
 xl_require_root
-[ -f "$LIBXLANE" ] || xl_fail "no library at $LIBXLANE"
-[ -x "$XLANE" ] || xl_fail "no xlane tool at $XLANE"
+xl_preload_test_setup
 for tool in curl iperf3 sockperf; do
     command -v "$tool" >/dev/null || xl_fail "$tool is not installed (./scripts/deps installs it)"
 done
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY="$(command -v python3)"
 APPS="$HERE/tcp_apps.py"
-work="$(mktemp -d)"
-xl_on_exit "rm -rf '$work'"
 
 xl_make_hosts
 xl_attach_xlane "$XLANE" "$XL_NS_B" "$XL_IF_B" >/dev/null

@@ -26,18 +26,12 @@ XL_TAG=pudpa
 HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/lib.sh"
 xl_require_root
-[ -f "$LIBXLANE" ] || xl_fail "no library at $LIBXLANE"
-[ -x "$XLANE" ] || xl_fail "no xlane tool at $XLANE"
+xl_preload_test_setup
 command -v sockperf >/dev/null || xl_fail "sockperf is not installed (./scripts/deps installs it)"
 mountpoint -q /sys/fs/bpf || mount -t bpf bpffs /sys/fs/bpf || xl_fail "cannot mount bpffs"
 
 APPS="$HERE/udp_apps.py"
-# The system python3: a version-manager shim (pyenv) would be preloaded too.
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY="$(command -v python3)"
 RUN_SECONDS="${XLANE_TEST_SOCKPERF_SECONDS:-2}"
-work="$(mktemp -d)"
-xl_on_exit "rm -rf '$work'"
 
 xl_make_hosts
 for ns_if in "$XL_NS_A:$XL_IF_A" "$XL_NS_B:$XL_IF_B"; do

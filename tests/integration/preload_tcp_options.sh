@@ -15,12 +15,7 @@ XL_TAG=ptopt
 HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/lib.sh"
 xl_require_root
-[ -f "$LIBXLANE" ] || xl_fail "no library at $LIBXLANE"
-[ -x "$XLANE" ] || xl_fail "no xlane tool at $XLANE"
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY="$(command -v python3)"
-work="$(mktemp -d)"
-xl_on_exit "rm -rf '$work'"
+xl_preload_test_setup
 
 xl_make_hosts
 xl_attach_xlane "$XLANE" "$XL_NS_A" "$XL_IF_A" >/dev/null
