@@ -34,6 +34,7 @@
 #include "runtime.h"
 #include "stats_hooks.h"
 #include "tcp/tcp_info_linux.h"
+#include "termination.h"
 
 namespace xlane::preload::fast::tcp {
 namespace {
@@ -309,6 +310,7 @@ FastRef adopt(int fd, const SocketEntry& entry, config::SocketRole role, const E
     g_fast_sockets.attach(fd, socket);
     set_path(fd, SocketPath::kFast, PathReason::kNone, rule.c_str());
     note_fast_socket();
+    arm_graceful_termination();  // SIGTERM and such: its peers get FIN, as on Linux
     note_accelerated_socket();  // poll/select now translate TCP fds too
     log_decision(fd, what.c_str(), "fast path, " + rule);
     return g_fast_sockets.find(fd);

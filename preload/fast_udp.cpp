@@ -417,14 +417,21 @@ static void close_lingering(engine::TcpEngine& tcp, engine::TcpSocketId id, int 
     int cancel_state = 0;
     ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
     const int saved_errno = errno;
+    // Signals stay blocked while the state is checked and are let in only
+    // by each sleep (ppoll swaps the mask atomically), so that one arriving
+    // during a check still ends the wait, as Linux's signal_pending() test.
+    sigset_t all, caller;
+    sigfillset(&all);
+    ::pthread_sigmask(SIG_BLOCK, &all, &caller);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
     for (;;) {
         auto done = guarded([&]() -> Result<bool> { return tcp.close_acknowledged(*tuple); });
         if (!done || done.value() || std::chrono::steady_clock::now() >= deadline) break;
-        // nanosleep, not sleep_for: sleep_for sleeps on after a signal.
         const timespec step{0, 1'000'000};
-        if (::nanosleep(&step, nullptr) != 0 && errno == EINTR) break;
+        // The raw system call: no wrapper of ours, 8 bytes of kernel sigset.
+        if (::syscall(SYS_ppoll, nullptr, 0, &step, &caller, 8) < 0 && errno == EINTR) break;
     }
+    ::pthread_sigmask(SIG_SETMASK, &caller, nullptr);
     errno = saved_errno;
     ::pthread_setcancelstate(cancel_state, nullptr);
 }

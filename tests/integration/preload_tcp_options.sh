@@ -56,6 +56,40 @@ after=$(xl_redirects "$XLANE" "$XL_NS_A" "$XL_IF_A")
 # A dozen handshakes and their data: the connections were the engine's.
 [ $((after - before)) -ge 60 ] || { cat "$work"/xlane-*.log >&2 2>/dev/null; xl_fail "only $((after - before)) frames took the fast path"; }
 
+# A server in A terminated by SIGTERM or SIGHUP (default action) while its
+# kernel client in B waits in recv(): Linux closes the dying process's
+# socket, so the client gets EOF, or ECONNRESET when bytes it sent were
+# unread; the server dies of the signal either way.
+terminate() {  # terminate NAME PORT ENV...
+    local name="$1" port="$2" sig what status
+    shift 2
+    for sig in SIGTERM SIGHUP; do
+        for what in idle unread; do
+            port=$((port + 1))
+            # nsenter and env exec: $! is python itself (it sleeps 60 s at most).
+            nsenter --net="/run/netns/$XL_NS_A" env "$@" "$PY" \
+                "$HERE/tcp_options_client.py" "$XL_ADDR_A" "$port" victim >"$work/victim.out" 2>&1 &
+            local victim=$!
+            xl_on_exit "kill -9 $victim 2>/dev/null"
+            xl_wait_for 100 grep -q ready "$work/victim.out" ||
+                { cat "$work/victim.out" >&2; xl_fail "victim never listened ($name)"; }
+            xl_in "$XL_NS_B" timeout 20 "$PY" "$HERE/tcp_options_client.py" "$XL_ADDR_A" "$port" \
+                watch "$victim" "$sig" "$what" >>"$work/$name.client" 2>"$work/watch.err" ||
+                { cat "$work/$name.client" "$work/watch.err" >&2; xl_fail "watching client failed ($name)"; }
+            status=0
+            { wait "$victim"; } 2>/dev/null || status=$?  # no job notice in the transcript
+            echo "$sig $what: the server's status $status" >>"$work/$name.client"
+        done
+    done
+}
+terminate kernel 5420 XLANE_UNUSED=1
+before=$(xl_redirects "$XLANE" "$XL_NS_A" "$XL_IF_A")
+terminate fast 5430 LD_PRELOAD="$LIBXLANE" XLANE_TCP=1 XLANE_CONFIG=/dev/null \
+    XLANE_LOG_FILE="$work/xlane-%p.log"
+after=$(xl_redirects "$XLANE" "$XL_NS_A" "$XL_IF_A")
+# Four handshakes at least: the servers were the engine's.
+[ $((after - before)) -ge 8 ] || xl_fail "only $((after - before)) frames of the terminated servers took the fast path"
+
 for side in client server; do
     diff -u "$work/kernel.$side" "$work/fast.$side" >&2 ||
         xl_fail "the $side transcript under libxlane.so differs from the kernel's (above)"

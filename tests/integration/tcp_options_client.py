@@ -2,7 +2,9 @@
 """TCP options whose effect shows on the wire or in time: TCP_MAXSEG,
 TCP_NOTSENT_LOWAT (with SIOCOUTQNSD), SO_LINGER with a timeout and with
 none (set before connect: close resets); with `exit`, a process that exits
-right after closing a connection whose bytes are still in flight.
+right after closing a connection whose bytes are still in flight; with
+`victim` and `watch`, a server killed by a signal's default action while
+its client waits in recv().
 
 The client side of preload_tcp_options.sh: it talks to tcp_options_server.py
 (a kernel program) and prints a transcript that holds no timing or window
@@ -10,6 +12,8 @@ figure, only what Linux guarantees, so that a run under libxlane.so (the
 connections on xlane's TCP) must print exactly what a kernel run prints.
 
   tcp_options_client.py SERVER_ADDR PORT [exit|quit]
+  tcp_options_client.py ADDR PORT victim
+  tcp_options_client.py VICTIM_ADDR PORT watch PID SIGNAL idle|unread
 """
 import errno, fcntl, select, signal, socket, struct, sys, time
 
@@ -147,9 +151,44 @@ def server_idle():
     c.close()
 
 
+def victim():
+    """A server that a signal terminates (default action) while its client
+    waits; with `unread`, bytes the client sent are still unread then."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(S, socket.SO_REUSEADDR, 1)
+    listener.bind((sys.argv[1], int(sys.argv[2])))
+    listener.listen(1)
+    say("ready")
+    conn, _ = listener.accept()
+    conn.sendall(b"hello\n")
+    time.sleep(60)  # the signal comes first
+
+
+def watch():
+    """The victim's client: once the victim is told to die (SIGNAL to PID),
+    what does a blocked recv() get?"""
+    import os
+    pid, name, unread = int(sys.argv[4]), sys.argv[5], sys.argv[6] == "unread"
+    c = connect()
+    c.settimeout(5)
+    line(c)
+    if unread:
+        c.sendall(b"never read")
+    time.sleep(0.2)
+    os.kill(pid, getattr(signal, name))
+    try:
+        say(name, "unread" if unread else "idle", "recv after the signal:", c.recv(10))
+    except OSError as e:
+        say(name, "unread" if unread else "idle", "recv after the signal:", type(e).__name__)
+
+
 def main():
     if sys.argv[3:] == ["exit"]:
         return exit_case()
+    if sys.argv[3:4] == ["victim"]:
+        return victim()
+    if sys.argv[3:4] == ["watch"]:
+        return watch()
     if sys.argv[3:] == ["quit"]:
         return connect().sendall(b"quit\n")
     maxseg_cases()
