@@ -428,8 +428,9 @@ static void close_lingering(engine::TcpEngine& tcp, engine::TcpSocketId id, int 
         auto done = guarded([&]() -> Result<bool> { return tcp.close_acknowledged(*tuple); });
         if (!done || done.value() || std::chrono::steady_clock::now() >= deadline) break;
         const timespec step{0, 1'000'000};
-        // The raw system call: no wrapper of ours, 8 bytes of kernel sigset.
-        if (::syscall(SYS_ppoll, nullptr, 0, &step, &caller, 8) < 0 && errno == EINTR) break;
+        // The raw system call: no wrapper of ours; the kernel's sigset size.
+        if (::syscall(SYS_ppoll, nullptr, 0, &step, &caller, _NSIG / 8) < 0 && errno == EINTR)
+            break;
     }
     ::pthread_sigmask(SIG_SETMASK, &caller, nullptr);
     errno = saved_errno;

@@ -1,24 +1,25 @@
 // See termination.h. The handler itself only makes async-signal-safe calls
-// (raw write and ppoll system calls, which no wrapper of this library sees,
-// sigaction, pthread_sigmask, raise): the closing, which takes
-// locks and allocates, runs on a helper thread with every signal blocked, so
-// that a signal landing while the interrupted thread holds the allocator's
-// or the engine's lock cannot deadlock the process. If that thread holds the
-// engine's lock, the helper waits for it in vain, the handler's bounded wait
-// ends, and the process dies as before (the kernel resets the connections).
+// (raw futex and clock system calls, sigaction, pthread_sigmask, raise) and
+// touches no descriptor, so a program that closes every fd cannot break it:
+// the closing, which takes locks and allocates, runs on a helper thread with
+// every signal blocked, so that a signal landing while the interrupted thread
+// holds the allocator's lock cannot deadlock the process. A thread inside the
+// engine (which may hold the engine's lock) does not wait for the helper at
+// all, and every wait is bounded: at worst the process dies as it would have
+// without the library (the kernel then resets the connections).
 #include "termination.h"
 
-#include <poll.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/eventfd.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstdint>
-#include <mutex>
 
 #include "fast_path.h"
 #include "fast_udp.h"
@@ -28,51 +29,64 @@ namespace xlane::preload {
 namespace {
 
 constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
-constexpr int kWaitMs = 3000;  // above the engine's 2 s for what it cannot hand over
-static_assert(kWaitMs % 1000 == 0);
+constexpr int64_t kWaitNs = 3'000'000'000;  // above the engine's 2 s for what it cannot hand over
 
-std::mutex g_arm_mutex;
-std::atomic<pid_t> g_armed_pid{0};  // the process whose helper thread exists
-std::atomic<int> g_request_fd{-1};  // eventfd: handler -> helper
-std::atomic<int> g_done_fd{-1};     // eventfd: helper -> handler
-std::atomic<bool> g_terminating{false};
+std::atomic<pid_t> g_arming_pid{0};  // the process arming (or having armed) the handler
+std::atomic<pid_t> g_armed_pid{0};   // the process whose helper thread exists
+// Futex words (handler -> helper, helper -> handler) and the first signal's deadline.
+uint32_t g_request = 0;
+uint32_t g_done = 0;
+std::atomic<int64_t> g_deadline_ns{0};
 
 pid_t current_pid() {
     return static_cast<pid_t>(::syscall(SYS_getpid));
 }
 
-// The eventfds are this file's own: raw system calls, not the interposed
-// read/write/poll/close (which look descriptors up in the socket tables).
-long eventfd_write(int fd) {
-    const uint64_t one = 1;
-    return ::syscall(SYS_write, fd, &one, sizeof(one));
+int64_t monotonic_ns() {
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);  // async-signal-safe
+    return int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
 }
-void close_raw(int fd) {
-    ::syscall(SYS_close, fd);
+
+void futex_wait(uint32_t* word, const timespec* timeout) {
+    ::syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, 0, timeout, nullptr, 0);
+}
+
+void futex_set_and_wake(uint32_t* word) {
+    __atomic_store_n(word, 1, __ATOMIC_RELEASE);
+    ::syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
 }
 
 void* close_everything(void*) {
-    uint64_t value = 0;
-    while (::syscall(SYS_read, g_request_fd.load(), &value, sizeof(value)) != sizeof(value)) {
-        if (errno != EINTR) return nullptr;
-    }
+    while (__atomic_load_n(&g_request, __ATOMIC_ACQUIRE) == 0) futex_wait(&g_request, nullptr);
     fast::release_all_for_exit();
     stats::remove_process_segment_at_exit();  // no exit handler will
-    (void)eventfd_write(g_done_fd.load());
+    futex_set_and_wake(&g_done);
     return nullptr;
+}
+
+// Until the helper is done or the first signal's deadline passed.
+void wait_for_helper() {
+    for (;;) {
+        if (__atomic_load_n(&g_done, __ATOMIC_ACQUIRE) != 0) return;
+        const int64_t left = g_deadline_ns.load() - monotonic_ns();
+        if (left <= 0) return;
+        const timespec step{static_cast<time_t>(left / 1'000'000'000),
+                            static_cast<long>(left % 1'000'000'000)};
+        futex_wait(&g_done, &step);
+    }
 }
 
 void on_terminating_signal(int sig) {
     const int saved_errno = errno;
     // Only the process that armed it (a forked child inherits the handler but
-    // not the helper thread), only once, and never from inside the engine.
-    if (g_armed_pid.load() == current_pid() && !inside_engine() &&
-        !g_terminating.exchange(true)) {
-        if (eventfd_write(g_request_fd.load()) == sizeof(uint64_t)) {
-            pollfd done{g_done_fd.load(), POLLIN, 0};
-            const timespec limit{kWaitMs / 1000, 0};
-            (void)::syscall(SYS_ppoll, &done, 1, &limit, nullptr, 0);
-        }
+    // not the helper thread), and never from inside the engine. A second
+    // terminating signal, on another thread, waits for the same closing.
+    if (g_armed_pid.load() == current_pid() && !inside_engine()) {
+        int64_t unset = 0;
+        if (g_deadline_ns.compare_exchange_strong(unset, monotonic_ns() + kWaitNs))
+            futex_set_and_wake(&g_request);
+        wait_for_helper();
     }
     // Die of the signal, as its default action would have made us.
     struct sigaction fallback {};
@@ -89,33 +103,22 @@ void on_terminating_signal(int sig) {
 }  // namespace
 
 void arm_graceful_termination() {
+    // Once per process, without a lock (a forked child arms again for itself).
     const pid_t pid = current_pid();
-    if (g_armed_pid.load() == pid) return;
-    std::lock_guard lock(g_arm_mutex);
-    if (g_armed_pid.load() == pid) return;
-    const int request = ::eventfd(0, EFD_CLOEXEC);
-    const int done = ::eventfd(0, EFD_CLOEXEC);
-    if (request < 0 || done < 0) {
-        if (request >= 0) close_raw(request);
-        if (done >= 0) close_raw(done);
-        return;
-    }
+    pid_t seen = g_arming_pid.load();
+    if (seen == pid || !g_arming_pid.compare_exchange_strong(seen, pid)) return;
+    __atomic_store_n(&g_request, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&g_done, 0, __ATOMIC_RELEASE);
+    g_deadline_ns.store(0);
     // The helper is born with every signal blocked, so none lands on it.
     sigset_t all, previous;
     sigfillset(&all);
     ::pthread_sigmask(SIG_SETMASK, &all, &previous);
-    g_request_fd.store(request);
-    g_done_fd.store(done);
     pthread_t helper;
     const bool started = ::pthread_create(&helper, nullptr, close_everything, nullptr) == 0;
     ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-    if (!started) {
-        close_raw(request);
-        close_raw(done);
-        return;
-    }
+    if (!started) return;
     ::pthread_detach(helper);
-    g_terminating.store(false);
     g_armed_pid.store(pid);
     for (int sig : kSignals) {
         struct sigaction current {};
@@ -124,6 +127,9 @@ void arm_graceful_termination() {
             continue;  // the program's own choice stays
         struct sigaction ours {};
         ours.sa_handler = on_terminating_signal;
+        // It never returns, but interrupted calls elsewhere are restarted as
+        // the program's other handlers ask (readiness_support's EINTR rule).
+        ours.sa_flags = SA_RESTART;
         sigfillset(&ours.sa_mask);  // nothing else interrupts the closing
         ::sigaction(sig, &ours, nullptr);
     }

@@ -12,8 +12,10 @@ namespace xlane::preload {
 // fast socket as exit() would (FINs, then the hand-over of closing
 // connections to the kernel), waits for it at most 3 s, and then dies of the
 // signal with its default action, so the exit status is the signal's. A
-// disposition the program sets later replaces the handler. Known difference:
-// sigaction() queried after arming reports the handler, not SIG_DFL.
+// disposition the program sets later replaces the handler. Known differences:
+// sigaction() queried after arming reports the handler, not SIG_DFL; other
+// threads run on while the sockets close (milliseconds, up to 3 s), where
+// Linux stops them at once, and may see their fast sockets go.
 void arm_graceful_termination();
 
 }  // namespace xlane::preload

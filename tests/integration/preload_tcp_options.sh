@@ -66,13 +66,14 @@ terminate() {  # terminate NAME PORT ENV...
     for sig in SIGTERM SIGHUP; do
         for what in idle unread; do
             port=$((port + 1))
-            # nsenter and env exec: $! is python itself (it sleeps 60 s at most).
+            # nsenter and env exec: $! is python itself (it sleeps 60 s at
+            # most; the namespace's removal kills it if the test fails).
+            local out="$work/victim-$port.out"
             nsenter --net="/run/netns/$XL_NS_A" env "$@" "$PY" \
-                "$HERE/tcp_options_client.py" "$XL_ADDR_A" "$port" victim >"$work/victim.out" 2>&1 &
+                "$HERE/tcp_options_client.py" "$XL_ADDR_A" "$port" victim >"$out" 2>&1 &
             local victim=$!
-            xl_on_exit "kill -9 $victim 2>/dev/null"
-            xl_wait_for 100 grep -q ready "$work/victim.out" ||
-                { cat "$work/victim.out" >&2; xl_fail "victim never listened ($name)"; }
+            xl_wait_for 100 grep -q ready "$out" ||
+                { cat "$out" >&2; xl_fail "victim never listened ($name)"; }
             xl_in "$XL_NS_B" timeout 20 "$PY" "$HERE/tcp_options_client.py" "$XL_ADDR_A" "$port" \
                 watch "$victim" "$sig" "$what" >>"$work/$name.client" 2>"$work/watch.err" ||
                 { cat "$work/$name.client" "$work/watch.err" >&2; xl_fail "watching client failed ($name)"; }
