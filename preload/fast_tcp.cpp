@@ -713,13 +713,6 @@ static bool shutdown_unshielded(int fd, int how, int* ret) {
     return true;
 }
 
-// A connection past its handshake (Linux's mss_cache is the connection's then).
-bool synchronized_state(xlane::tcp::TcpState state) {
-    using xlane::tcp::TcpState;
-    return state != TcpState::kClosed && state != TcpState::kListen &&
-           state != TcpState::kSynSent && state != TcpState::kSynReceived;
-}
-
 static bool getsockopt_unshielded(int fd, int level, int name, void* value, socklen_t* len,
                                   int* ret) {
     if (inside_engine()) return false;
@@ -747,7 +740,8 @@ static bool getsockopt_unshielded(int fd, int level, int name, void* value, sock
     if (level == IPPROTO_TCP && name == TCP_MAXSEG &&
         *len >= static_cast<socklen_t>(sizeof(int))) {
         auto info = guarded([&] { return tcp->info(socket->id); });
-        if (!info || !synchronized_state(info.value().state)) return false;
+        // Past the handshake, Linux's mss_cache is the connection's.
+        if (!info || !xlane::tcp::synchronized(info.value().state)) return false;
         const int mss = static_cast<int>(info.value().snd_mss);
         std::memcpy(value, &mss, sizeof(mss));
         *len = sizeof(int);

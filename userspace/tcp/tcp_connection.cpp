@@ -216,8 +216,8 @@ void TcpConnection::negotiate(const Segment& syn) {
     cc_ = make_congestion_control(config_.congestion, mss_, config_.initial_window_segments);
 }
 
-bool TcpConnection::synchronized() const {
-    switch (state_) {
+bool synchronized(TcpState state) {
+    switch (state) {
         case TcpState::kClosed:
         case TcpState::kListen:
         case TcpState::kSynSent:
@@ -226,6 +226,10 @@ bool TcpConnection::synchronized() const {
         default:
             return true;
     }
+}
+
+bool TcpConnection::synchronized() const {
+    return tcp::synchronized(state_);
 }
 
 void TcpConnection::set_state(TcpState state, Instant now) {

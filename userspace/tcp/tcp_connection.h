@@ -85,6 +85,9 @@ enum class TcpState : uint8_t {
     kTimeWait,
 };
 [[nodiscard]] std::string_view to_string(TcpState state);
+// Past the handshake (RFC 9293's synchronized states; CLOSED after one too
+// counts as not).
+[[nodiscard]] bool synchronized(TcpState state);
 
 struct TcpEndpoint {
     packet::Ipv6Addr addr{};  // IPv4-mapped for IPv4
