@@ -4,6 +4,8 @@
 // engine's own socket calls straight to libc.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -31,6 +33,7 @@ struct InheritedOptions {
     Int ints[kMaxInts]{};
     size_t int_count = 0;
     char congestion[16] = {};  // TCP_CONGESTION; empty: the default
+    linger lingering{};        // SO_LINGER; l_onoff 0: off, the default
 };
 
 struct FastSocket {

@@ -150,12 +150,17 @@ const FreshSocketOptions& fresh_socket_options() {
     return defaults;
 }
 
-// SO_LINGER as the shadow holds it (validated there): FastSocket::linger_s.
-int linger_seconds(int fd) {
+// SO_LINGER as the shadow holds it (validated there), off when unreadable.
+linger linger_option(int fd) {
     linger option{};
     socklen_t len = sizeof(option);
-    if (libc::getsockopt(fd, SOL_SOCKET, SO_LINGER, &option, &len) != 0 || option.l_onoff == 0)
-        return -1;
+    if (libc::getsockopt(fd, SOL_SOCKET, SO_LINGER, &option, &len) != 0) return {};
+    return option;
+}
+
+// FastSocket::linger_s from an SO_LINGER value.
+int linger_seconds(const linger& option) {
+    if (option.l_onoff == 0) return -1;
     // A negative l_linger set means no limit; Linux then reads back a
     // negative number too (its jiffies, truncated).
     return option.l_linger < 0 ? INT_MAX : option.l_linger;
@@ -231,6 +236,7 @@ InheritedOptions listener_options(int listener_fd) {
     if (libc::getsockopt(listener_fd, IPPROTO_TCP, TCP_CONGESTION, congestion, &len) == 0 &&
         std::strcmp(congestion, defaults.congestion) != 0)
         std::memcpy(inherited.congestion, congestion, sizeof(congestion));
+    inherited.lingering = linger_option(listener_fd);
     return inherited;
 }
 
@@ -250,27 +256,21 @@ void apply_options(const InheritedOptions& inherited, int child_fd) {
         (void)libc::setsockopt(
             child_fd, IPPROTO_TCP, TCP_CONGESTION, inherited.congestion,
             static_cast<socklen_t>(strnlen(inherited.congestion, sizeof(inherited.congestion))));
+    if (inherited.lingering.l_onoff != 0)
+        (void)libc::setsockopt(child_fd, SOL_SOCKET, SO_LINGER, &inherited.lingering,
+                               sizeof(inherited.lingering));
 }
 
-// SO_LINGER as Linux clones it from the listener: on the child's shadow
-// (for getsockopt, copied as the listener's reads) and in its record (for close).
-void inherit_linger(int listener_fd, const FastSocket& listener, int child_fd,
-                    FastSocket& child) {
-    child.linger_s.store(listener.linger_s.load());
-    linger option{};
-    socklen_t len = sizeof(option);
-    if (libc::getsockopt(listener_fd, SOL_SOCKET, SO_LINGER, &option, &len) == 0 &&
-        option.l_onoff != 0)
-        (void)libc::setsockopt(child_fd, SOL_SOCKET, SO_LINGER, &option, sizeof(option));
-}
-
-void inherit_options(FastSocket& listener, int child_fd) {
+// The listener's options on the child's shadow; SO_LINGER also in its record
+// (for close).
+void inherit_options(FastSocket& listener, int child_fd, FastSocket& child) {
     InheritedOptions inherited;
     {
         std::lock_guard lock(listener.inherited_lock);
         inherited = listener.inherited;
     }
     apply_options(inherited, child_fd);
+    child.linger_s.store(linger_seconds(inherited.lingering));
 }
 
 // The decision for a TCP socket at its connect or listen: the rules, then
@@ -303,7 +303,7 @@ FastRef adopt(int fd, const SocketEntry& entry, config::SocketRole role, const E
     socklen_t len = sizeof(tv);
     if (libc::getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) == 0)
         socket->rcvtimeo_ns.store(timeval_ns(tv));
-    socket->linger_s.store(linger_seconds(fd));
+    socket->linger_s.store(linger_seconds(linger_option(fd)));
     // Options set before connect/listen: the engine runs them from the start
     // (the buffer sizes also choose the window scale of the SYN).
     (void)guarded([&] { return tcp.set_options(id.value(), shadow_options(fd)); });
@@ -542,7 +542,6 @@ static bool accept_unshielded(int fd, sockaddr* addr, socklen_t* addrlen, int fl
         }
         auto id = guarded([&] { return tcp->accept(listener->id, conn); });
         if (id) {
-            inherit_options(*listener, conn);
             auto event_fd = guarded([&] { return tcp->event_fd(id.value()); });
             auto* socket = new (std::nothrow) FastSocket;
             if (socket == nullptr || !event_fd) {
@@ -558,7 +557,7 @@ static bool accept_unshielded(int fd, sockaddr* addr, socklen_t* addrlen, int fl
             socket->tcp.store(true);
             socket->nonblocking.store((flags & SOCK_NONBLOCK) != 0);
             socket->rcvtimeo_ns.store(listener->rcvtimeo_ns.load());
-            inherit_linger(fd, *listener, conn, *socket);
+            inherit_options(*listener, conn, *socket);
             SocketEntry entry = classify_socket(family, SOCK_STREAM, IPPROTO_TCP);
             entry.path = SocketPath::kFast;
             entry.reason = PathReason::kNone;
@@ -771,7 +770,10 @@ static bool setsockopt_unshielded(int fd, int level, int name, const void* value
     // have no effect on the engine's traffic.
     *ret = libc::setsockopt(fd, level, name, value, len);
     if (*ret != 0) return true;
-    if (level == SOL_SOCKET && name == SO_LINGER) socket->linger_s.store(linger_seconds(fd));
+    if (level == SOL_SOCKET && name == SO_LINGER)
+        socket->linger_s.store(linger_seconds(linger_option(fd)));
+    // What its connections inherit, also for options the engine does not run.
+    if (socket->listening.load()) record_listener_options(fd, *socket);
     if (level == IPPROTO_TCP && name == TCP_MAXSEG && value != nullptr) {
         int set = 0;  // as set: 0 clears it, and reads back as the default
         std::memcpy(&set, value, sizeof(set));
@@ -791,7 +793,6 @@ static bool setsockopt_unshielded(int fd, int level, int name, const void* value
         level == SOL_SOCKET && (name == SO_RCVBUF || name == SO_RCVBUFFORCE) && rcvbuf > 0)
         options.receive_buffer = static_cast<size_t>(rcvbuf);
     (void)guarded([&] { return tcp_engine()->set_options(socket->id, options); });
-    if (socket->listening.load()) record_listener_options(fd, *socket);
     errno = saved_errno;
     return true;
 }
