@@ -279,6 +279,7 @@ bool receive_one(FastSocket& socket, msghdr& msg, int flags, ssize_t* ret) {
     // Signals held from a little into the spin to the call's end: the
     // sleep's ppoll then reports them as the kernel's wait would.
     std::optional<DeferredSpinSignals> spin_signals;
+    std::optional<SpinYield> yield;
     RxSpin rx_spin;  // the progress thread leaves the rings to us meanwhile
     for (;;) {
         if (socket.closed) return false;
@@ -319,11 +320,13 @@ bool receive_one(FastSocket& socket, msghdr& msg, int flags, ssize_t* ret) {
             if (deadline_ns != 0 && deadline_ns < spin_end_ns) spin_end_ns = deadline_ns;
             if (spin_us != 0) {
                 spin_signals.emplace(nullptr);
+                yield.emplace();
                 rx_spin.begin();
             }
         }
-        // A pending signal ends the spin; the sleep then delivers it.
-        if (now < spin_end_ns && !spin_signals->pending()) {
+        // A pending signal ends the spin (the sleep then delivers it), and
+        // so does a thread that wants this CPU.
+        if (now < spin_end_ns && !spin_signals->pending() && !yield->cpu_wanted()) {
             cpu_relax();
             continue;
         }

@@ -366,9 +366,10 @@ int wait_for(TcpEngine& tcp, FastSocket& socket, short events, int64_t timeout_n
     DeferredSpinSignals signals(nullptr);
     RxSpin rx_spin;  // the progress thread leaves the rings to us meanwhile
     rx_spin.begin();
+    SpinYield yield;
     for (;;) {
         if (const int state = ready(); state >= 0) return state;
-        if (monotonic_ns() >= spin_end || signals.pending()) break;
+        if (monotonic_ns() >= spin_end || signals.pending() || yield.cpu_wanted()) break;
         fast_path_poll_once();
     }
     rx_spin.sleeping();

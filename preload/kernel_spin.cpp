@@ -29,13 +29,14 @@ int spin(const timespec* timeout, const sigset_t* call_mask, Round&& round) {
     if (deadline.immediate()) return kSpinGaveUp;  // a look, not a wait: nothing to save
     const Deadline spin_end = deadline.capped_us(spin_us);
     DeferredSpinSignals signals(call_mask);
+    SpinYield yield;
     do {
         // Once signals are held, each round applies the call's mask: a
         // pending signal is delivered inside it and reported (EINTR).
         (void)signals.pending();
         const int got = round(signals.sleep_mask());
         if (got != 0) return got;
-    } while (!spin_end.passed());
+    } while (!spin_end.passed() && !yield.cpu_wanted());
     return kSpinGaveUp;
 }
 

@@ -838,7 +838,8 @@ int wait_accelerated(EpollSet* set, int epfd, epoll_event* events, int maxevents
     RxSpin rx_spin;  // the progress thread leaves the rings to us meanwhile
     rx_spin.begin();
     const Deadline spin_end = deadline.capped_us(spin_us);
-    while (!spin_end.passed() && !signals.pending()) {
+    SpinYield yield;
+    while (!spin_end.passed() && !signals.pending() && !yield.cpu_wanted()) {
         fast_path_poll_once();
         got = collect(set, epfd, events, maxevents, nullptr);
         if (got != 0) return got;

@@ -208,7 +208,8 @@ int wait_translated(pollfd* user, const Translation& t, const Deadline& deadline
     RxSpin rx_spin;  // the progress thread leaves the rings to us meanwhile
     rx_spin.begin();
     const Deadline spin_end = deadline.capped_us(spin_us);
-    while (!spin_end.passed() && !signals.pending()) {
+    SpinYield yield;
+    while (!spin_end.passed() && !signals.pending() && !yield.cpu_wanted()) {
         fast_path_poll_once();
         ret = unless_only_others(poll_now(t.fds, total, nullptr), t, user);
         if (ret != 0) return finish(ret, t, user, false);

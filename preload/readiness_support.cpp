@@ -3,7 +3,9 @@
 #include "readiness_support.h"
 
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -187,6 +189,45 @@ bool DeferredSpinSignals::pending() {
 
 const sigset_t* DeferredSpinSignals::sleep_mask() const {
     return holding_ != nullptr ? holding_->sleep_mask() : call_mask_;
+}
+
+namespace {
+uint64_t monotonic_ns_now() {
+    const timespec now = monotonic_now();
+    return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000U + static_cast<uint64_t>(now.tv_nsec);
+}
+}  // namespace
+
+SpinYield::SpinYield() : next_ns_(monotonic_ns_now() + kFirstLookNs) {}
+
+namespace {
+// Context switches this thread took without going to sleep: a sched_yield
+// that let another thread run counts one (a hypervisor's preemption of the
+// whole virtual CPU does not, where a clock around the yield would).
+long involuntary_switches() {
+    rusage usage{};
+    if (::syscall(SYS_getrusage, RUSAGE_THREAD, &usage) != 0) return 0;
+    return usage.ru_nivcsw;
+}
+
+// Looks in a row, across this thread's spins, that found the CPU wanted.
+constinit thread_local unsigned t_wanted_looks __attribute__((tls_model("initial-exec"))) = 0;
+}  // namespace
+
+bool SpinYield::cpu_wanted() {
+    if (++rounds_ % 8 != 0) return false;
+    const uint64_t now = monotonic_ns_now();
+    if (now < next_ns_) return false;
+    next_ns_ = now + kLookEveryNs;
+    const long before = involuntary_switches();
+    ::sched_yield();
+    if (involuntary_switches() == before) {
+        t_wanted_looks = 0;
+        return false;
+    }
+    if (++t_wanted_looks < kWantedLooks) return false;
+    t_wanted_looks = 0;
+    return true;
 }
 
 bool signal_handlers_restart() {

@@ -195,6 +195,42 @@ class DeferredSpinSignals {
     SpinSignals* holding_ = nullptr;  // in held_, once signals are held
 };
 
+// Looks, now and then during a busy-poll, whether another thread waits for
+// this CPU, and ends the spin when one keeps waiting. The thread a spinner
+// waits for may be queued on the spinner's own CPU (the scheduler puts a
+// woken thread next to its waker): a spin that kept the CPU would hold it
+// off for the whole spin (XLANE_SPIN_US), and a ping-pong whose two ends
+// share a CPU took two spins per round trip (p50 123 us against 11 us on two
+// CPUs, both ends pinned with taskset).
+//
+// A look is a sched_yield between two counts of the thread's involuntary
+// context switches (about 1.5 us here; the yield returns at once when
+// nothing else is runnable). When another thread ran in kWantedLooks looks
+// in a row, counted across spins (in a ping-pong on one CPU each spin ends
+// with the reply right after its first look; a kernel thread's passing need
+// is no reason to stop), the spin ends in a sleep, as Linux's own busy
+// polling ends on need_resched(). Yielding alone is not enough: it keeps
+// both threads runnable on one CPU for good (the load balancer does not move
+// a thread that just ran; p50 14 us where two CPUs gave 6.5), where a
+// sleeper is woken onto an idle CPU if there is one. The first look comes
+// kFirstLookNs into the spin, after the usual reply time on an idle pair of
+// CPUs, so such a spin makes no system call. Async-signal-safe.
+class SpinYield {
+  public:
+    static constexpr uint64_t kFirstLookNs = 10'000;
+    static constexpr uint64_t kLookEveryNs = 10'000;
+    static constexpr unsigned kWantedLooks = 3;
+
+    SpinYield();
+    // Once per spin round (looks at the clock every 8 rounds): true when
+    // another thread wanted this CPU, and the spin should end in a sleep.
+    [[nodiscard]] bool cpu_wanted();
+
+  private:
+    uint64_t next_ns_;
+    unsigned rounds_ = 0;
+};
+
 // Set (for good) when the first socket of this process is accelerated. Until
 // then every readiness call is libc's own, without even reading its
 // arguments: a program that never has an accelerated socket sees the kernel's

@@ -654,6 +654,15 @@ TEST_CASE("a polling receiver gets the datagrams that reach its kernel socket", 
         CHECK(e.rx_left_to_takers() == with_progress_thread);
         e.rx_polling_stopped();
         CHECK_FALSE(e.rx_left_to_takers());
+        // A spin that ends with data leaves the rings to its thread for a
+        // lease (it comes back for the next message); one that ends in a
+        // sleep hands them back at once.
+        e.rx_spin_begin();
+        e.rx_spin_end(false);
+        CHECK(e.rx_left_to_takers() == with_progress_thread);
+        e.rx_spin_begin();
+        e.rx_spin_end(true);
+        CHECK_FALSE(e.rx_left_to_takers());
         // B's own address: the kernel carries it, into the engine's kernel socket.
         peer_send(local.get(), pattern(64, 7), endpoint(kAddrB, 41075));
         const bool received = eventually([&] {

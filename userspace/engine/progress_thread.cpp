@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 
@@ -64,16 +65,21 @@ void ProgressThread::run() {
     for (int fd : fds_) set.push_back(pollfd{fd, POLLIN, 0});
     const size_t first_rx = set.size();
     for (int fd : rx_fds_) set.push_back(pollfd{fd, POLLIN, 0});
+    const auto now = [] { return std::chrono::nanoseconds(RxTakers::now_ns()); };
     bool last_round_requested = false;
+    // The long tick counts from the last round, not from the last sleep: the
+    // short sleeps of an RX recheck (below) must not postpone it.
+    std::chrono::nanoseconds tick_due = now() + tick_;
     for (;;) {
         // After a requested round, the next comes within `soon` whatever
         // happens; otherwise the long tick, announced first so that a
         // request made from now on writes the nudge eventfd (the seq_cst
         // store and load pair with those of request_round_soon()).
-        timespec timeout = to_timespec(soon_);
+        const std::chrono::nanoseconds started = now();
+        std::chrono::nanoseconds sleep = soon_;
         if (!last_round_requested) {
             sleeping_long_.store(true);
-            if (!round_requested_.load()) timeout = to_timespec(tick_);
+            if (!round_requested_.load()) sleep = std::max(tick_due - started, std::chrono::nanoseconds(0));
         }
         // RX spinners take the frames in: sleep without the RX fds (poll
         // skips negative fds), announced first like the long tick, and not
@@ -82,14 +88,18 @@ void ProgressThread::run() {
         const bool rx_unwatched = rx_unwatched_.load() && rx_takers_->any();
         for (size_t i = 0; i < rx_fds_.size(); ++i)
             set[first_rx + i].fd = rx_unwatched ? -1 : rx_fds_[i];
-        if (rx_unwatched &&
-            std::chrono::seconds(timeout.tv_sec) + std::chrono::nanoseconds(timeout.tv_nsec) >
-                kSpunRxRecheck)
-            timeout = to_timespec(kSpunRxRecheck);
+        const bool recheck_only = rx_unwatched && sleep > kSpunRxRecheck;
+        if (recheck_only) sleep = kSpunRxRecheck;
+        timespec timeout = to_timespec(sleep);
         const int ready = ::ppoll(set.data(), set.size(), &timeout, nullptr);
         rx_unwatched_.store(false);
         sleeping_long_.store(false);
         if (ready < 0 && errno != EINTR) return;  // cannot happen with valid fds
+        // Only the recheck ended the sleep: nothing is due (fds and requests
+        // would have woken it), so no round, which would take the mutex and
+        // a spinner's CPU for nothing; see whether the RX fds are still left
+        // to the spinners.
+        if (ready == 0 && recheck_only) continue;
         if (set[0].revents != 0) return;
         if (set[1].revents != 0) {
             uint64_t value = 0;
@@ -97,6 +107,7 @@ void ProgressThread::run() {
         }
         last_round_requested = round_requested_.exchange(false);
         on_wake_();
+        tick_due = now() + tick_;
         wakeups_.fetch_add(1, std::memory_order_relaxed);
     }
 }

@@ -160,7 +160,11 @@ bool UdpEngine::rx_left_to_takers() const {
 
 void UdpEngine::rx_spin_end(bool to_sleep) {
     // A thread that goes to sleep polls no more, whatever it did before.
-    if (to_sleep) rx_takers_.poller_until_ns.store(0, std::memory_order_relaxed);
+    if (to_sleep) {
+        rx_takers_.poller_until_ns.store(0, std::memory_order_relaxed);
+    } else if (progress_) {
+        renew_poller_lease();  // nobody else to leave the rings to otherwise
+    }
     if (rx_takers_.spinners.fetch_sub(1) == 1 && to_sleep && progress_) progress_->rx_spinners_gone();
 }
 

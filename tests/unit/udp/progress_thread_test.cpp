@@ -62,6 +62,31 @@ TEST_CASE("progress thread: while an RX spinner runs, it only rechecks every kSp
     CHECK(rounds <= 100ms / ProgressThread::kSpunRxRecheck + 20);
 }
 
+TEST_CASE("progress thread: a recheck that finds the spinners still there runs no round") {
+    // A round takes the engine mutex and a CPU the spinners use; a recheck
+    // only looks whether the RX fds are still theirs.
+    Rx rx;
+    rx.make_readable();
+    RxTakers takers;
+    takers.spinners.store(1);
+    CHECK(wakeups_over(100ms, rx, takers) == 0);
+}
+
+TEST_CASE("progress thread: the long tick still comes while spinners keep the RX fds") {
+    Rx rx;
+    rx.make_readable();
+    RxTakers takers;
+    takers.spinners.store(1);
+    // 20 ms ticks over 110 ms: about 5 rounds, though the thread wakes every
+    // 1 ms to recheck (the tick counts from the last round, not the last sleep).
+    auto thread = ProgressThread::start({}, {rx.fd}, &takers, 20ms, [] {}, {}, 200us);
+    REQUIRE(thread);
+    std::this_thread::sleep_for(110ms);
+    const uint64_t rounds = thread.value()->wakeups();
+    CHECK(rounds >= 3);
+    CHECK(rounds <= 7);
+}
+
 TEST_CASE("progress thread: once the spinners are gone it takes frames in again") {
     Rx rx;
     RxTakers takers;
