@@ -360,7 +360,9 @@ int wait_for(TcpEngine& tcp, FastSocket& socket, short events, int64_t timeout_n
         if (!mask) return mask.error().errnum;
         return (mask.value() & static_cast<uint32_t>(events | POLLERR | POLLHUP)) != 0 ? 0 : -1;
     };
-    const uint64_t spin_end = monotonic_ns() + uint64_t(fast_path_spin_us()) * 1000;
+    // The spin never outlasts the call's own timeout (SO_RCVTIMEO/SNDTIMEO).
+    uint64_t spin_end = monotonic_ns() + uint64_t(fast_path_spin_us()) * 1000;
+    if (deadline != 0) spin_end = std::min(spin_end, deadline);
     // Signals held from a little into the spin: the sleep's ppoll then
     // delivers them, and a signal interrupts the call as the kernel's would.
     DeferredSpinSignals signals(nullptr);

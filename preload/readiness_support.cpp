@@ -210,8 +210,13 @@ long involuntary_switches() {
     return usage.ru_nivcsw;
 }
 
-// Looks in a row, across this thread's spins, that found the CPU wanted.
+// Looks in a row, across this thread's spins, that found the CPU wanted, and
+// when the last of them was: a row is broken by a look that found the CPU
+// free, or by kRowGapNs without a look (two looks long ago and one now are
+// no sustained need).
 constinit thread_local unsigned t_wanted_looks __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local uint64_t t_last_wanted_ns __attribute__((tls_model("initial-exec"))) = 0;
+constexpr uint64_t kRowGapNs = 1'000'000;
 }  // namespace
 
 bool SpinYield::cpu_wanted() {
@@ -225,6 +230,8 @@ bool SpinYield::cpu_wanted() {
         t_wanted_looks = 0;
         return false;
     }
+    if (now - t_last_wanted_ns > kRowGapNs) t_wanted_looks = 0;
+    t_last_wanted_ns = now;
     if (++t_wanted_looks < kWantedLooks) return false;
     t_wanted_looks = 0;
     return true;

@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""One-byte ping-pong for spin_shared_cpu.sh: how many round trips a client
-completes in a given time, waiting for each reply in the way it is told.
+"""One-byte ping-pong for spin_shared_cpu.sh: the median time of a client's
+round trips, waiting for each reply in the way it is told.
 
   spin_pingpong.py server tcp|udp ADDR PORT
-  spin_pingpong.py client tcp|udp ADDR PORT recv|poll|select|epoll SECONDS
+  spin_pingpong.py client tcp|udp ADDR PORT recv|poll|select|epoll TRIPS
 
 The server echoes every byte back with a blocking receive until its client
-goes away (TCP) or sends b"q" (UDP). The client prints "round trips N".
+goes away (TCP) or sends b"q" (UDP). The client prints "median round trip
+N us" after TRIPS round trips.
 """
 import select
 import socket
+import statistics
 import struct
 import sys
 import time
@@ -61,7 +63,7 @@ def waiter(sock, mode):
     sys.exit(f"unknown wait mode {mode}")
 
 
-def client(proto, addr, port, mode, seconds):
+def client(proto, addr, port, mode, trips):
     fam = family_of(addr)
     if proto == "tcp":
         sock = socket.create_connection((addr, port), timeout=10)
@@ -74,18 +76,18 @@ def client(proto, addr, port, mode, seconds):
     sock.settimeout(None)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 10, 0))
     wait = waiter(sock, mode)
-    trips = 0
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    times = []
+    for _ in range(trips):
+        start = time.monotonic_ns()
         sock.send(b"x")
         wait()
         if sock.recv(16) != b"x":
             sys.exit("wrong echo")
-        trips += 1
+        times.append(time.monotonic_ns() - start)
     if proto == "udp":
         sock.send(b"q")
     sock.close()
-    print(f"round trips {trips}", flush=True)
+    print(f"median round trip {int(statistics.median(times)) // 1000} us", flush=True)
 
 
 def main():
@@ -93,7 +95,7 @@ def main():
     if role == "server":
         serve(proto, addr, port)
     else:
-        client(proto, addr, port, sys.argv[5], float(sys.argv[6]))
+        client(proto, addr, port, sys.argv[5], int(sys.argv[6]))
 
 
 if __name__ == "__main__":

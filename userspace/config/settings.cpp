@@ -159,7 +159,10 @@ constexpr std::array<SettingSpec, 11> kSpecs{{
     {"XLANE_SPIN_US", "100", "", "0 to 1000000 microseconds",
      "How long a blocking call on an offloaded socket (recv, accept, poll, epoll_wait, ...) "
      "busy-polls before it sleeps. A reply that arrives while spinning costs no wake-up; the "
-     "default covers a request/response round trip on a local network. 0 sleeps at once.",
+     "default covers a request/response round trip on a local network. 0 sleeps at once. A "
+     "spin ends early, in a sleep, when other threads keep wanting its CPU (another thread "
+     "ran at three yields in a row, one every 10 us from 10 us on), as Linux's busy polling "
+     "ends on need_resched().",
      store_spin_us},
     {"XLANE_SPIN_KERNEL", "0", "", "1 or 0",
      "1: blocking receives (read, recv, recvfrom, recvmsg, recvmmsg) on sockets the kernel "

@@ -70,6 +70,7 @@ void ProgressThread::run() {
     // The long tick counts from the last round, not from the last sleep: the
     // short sleeps of an RX recheck (below) must not postpone it.
     std::chrono::nanoseconds tick_due = now() + tick_;
+    uint64_t polls_seen = 0;  // RxTakers::polls at the last recheck or round
     for (;;) {
         // After a requested round, the next comes within `soon` whatever
         // happens; otherwise the long tick, announced first so that a
@@ -96,10 +97,17 @@ void ProgressThread::run() {
         sleeping_long_.store(false);
         if (ready < 0 && errno != EINTR) return;  // cannot happen with valid fds
         // Only the recheck ended the sleep: nothing is due (fds and requests
-        // would have woken it), so no round, which would take the mutex and
-        // a spinner's CPU for nothing; see whether the RX fds are still left
-        // to the spinners.
-        if (ready == 0 && recheck_only) continue;
+        // would have woken it). While the spinners kept polling the rings
+        // since the last look, a round would only take the mutex and a
+        // spinner's CPU: see whether the RX fds are still theirs. Otherwise
+        // (spinners off their CPUs, a lease holder gone) the round takes the
+        // frames in.
+        if (ready == 0 && recheck_only) {
+            const uint64_t polls = rx_takers_->polls.load(std::memory_order_relaxed);
+            const bool polled = polls != polls_seen;
+            polls_seen = polls;
+            if (polled) continue;
+        }
         if (set[0].revents != 0) return;
         if (set[1].revents != 0) {
             uint64_t value = 0;
@@ -108,6 +116,7 @@ void ProgressThread::run() {
         last_round_requested = round_requested_.exchange(false);
         on_wake_();
         tick_due = now() + tick_;
+        if (rx_takers_ != nullptr) polls_seen = rx_takers_->polls.load(std::memory_order_relaxed);
         wakeups_.fetch_add(1, std::memory_order_relaxed);
     }
 }

@@ -25,6 +25,13 @@ struct RxTakers {
     // rings between its calls, so it cannot hold `spinners` up, and each empty
     // receive renews this instead.
     std::atomic<uint64_t> poller_until_ns{0};
+    // Rounds in which somebody polled the rings (UdpEngine::poll_rx_locked:
+    // written under the engine mutex, read here without it). A recheck that
+    // finds it unchanged runs a round itself: the spinner it counts may be
+    // off its CPU (preempted, or yielding to another thread for a time
+    // slice), or a lease holder may never have come back, and frames for
+    // threads that sleep in poll, select or epoll_wait wait for a round.
+    std::atomic<uint64_t> polls{0};
 
     [[nodiscard]] bool any() const {
         return spinners.load() > 0 || poller_until_ns.load(std::memory_order_relaxed) > now_ns();

@@ -182,13 +182,15 @@ class UdpEngine {
     // progress thread does not sleep on the AF_XDP sockets (a wake-up per
     // frame would only take the spinner's CPU and the mutex). `to_sleep`:
     // the spinner now sleeps; the last one wakes the progress thread to
-    // watch the rings again. A spin that ended with data renews the poller
-    // lease instead: its thread is expected back for the next message (a
+    // watch the rings again. A spin that ended otherwise (with data, mostly;
+    // or an error, a timeout within the spin, a kernel fd ready) renews the
+    // poller lease: its thread is expected back for the next message (a
     // request/response turn), and a progress thread that went back to the
     // rings meanwhile would wake for every frame of that exchange, taking
     // the spinners' CPUs and the mutex (measured: 10,000 wake-ups a second
     // in a TCP ping-pong). After the lease it looks again within
-    // ProgressThread::kSpunRxRecheck.
+    // ProgressThread::kSpunRxRecheck. (A renewal racing with another
+    // thread's end of the lease can keep it: bounded the same way.)
     void rx_spin_begin() { rx_takers_.spinners.fetch_add(1); }
     void rx_spin_end(bool to_sleep);
     // A thread that polls with non-blocking receives found nothing again
@@ -201,6 +203,11 @@ class UdpEngine {
     // Whether the progress thread leaves the rings to spinners or a poller
     // now (for tests and stats).
     [[nodiscard]] bool rx_left_to_takers() const;
+    // CLOCK_MONOTONIC ns (RxTakers::now_ns) until which the poller lease
+    // runs, 0 when none was taken or it was ended (for tests).
+    [[nodiscard]] uint64_t poller_lease_until_ns() const {
+        return rx_takers_.poller_until_ns.load(std::memory_order_relaxed);
+    }
 
     [[nodiscard]] Result<int> event_fd(SocketId id) const;
     [[nodiscard]] Result<int> kernel_fd(SocketId id) const;

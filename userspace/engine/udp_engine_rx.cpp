@@ -40,6 +40,9 @@ size_t UdpEngine::poll_rx() {
 }
 
 size_t UdpEngine::poll_rx_locked() {
+    // Only mutex holders write it: a plain increment, no locked instruction.
+    rx_takers_.polls.store(rx_takers_.polls.load(std::memory_order_relaxed) + 1,
+                           std::memory_order_relaxed);
     // Whoever looks for datagrams may wait for answers to what it sent.
     flush_tx_locked();
     std::array<afxdp::RxFrame, kRxBatch> frames{};
