@@ -60,7 +60,7 @@ class PollingSpinner {
         thread_ = std::thread([this] {
             while (!stop_.load()) {
                 takers_.polls.fetch_add(1, std::memory_order_relaxed);
-                std::this_thread::sleep_for(50us);
+                std::this_thread::yield();
             }
         });
     }
@@ -85,8 +85,9 @@ TEST_CASE("progress thread: while an RX spinner polls, its rechecks run no round
     rx.make_readable();
     RxTakers takers;
     PollingSpinner spinner(takers);
-    // The first recheck has nothing to compare with and may run one round.
-    CHECK(wakeups_over(100ms, rx, takers) <= 1);
+    // About 100 rechecks; a round only where the spinner did not run for a
+    // whole recheck (a loaded host, a sanitizer build), never at each one.
+    CHECK(wakeups_over(100ms, rx, takers) <= 10);
 }
 
 TEST_CASE("progress thread: a spinner that stops polling gets a round at each recheck") {
