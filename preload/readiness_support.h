@@ -205,11 +205,11 @@ class DeferredSpinSignals {
 //
 // A look is a sched_yield between two counts of the thread's involuntary
 // context switches (about 1.5 us here; the yield returns at once when
-// nothing else is runnable). When another thread ran in kWantedLooks looks
-// in a row, counted across spins (in a ping-pong on one CPU each spin ends
-// with the reply right after its first look; a kernel thread's passing need
-// is no reason to stop), the spin ends in a sleep, as Linux's own busy
-// polling ends on need_resched(). Yielding alone is not enough: it keeps
+// nothing else is runnable). When another thread ran at kWantedLooks looks,
+// each within 20 ms of the one before, counted across spins (in a ping-pong
+// on one CPU each spin ends with the reply right after its first look; a
+// kernel thread's passing need is no reason to stop), the spin ends in a
+// sleep, as Linux's own busy polling ends on need_resched(). Yielding alone is not enough: it keeps
 // both threads runnable on one CPU for good (the load balancer does not move
 // a thread that just ran; p50 14 us where two CPUs gave 6.5), where a
 // sleeper is woken onto an idle CPU if there is one. The first look comes

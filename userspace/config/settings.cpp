@@ -161,8 +161,8 @@ constexpr std::array<SettingSpec, 11> kSpecs{{
      "busy-polls before it sleeps. A reply that arrives while spinning costs no wake-up; the "
      "default covers a request/response round trip on a local network. 0 sleeps at once. A "
      "spin ends early, in a sleep, when other threads keep wanting its CPU (another thread "
-     "ran at three yields in a row, one every 10 us from 10 us on), as Linux's busy polling "
-     "ends on need_resched().",
+     "ran at three yields, each within 20 ms of the last, one every 10 us from 10 us on), as "
+     "Linux's busy polling ends on need_resched().",
      store_spin_us},
     {"XLANE_SPIN_KERNEL", "0", "", "1 or 0",
      "1: blocking receives (read, recv, recvfrom, recvmsg, recvmmsg) on sockets the kernel "
