@@ -35,12 +35,6 @@ constexpr int kSendFlags = MSG_DONTWAIT | MSG_NOSIGNAL | MSG_CONFIRM;
 constexpr int kRecvFlags =
     MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC | MSG_WAITALL | MSG_CMSG_CLOEXEC | MSG_NOSIGNAL;
 
-uint64_t monotonic_ns() {
-    timespec ts{};
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return uint64_t(ts.tv_sec) * 1'000'000'000 + uint64_t(ts.tv_nsec);
-}
-
 // One round of a spin: the sibling hyperthread (and the engine lock's
 // other users) get the core's attention for a moment.
 inline void cpu_relax() {

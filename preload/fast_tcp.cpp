@@ -64,12 +64,6 @@ int64_t timeval_ns(const timeval& tv) {
     return int64_t(tv.tv_sec) * 1'000'000'000 + int64_t(tv.tv_usec) * 1000;
 }
 
-uint64_t monotonic_ns() {
-    timespec ts{};
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return uint64_t(ts.tv_sec) * 1'000'000'000 + uint64_t(ts.tv_nsec);
-}
-
 int int_option(int fd, int level, int name, int fallback) {
     int value = 0;
     socklen_t len = sizeof(value);

@@ -191,14 +191,7 @@ const sigset_t* DeferredSpinSignals::sleep_mask() const {
     return holding_ != nullptr ? holding_->sleep_mask() : call_mask_;
 }
 
-namespace {
-uint64_t monotonic_ns_now() {
-    const timespec now = monotonic_now();
-    return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000U + static_cast<uint64_t>(now.tv_nsec);
-}
-}  // namespace
-
-SpinYield::SpinYield() : next_ns_(monotonic_ns_now() + kFirstLookNs) {}
+SpinYield::SpinYield() : next_ns_(monotonic_ns() + kFirstLookNs) {}
 
 namespace {
 // Context switches this thread took without going to sleep: a sched_yield
@@ -225,7 +218,7 @@ constexpr uint64_t kWantedGapNs = 20'000'000;
 
 bool SpinYield::cpu_wanted() {
     if (++rounds_ % 8 != 0) return false;
-    const uint64_t now = monotonic_ns_now();
+    const uint64_t now = monotonic_ns();
     if (now < next_ns_) return false;
     next_ns_ = now + kLookEveryNs;
     const long before = involuntary_switches();
@@ -234,7 +227,7 @@ bool SpinYield::cpu_wanted() {
     // The gap counts from the end of the last wanted look: a yield to a busy
     // thread lasts a time slice, and must not break the run it belongs to.
     if (now - t_last_wanted_ns > kWantedGapNs) t_wanted_looks = 0;
-    t_last_wanted_ns = monotonic_ns_now();
+    t_last_wanted_ns = monotonic_ns();
     if (++t_wanted_looks < kWantedLooks) return false;
     t_wanted_looks = 0;
     return true;
@@ -267,6 +260,11 @@ timespec monotonic_now() {
     timespec now{};
     ::clock_gettime(CLOCK_MONOTONIC, &now);
     return now;
+}
+
+uint64_t monotonic_ns() {
+    const timespec now = monotonic_now();
+    return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000U + static_cast<uint64_t>(now.tv_nsec);
 }
 
 Deadline Deadline::after(const timespec& timeout) {

@@ -127,6 +127,8 @@ class Deadline {
 };
 
 [[nodiscard]] timespec monotonic_now();
+// The same clock in nanoseconds.
+[[nodiscard]] uint64_t monotonic_ns();
 
 // Signals while a blocking call spins in user space before it sleeps. The
 // kernel applies a ppoll/pselect/epoll_pwait mask for the whole call and

@@ -21,6 +21,7 @@
 #include "fast_tcp.h"
 #include "fast_udp.h"
 #include "log.h"
+#include "readiness_support.h"
 #include "stats/process_publisher.h"
 
 namespace xlane::preload {
@@ -59,12 +60,6 @@ constinit std::atomic<bool> g_fork_handler_registered{false};
 constinit std::atomic<bool> g_exit_handler_registered{false};
 
 constexpr uint64_t kRetryIntervalNs = 2'000'000'000;
-
-uint64_t monotonic_ns() {
-    timespec ts{};
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return uint64_t(ts.tv_sec) * 1'000'000'000 + uint64_t(ts.tv_nsec);
-}
 
 void load_config_locked() {
     auto loaded = config::load_settings_from_environment();
