@@ -103,10 +103,12 @@ void ProgressThread::run() {
         // (spinners off their CPUs, a lease holder gone) the round takes the
         // frames in.
         if (ready == 0 && recheck_only) {
+            rx_rechecks_.fetch_add(1, std::memory_order_relaxed);
             const uint64_t polls = rx_takers_->polls.load(std::memory_order_relaxed);
             const bool polled = polls != polls_seen;
             polls_seen = polls;
             if (polled) continue;
+            unpolled_recheck_rounds_.fetch_add(1, std::memory_order_relaxed);
         }
         if (set[0].revents != 0) return;
         if (set[1].revents != 0) {

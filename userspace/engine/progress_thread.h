@@ -79,6 +79,13 @@ class ProgressThread {
 
     // Times the callback ran (for tests and stats).
     [[nodiscard]] uint64_t wakeups() const { return wakeups_.load(std::memory_order_relaxed); }
+    // Of those, the rounds an RX recheck ran because nobody had polled the
+    // rings since the last look (a spinner off its CPU, a lease holder gone).
+    [[nodiscard]] uint64_t unpolled_recheck_rounds() const {
+        return unpolled_recheck_rounds_.load(std::memory_order_relaxed);
+    }
+    // RX rechecks: sleeps without the RX fds that ended by their timeout.
+    [[nodiscard]] uint64_t rx_rechecks() const { return rx_rechecks_.load(std::memory_order_relaxed); }
 
   private:
     ProgressThread(std::vector<int> fds, std::chrono::milliseconds tick, Callback on_wake,
@@ -107,6 +114,8 @@ class ProgressThread {
     Callback on_start_;
     UniqueFd stop_;  // eventfd: written once by the destructor
     std::atomic<uint64_t> wakeups_{0};
+    std::atomic<uint64_t> unpolled_recheck_rounds_{0};
+    std::atomic<uint64_t> rx_rechecks_{0};
     std::thread thread_;
 };
 
