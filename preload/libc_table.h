@@ -26,6 +26,11 @@ ssize_t __recvfrom_chk(int fd, void* buf, size_t len, size_t buflen, int flags,
 int __poll_chk(struct pollfd* fds, nfds_t nfds, int timeout, size_t fdslen);
 int __ppoll_chk(struct pollfd* fds, nfds_t nfds, const struct timespec* timeout,
                 const sigset_t* sigmask, size_t fdslen);
+// glibc's public aliases of sigaction and sysv_signal, which libxlane.so does
+// not shadow: the library reaches the real ones through these, with no dlsym
+// (they run in signal handlers).
+int __sigaction(int sig, const struct sigaction* act, struct sigaction* oldact);
+__sighandler_t __sysv_signal(int sig, __sighandler_t handler);
 }
 
 namespace xlane::preload::libc {
@@ -74,6 +79,10 @@ extern Original<decltype(::sendmmsg)> sendmmsg;
 extern Original<decltype(::sendfile)> sendfile;
 extern Original<decltype(::sendfile)> sendfile64;  // same contract; the LFS name
 extern Original<decltype(::splice)> splice;
+
+// Signal dispositions (interpose_signal.cpp; sigaction itself is __sigaction).
+extern Original<decltype(::signal)> signal;
+extern Original<decltype(::signal)> bsd_signal;  // the same function in glibc
 
 // Readiness.
 extern Original<decltype(::poll)> poll;

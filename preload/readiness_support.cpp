@@ -13,6 +13,7 @@
 #include <new>
 
 #include "fast_path.h"
+#include "libc_table.h"
 
 namespace xlane::preload {
 namespace {
@@ -236,7 +237,7 @@ bool SpinYield::cpu_wanted() {
 bool signal_handlers_restart() {
     for (int sig = 1; sig < _NSIG; ++sig) {
         struct sigaction action {};
-        if (::sigaction(sig, nullptr, &action) != 0) continue;
+        if (::__sigaction(sig, nullptr, &action) != 0) continue;  // as installed
         if (action.sa_handler == SIG_DFL || action.sa_handler == SIG_IGN) continue;
         if ((action.sa_flags & SA_RESTART) == 0) return false;
     }

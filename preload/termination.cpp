@@ -23,6 +23,7 @@
 
 #include "fast_path.h"
 #include "fast_udp.h"
+#include "libc_table.h"
 #include "stats/process_publisher.h"
 
 namespace xlane::preload {
@@ -88,10 +89,11 @@ void on_terminating_signal(int sig) {
             futex_set_and_wake(&g_request);
         wait_for_helper();
     }
-    // Die of the signal, as its default action would have made us.
+    // Die of the signal, as its default action would have made us (libc's
+    // sigaction: the interposed one would put this handler back).
     struct sigaction fallback {};
     fallback.sa_handler = SIG_DFL;
-    ::sigaction(sig, &fallback, nullptr);
+    ::__sigaction(sig, &fallback, nullptr);
     sigset_t unblock;
     sigemptyset(&unblock);
     sigaddset(&unblock, sig);
@@ -100,7 +102,42 @@ void on_terminating_signal(int sig) {
     errno = saved_errno;  // reached only if the signal was ignored meanwhile
 }
 
+struct sigaction graceful_action() {
+    struct sigaction ours {};
+    ours.sa_handler = on_terminating_signal;
+    // It never returns, but interrupted calls elsewhere are restarted as
+    // the program's other handlers ask (readiness_support's EINTR rule).
+    ours.sa_flags = SA_RESTART;
+    sigfillset(&ours.sa_mask);  // nothing else interrupts the closing
+    return ours;
+}
+
+bool is_armed_signal(int sig) {
+    for (int armed : kSignals)
+        if (armed == sig) return true;
+    return false;
+}
+
 }  // namespace
+
+bool keep_graceful_for_default(int sig, const struct sigaction& requested,
+                               struct sigaction* graceful) {
+    if ((requested.sa_flags & SA_SIGINFO) != 0 || requested.sa_handler != SIG_DFL) return false;
+    if (!is_armed_signal(sig) || g_armed_pid.load() != current_pid()) return false;
+    *graceful = graceful_action();
+    return true;
+}
+
+void report_graceful_as_default(struct sigaction* action) {
+    if ((action->sa_flags & SA_SIGINFO) != 0 || action->sa_handler != on_terminating_signal) return;
+    *action = {};
+    action->sa_handler = SIG_DFL;
+    sigemptyset(&action->sa_mask);
+}
+
+__sighandler_t report_graceful_as_default(__sighandler_t handler) {
+    return handler == on_terminating_signal ? SIG_DFL : handler;
+}
 
 void arm_graceful_termination() {
     // Once per process, without a lock (a forked child arms again for itself).
@@ -122,16 +159,11 @@ void arm_graceful_termination() {
     g_armed_pid.store(pid);
     for (int sig : kSignals) {
         struct sigaction current {};
-        if (::sigaction(sig, nullptr, &current) != 0 || (current.sa_flags & SA_SIGINFO) != 0 ||
+        if (::__sigaction(sig, nullptr, &current) != 0 || (current.sa_flags & SA_SIGINFO) != 0 ||
             current.sa_handler != SIG_DFL)
-            continue;  // the program's own choice stays
-        struct sigaction ours {};
-        ours.sa_handler = on_terminating_signal;
-        // It never returns, but interrupted calls elsewhere are restarted as
-        // the program's other handlers ask (readiness_support's EINTR rule).
-        ours.sa_flags = SA_RESTART;
-        sigfillset(&ours.sa_mask);  // nothing else interrupts the closing
-        ::sigaction(sig, &ours, nullptr);
+            continue;  // the program's own choice stays (or, in a forked child, ours)
+        const struct sigaction ours = graceful_action();
+        ::__sigaction(sig, &ours, nullptr);
     }
 }
 

@@ -160,7 +160,29 @@ def victim():
     listener.listen(1)
     say("ready")
     conn, _ = listener.accept()
-    conn.sendall(b"hello\n")
+    # Whatever stands in for SIG_DFL under libxlane.so must read as SIG_DFL,
+    # and setting SIG_DFL (sigaction for SIGTERM, signal() for SIGHUP) must
+    # leave the default action as it is: the watcher compares what it gets.
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.signal.restype = ctypes.c_void_p
+    libc.signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
+
+    def named(handler):
+        return {None: "default", 0: "default", 1: "ignored"}.get(handler, "a handler")
+
+    def query(sig):
+        old = ctypes.create_string_buffer(256)  # struct sigaction is 152 bytes
+        assert libc.sigaction(sig, None, old) == 0
+        return named(ctypes.c_void_p.from_buffer(old).value)
+
+    seen = [query(signal.SIGTERM), query(signal.SIGHUP)]
+    default, old = ctypes.create_string_buffer(256), ctypes.create_string_buffer(256)
+    assert libc.sigaction(signal.SIGTERM, default, old) == 0
+    seen.append(named(ctypes.c_void_p.from_buffer(old).value))
+    seen.append(named(libc.signal(signal.SIGHUP, None)))
+    conn.sendall(("SIGTERM %s, SIGHUP %s; set to SIG_DFL, they were %s and %s\n"
+                  % tuple(seen)).encode())
     time.sleep(60)  # the signal comes first
 
 
@@ -171,7 +193,7 @@ def watch():
     pid, name, unread = int(sys.argv[4]), sys.argv[5], sys.argv[6] == "unread"
     c = connect()
     c.settimeout(5)
-    line(c)
+    say("the victim's dispositions:", line(c))
     if unread:
         c.sendall(b"never read")
     time.sleep(0.2)
