@@ -731,13 +731,16 @@ static bool getsockopt_unshielded(int fd, int level, int name, void* value, sock
         *ret = 0;
         return true;
     }
-    // A connection's MSS (Linux's mss_cache: timestamps excluded); before
-    // the handshake, the shadow's answer (TCP_MAXSEG as set, or 536).
+    // A connection's MSS (Linux's mss_cache: timestamps excluded), from the
+    // SYN on; before connect or listen, the shadow's answer (TCP_MAXSEG as
+    // set, or 536).
     if (level == IPPROTO_TCP && name == TCP_MAXSEG &&
         *len >= static_cast<socklen_t>(sizeof(int))) {
         auto info = guarded([&] { return tcp->info(socket->id); });
-        // Past the handshake, Linux's mss_cache is the connection's.
-        if (!info || !xlane::tcp::synchronized(info.value().state)) return false;
+        // From the SYN on, Linux's mss_cache is the connection's.
+        if (!info || (!xlane::tcp::synchronized(info.value().state) &&
+                      info.value().state != xlane::tcp::TcpState::kSynSent))
+            return false;
         const int mss = static_cast<int>(info.value().snd_mss);
         std::memcpy(value, &mss, sizeof(mss));
         *len = sizeof(int);

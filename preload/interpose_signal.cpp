@@ -27,12 +27,14 @@ void restore_graceful_after_default(int sig, __sighandler_t requested) {
     struct sigaction asked {};
     asked.sa_handler = requested;
     struct sigaction graceful {};
-    if (keep_graceful_for_default(sig, asked, &graceful)) (void)::__sigaction(sig, &graceful, nullptr);
+    if (keep_graceful_for_default(sig, asked, &graceful))
+        (void)::__sigaction(sig, &graceful, nullptr);
 }
 
 }  // namespace
 
-XLANE_INTERPOSE int sigaction(int sig, const struct sigaction* act, struct sigaction* oldact) __THROW {
+XLANE_INTERPOSE int sigaction(int sig, const struct sigaction* act,
+                              struct sigaction* oldact) __THROW {
     struct sigaction graceful {};
     if (act != nullptr && keep_graceful_for_default(sig, *act, &graceful)) act = &graceful;
     const int ret = ::__sigaction(sig, act, oldact);

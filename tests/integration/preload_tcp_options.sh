@@ -49,6 +49,8 @@ grep -q "^hold 4.0 received all True$" "$work/kernel.server" ||
     { cat "$work/kernel.server" >&2; xl_fail "the kernel did not deliver after exit (test broken)"; }
 grep -q "^maxseg set 1000 server 988$" "$work/kernel.client" ||
     { cat "$work/kernel.client" >&2; xl_fail "the kernel run did not clamp the MSS (test broken)"; }
+grep -q "^maxseg set 1000 connect EINPROGRESS syn-sent" "$work/kernel.client" ||
+    { cat "$work/kernel.client" >&2; xl_fail "the kernel run's connect did not stay in SYN-SENT (test broken)"; }
 before=$(xl_redirects "$XLANE" "$XL_NS_A" "$XL_IF_A")
 run fast 5412 LD_PRELOAD="$LIBXLANE" XLANE_TCP=1 XLANE_CONFIG=/dev/null \
     XLANE_LOG_FILE="$work/xlane-%p.log"

@@ -69,6 +69,22 @@ def maxseg_cases():
         c.close()
 
 
+def syn_sent_maxseg_cases():
+    """TCP_MAXSEG of a connection still in SYN-SENT: Linux's mss_cache from
+    the route (a TCP_MAXSEG set before bounds it), timestamps excluded."""
+    addr, port = sys.argv[1], int(sys.argv[2]) + 1
+    first = socket.create_connection((addr, port))  # the server's never-accepting listener is full now
+    for wanted in (None, 1000):
+        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if wanted:
+            c.setsockopt(T, socket.TCP_MAXSEG, wanted)
+        c.setblocking(False)
+        result = errno.errorcode.get(c.connect_ex((addr, port)), "connected")
+        say("maxseg set", wanted, "connect", result, "syn-sent", c.getsockopt(T, socket.TCP_MAXSEG))
+        c.close()
+    first.close()
+
+
 def lowat_case():
     # A send buffer far above the mark, so that only the mark stops send().
     c = connect(lambda s: s.setsockopt(S, socket.SO_SNDBUF, 1 << 20))
@@ -214,6 +230,7 @@ def main():
     if sys.argv[3:] == ["quit"]:
         return connect().sendall(b"quit\n")
     maxseg_cases()
+    syn_sent_maxseg_cases()
     lowat_case()
     # The server starts reading after `hold` seconds.
     linger_case("linger 5 s, server reads after 1.5 s:", 5, 1.5, 1.0, 4.5)

@@ -9,6 +9,10 @@ opened by a request line.
                      prints whether N bytes came (when N is given) or a
                      reset ended them, replies "eof"
 
+PORT + 1 is a listener that never accepts, with room for one queued
+connection: once a client holds that room, Linux drops every further SYN to
+it (a full accept queue), so a connect stays in SYN-SENT.
+
   tcp_options_server.py ADDR PORT
 """
 import socket, sys, time
@@ -20,6 +24,10 @@ listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 listener.bind((sys.argv[1], int(sys.argv[2])))
 listener.listen(8)
+stalled = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+stalled.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+stalled.bind((sys.argv[1], int(sys.argv[2]) + 1))
+stalled.listen(0)
 print("ready", flush=True)
 while True:
     conn, _ = listener.accept()

@@ -85,7 +85,9 @@ class ProgressThread {
         return unpolled_recheck_rounds_.load(std::memory_order_relaxed);
     }
     // RX rechecks: sleeps without the RX fds that ended by their timeout.
-    [[nodiscard]] uint64_t rx_rechecks() const { return rx_rechecks_.load(std::memory_order_relaxed); }
+    [[nodiscard]] uint64_t rx_rechecks() const {
+        return rx_rechecks_.load(std::memory_order_relaxed);
+    }
 
   private:
     ProgressThread(std::vector<int> fds, std::chrono::milliseconds tick, Callback on_wake,

@@ -22,6 +22,8 @@ constexpr uint32_t kDupThresh = 3;  // RFC 5681 / RFC 6675 DupThresh
 constexpr uint32_t kTcpHeader = 20;
 constexpr uint32_t kTimestampOptionBytes = 12;  // NOP NOP TS
 constexpr uint32_t kMinMss = 88;                // Linux TCP_MIN_MSS
+// TCP_MSS_DEFAULT: Linux's mss_clamp until a SYN-ACK brings the peer's MSS.
+constexpr uint32_t kLinuxMssClamp = 536;
 
 uint32_t ip_header_len(const packet::Ipv6Addr& addr) {
     return is_ipv4_mapped(addr) ? 20 : 40;
@@ -1362,6 +1364,12 @@ TcpInfo TcpConnection::info(Instant now) const {
     i.rto_us = to_us(rtt_.rto());
     i.ato_us = to_us(config_.delayed_ack);
     i.snd_mss = mss_;
+    // Linux's mss_cache before the SYN-ACK: the route's MSS clamped by
+    // TCP_MAXSEG, or by 536 (mss_clamp until the peer's MSS option comes),
+    // the timestamp option excluded (TCP_MAXSEG and TCP_INFO read it).
+    if (state_ == TcpState::kSynSent)
+        i.snd_mss = std::min(our_mss(), config_.user_mss != 0 ? config_.user_mss : kLinuxMssClamp) -
+                    (config_.timestamps ? kTimestampOptionBytes : 0);
     i.rcv_mss = mss_;
     i.advmss = our_mss() - (ts_ok_ ? kTimestampOptionBytes : 0);
     i.pmtu = config_.mtu;

@@ -316,6 +316,32 @@ TEST_CASE("options: TCP_MAXSEG before connect bounds the MSS announced and the s
     CHECK(t.conn->effective_mss() == 1000);
 }
 
+TEST_CASE("options: in SYN-SENT the MSS reads as Linux's mss_cache, 536 or TCP_MAXSEG bounding it",
+          "[tcp][options][mss]") {
+    // Linux clamps the route's MSS with mss_clamp, 536 or TCP_MAXSEG, until
+    // the SYN-ACK's MSS option comes, and reads it without the timestamp
+    // option (tcp_options_client.py compares the kernel's figures).
+    const struct {
+        uint32_t user_mss;
+        bool timestamps;
+        uint32_t expected;
+    } cases[] = {{0, true, 524}, {0, false, 536}, {1000, true, 988}, {2000, true, 1448}};
+    for (const auto& c : cases) {
+        ScriptedPeer t;
+        t.config.timestamps = c.timestamps;
+        SocketOptions o = defaults();
+        o.user_mss = c.user_mss;
+        apply_options(t.config, o);
+        t.conn = TcpConnection::connect(t.config, t.tuple, t.now);
+        REQUIRE(t.conn->state() == TcpState::kSynSent);
+        CHECK(t.conn->info(t.now).snd_mss == c.expected);
+        // The SYN still announces the route's MSS (or TCP_MAXSEG).
+        const auto syn = t.out();
+        REQUIRE(syn.size() == 1);
+        CHECK(syn[0].options.mss == std::min<uint32_t>(1460, c.user_mss != 0 ? c.user_mss : 1460));
+    }
+}
+
 TEST_CASE("options: TCP_NOTSENT_LOWAT bounds the unsent bytes send() takes and writability",
           "[tcp][options][lowat]") {
     ScriptedPeer t;
