@@ -3,7 +3,10 @@
 // on an AF_XDP TX ring (see XskPortConfig: back-to-back sends share one
 // wake-up) would be closed away with the socket, where the kernel's UDP
 // would already have sent it. Each wrapper first wakes the kernel for those
-// frames (flush_before_image_ends), then does what libc does.
+// frames (flush_before_image_ends), then does what libc does. _exit and
+// _Exit first close the fast TCP connections as exit() would (termination.h:
+// the helper thread does it; only in the process that armed it, so never in
+// a vfork child, which shares the parent's memory).
 //
 // These run in vfork and posix_spawn children, where dlsym could block on
 // the loader lock, and where malloc is unsafe. So nothing here resolves a
@@ -23,6 +26,7 @@
 
 #include "interpose.h"
 #include "runtime.h"
+#include "termination.h"
 #include "stats/process_publisher.h"
 
 namespace {
@@ -130,6 +134,9 @@ int exec_searching_path(const char* file, char* const argv[], char* const envp[]
 }  // namespace
 
 XLANE_INTERPOSE void _exit(int status) {
+    // Linux closes the sockets of a process that ends: fast TCP peers get
+    // FIN (or RST for unread bytes) as they would from exit().
+    xlane::preload::close_fast_sockets_before_image_ends();
     xlane::preload::flush_before_image_ends();
     // No atexit handler runs: the stats segment goes here, or it would stay
     // until the next `xlane sockets`/`stats` found its process dead.
@@ -138,6 +145,9 @@ XLANE_INTERPOSE void _exit(int status) {
 }
 
 XLANE_INTERPOSE void _Exit(int status) {
+    // Linux closes the sockets of a process that ends: fast TCP peers get
+    // FIN (or RST for unread bytes) as they would from exit().
+    xlane::preload::close_fast_sockets_before_image_ends();
     xlane::preload::flush_before_image_ends();
     // No atexit handler runs: the stats segment goes here, or it would stay
     // until the next `xlane sockets`/`stats` found its process dead.

@@ -78,17 +78,21 @@ void wait_for_helper() {
     }
 }
 
+// Only the process that armed it (a forked child inherits the handler but
+// not the helper thread; a vfork child shares our memory), and never from
+// inside the engine. A second caller, on another thread, waits for the same
+// closing.
+void close_through_helper() {
+    if (g_armed_pid.load() != current_pid() || inside_engine()) return;
+    int64_t unset = 0;
+    if (g_deadline_ns.compare_exchange_strong(unset, monotonic_ns() + kWaitNs))
+        futex_set_and_wake(&g_request);
+    wait_for_helper();
+}
+
 void on_terminating_signal(int sig) {
     const int saved_errno = errno;
-    // Only the process that armed it (a forked child inherits the handler but
-    // not the helper thread), and never from inside the engine. A second
-    // terminating signal, on another thread, waits for the same closing.
-    if (g_armed_pid.load() == current_pid() && !inside_engine()) {
-        int64_t unset = 0;
-        if (g_deadline_ns.compare_exchange_strong(unset, monotonic_ns() + kWaitNs))
-            futex_set_and_wake(&g_request);
-        wait_for_helper();
-    }
+    close_through_helper();
     // Die of the signal, as its default action would have made us (libc's
     // sigaction: the interposed one would put this handler back).
     struct sigaction fallback {};
@@ -119,6 +123,12 @@ bool is_armed_signal(int sig) {
 }
 
 }  // namespace
+
+void close_fast_sockets_before_image_ends() {
+    const int saved_errno = errno;
+    close_through_helper();
+    errno = saved_errno;
+}
 
 bool keep_graceful_for_default(int sig, const struct sigaction& requested,
                                struct sigaction* graceful) {

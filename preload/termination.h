@@ -22,6 +22,13 @@ namespace xlane::preload {
 // rt_sigaction system call made directly, still see the handler.
 void arm_graceful_termination();
 
+// _exit() or _Exit() in the process that armed the handler: the same
+// closing as a terminating signal's (FINs, the hand-over to the kernel),
+// waited for at most 3 s, since Linux closes the sockets of a process that
+// ends this way too. Nothing in a vfork or forked child, or from inside the
+// engine (a signal handler that interrupted it). Async-signal-safe.
+void close_fast_sockets_before_image_ends();
+
 // The program asks for `requested` on `sig`: when that is SIG_DFL for a signal
 // whose handler this process armed, fills `graceful` with the handler's own
 // disposition (to install instead) and returns true.

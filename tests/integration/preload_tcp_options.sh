@@ -58,14 +58,15 @@ after=$(xl_redirects "$XLANE" "$XL_NS_A" "$XL_IF_A")
 # A dozen handshakes and their data: the connections were the engine's.
 [ $((after - before)) -ge 60 ] || { cat "$work"/xlane-*.log >&2 2>/dev/null; xl_fail "only $((after - before)) frames took the fast path"; }
 
-# A server in A terminated by SIGTERM or SIGHUP (default action) while its
-# kernel client in B waits in recv(): Linux closes the dying process's
-# socket, so the client gets EOF, or ECONNRESET when bytes it sent were
-# unread; the server dies of the signal either way.
+# A server in A terminated by SIGTERM or SIGHUP (default action), or ending
+# with _exit() (SIGUSR1), while its kernel client in B waits in recv():
+# Linux closes the dying process's socket, so the client gets EOF, or
+# ECONNRESET when bytes it sent were unread; the server dies of the signal
+# (or exits with _exit's status).
 terminate() {  # terminate NAME PORT ENV...
     local name="$1" port="$2" sig what status
     shift 2
-    for sig in SIGTERM SIGHUP; do
+    for sig in SIGTERM SIGHUP SIGUSR1; do  # SIGUSR1: the victim's handler calls _exit(3)
         for what in idle unread; do
             port=$((port + 1))
             # nsenter and env exec: $! is python itself (it sleeps 60 s at

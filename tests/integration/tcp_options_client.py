@@ -15,7 +15,7 @@ connections on xlane's TCP) must print exactly what a kernel run prints.
   tcp_options_client.py ADDR PORT victim
   tcp_options_client.py VICTIM_ADDR PORT watch PID SIGNAL idle|unread
 """
-import errno, fcntl, select, signal, socket, struct, sys, time
+import errno, fcntl, os, select, signal, socket, struct, sys, time
 
 T, S = socket.IPPROTO_TCP, socket.SOL_SOCKET
 SIOCOUTQNSD = 0x894B
@@ -168,8 +168,9 @@ def server_idle():
 
 
 def victim():
-    """A server that a signal terminates (default action) while its client
-    waits; with `unread`, bytes the client sent are still unread then."""
+    """A server that a signal terminates (default action; SIGUSR1: its
+    handler calls _exit) while its client waits; with `unread`, bytes the
+    client sent are still unread then."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(S, socket.SO_REUSEADDR, 1)
     listener.bind((sys.argv[1], int(sys.argv[2])))
@@ -199,13 +200,14 @@ def victim():
     seen.append(named(libc.signal(signal.SIGHUP, None)))
     conn.sendall(("SIGTERM %s, SIGHUP %s; set to SIG_DFL, they were %s and %s\n"
                   % tuple(seen)).encode())
+    # SIGUSR1 stands for a program that ends with _exit() (no exit handler).
+    signal.signal(signal.SIGUSR1, lambda *_: os._exit(3))
     time.sleep(60)  # the signal comes first
 
 
 def watch():
     """The victim's client: once the victim is told to die (SIGNAL to PID),
     what does a blocked recv() get?"""
-    import os
     pid, name, unread = int(sys.argv[4]), sys.argv[5], sys.argv[6] == "unread"
     c = connect()
     c.settimeout(5)
