@@ -1,28 +1,89 @@
 // Internet checksum arithmetic (RFC 1071, RFC 1624).
 #include "packet/checksum.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cstring>
 
 namespace xlane::packet {
 
+namespace {
+
+// The ones'-complement sum commutes with byte swapping (RFC 1071 section
+// 2(B)): the sum of native-order 16-bit words, folded to 16 bits and swapped
+// once, equals the sum of big-endian words. Both sums below are of native
+// words, over a prefix whose length is a multiple of their block.
+
+#if defined(__x86_64__)
+// 64 bytes per step: each 32-bit lane of two AVX2 accumulators takes the two
+// 16-bit words of its lane of a load. A lane grows by less than 2^17 a step,
+// so the accumulators are emptied into 64 bits every 16384 steps (1 MiB).
+__attribute__((target("avx2"))) uint64_t native_sum_avx2(const uint8_t* bytes, size_t blocks) {
+    const __m256i low_words = _mm256_set1_epi32(0xffff);
+    uint64_t total = 0;
+    while (blocks > 0) {
+        const size_t steps = std::min<size_t>(blocks, 16384);
+        __m256i a = _mm256_setzero_si256();
+        __m256i b = _mm256_setzero_si256();
+        for (size_t i = 0; i < steps; ++i, bytes += 64) {
+            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bytes));
+            const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bytes + 32));
+            a = _mm256_add_epi32(
+                a, _mm256_add_epi32(_mm256_and_si256(x, low_words), _mm256_srli_epi32(x, 16)));
+            b = _mm256_add_epi32(
+                b, _mm256_add_epi32(_mm256_and_si256(y, low_words), _mm256_srli_epi32(y, 16)));
+        }
+        // Widen before adding the two: each lane may be near 2^31.
+        const __m256i wide = _mm256_add_epi64(
+            _mm256_add_epi64(_mm256_cvtepu32_epi64(_mm256_castsi256_si128(a)),
+                             _mm256_cvtepu32_epi64(_mm256_extracti128_si256(a, 1))),
+            _mm256_add_epi64(_mm256_cvtepu32_epi64(_mm256_castsi256_si128(b)),
+                             _mm256_cvtepu32_epi64(_mm256_extracti128_si256(b, 1))));
+        alignas(32) uint64_t lanes[4];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), wide);
+        total += lanes[0] + lanes[1] + lanes[2] + lanes[3];
+        blocks -= steps;
+    }
+    return total;
+}
+
+bool cpu_has_avx2() {
+    // 0: not asked yet, 1: no, 2: yes. __builtin_cpu_init() makes the answer
+    // right even before libgcc's own constructor ran (a wrapper called from
+    // another library's constructor).
+    static std::atomic<int> known{0};
+    int state = known.load(std::memory_order_relaxed);
+    if (state == 0) {
+        __builtin_cpu_init();
+        state = __builtin_cpu_supports("avx2") ? 2 : 1;
+        known.store(state, std::memory_order_relaxed);
+    }
+    return state == 2;
+}
+#endif
+
+}  // namespace
+
 uint32_t checksum_add(Bytes data, uint32_t sum) {
-    // Eight bytes per step in host order: the ones'-complement sum commutes
-    // with byte swapping (RFC 1071 section 2(B)), so the native sum, folded
-    // to 16 bits and swapped once, equals the sum of big-endian 16-bit
-    // words. (A 16-bit loop was a tenth of a bulk TCP transfer's CPU.)
+    // (A 16-bit loop was a tenth of a bulk TCP transfer's CPU; a 64-bit one
+    // whose lanes the compiler kept on the stack, 8% of the sender's.)
     const uint8_t* bytes = data.data();
     const size_t size = data.size();
-    // Four independent accumulators keep the adds from waiting on each other.
-    uint64_t lanes[4] = {0, 0, 0, 0};
     size_t i = 0;
-    for (; i + 32 <= size; i += 32) {
-        uint64_t words[4];
-        std::memcpy(words, bytes + i, sizeof(words));
-        for (int lane = 0; lane < 4; ++lane)  // < 2^33 per step: no overflow
-            lanes[lane] += (words[lane] & 0xffffffff) + (words[lane] >> 32);
+    uint64_t native = 0;
+#if defined(__x86_64__)
+    if (size >= 128 && cpu_has_avx2()) {
+        native = native_sum_avx2(bytes, size / 64);
+        i = size / 64 * 64;
     }
-    uint64_t native = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+#endif
+    // Eight bytes per step, as two 32-bit halves (< 2^33 per step: a 64-bit
+    // sum cannot overflow for any span a caller has).
     for (; i + 8 <= size; i += 8) {
         uint64_t word;
         std::memcpy(&word, bytes + i, sizeof(word));

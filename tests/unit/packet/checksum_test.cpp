@@ -139,7 +139,8 @@ TEST_CASE("checksum_add equals the 16-bit big-endian sum for every length and of
     size_t compared = 0;
     size_t differing = 0;
     for (size_t offset = 0; offset < 9; ++offset) {
-        for (size_t length = 0; length + offset <= buffer.size(); length += (length < 64 ? 1 : 37)) {
+        for (size_t length = 0; length + offset <= buffer.size();
+             length += (length < 64 ? 1 : 37)) {
             const Bytes data(buffer.data() + offset, length);
             for (const uint32_t initial : {0u, 0x1234u, 0xfffe0001u}) {
                 ++compared;
@@ -155,4 +156,19 @@ TEST_CASE("checksum_add equals the 16-bit big-endian sum for every length and of
     CHECK(differing == 0);
     const std::vector<uint8_t> all_ones(1500, 0xff);
     CHECK(checksum_fold(checksum_add(all_ones)) == reference(all_ones, 0));
+    // Past the vector path's 1 MiB between widenings, with every lane at its
+    // largest (all ones) and with mixed bytes, at odd lengths and offsets.
+    std::vector<uint8_t> large(3 * 1024 * 1024 + 77, 0xff);
+    for (const size_t length : {size_t{1} << 20, (size_t{1} << 20) + 64, large.size() - 1}) {
+        CHECK(checksum_fold(checksum_add(Bytes(large.data(), length))) ==
+              reference(Bytes(large.data(), length), 0));
+    }
+    for (auto& byte : large) {
+        state = state * 1103515245u + 12345u;
+        byte = static_cast<uint8_t>(state >> 16);
+    }
+    for (const size_t offset : {0, 1, 7}) {
+        const Bytes data(large.data() + offset, large.size() - offset - 3);
+        CHECK(checksum_fold(checksum_add(data, 0xfffe0001u)) == reference(data, 0xfffe0001u));
+    }
 }
