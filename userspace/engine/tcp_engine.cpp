@@ -491,6 +491,10 @@ Result<TcpSocketId> TcpEngine::accept(TcpSocketId id, int kernel_fd) {
 
 Result<size_t> TcpEngine::send(TcpSocketId id, std::span<const iovec> data) {
     OperationLock lock(*this);
+    // ACKs waiting in the rings free send buffer room for this call (as
+    // Linux's release_sock() processes the backlog); looked up after, since
+    // they may also end the connection.
+    if (host_.take_rx_for_send_locked) host_.take_rx_for_send_locked();
     auto found = find_locked(id);
     if (!found) return found.error();
     Flow* flow = flow_of_locked(*found.value());

@@ -49,6 +49,7 @@ struct TcpEngineHost {
     net::RouteResolver* routes = nullptr;                   // own lock
     net::NeighbourTable* neighbours = nullptr;              // own lock
     std::function<void()> poll_rx_locked;                   // drains every RX ring
+    std::function<void()> take_rx_for_send_locked;          // the same, before a send
     std::chrono::milliseconds neighbour_wait{1000};
 };
 

@@ -114,6 +114,7 @@ Result<std::unique_ptr<UdpEngine>> UdpEngine::create(const UdpEngineConfig& conf
     tcp_host.routes = engine->routes_.get();
     tcp_host.neighbours = engine->neighbours_.get();
     tcp_host.poll_rx_locked = [self = engine.get()] { self->poll_rx_locked(); };
+    tcp_host.take_rx_for_send_locked = [self = engine.get()] { self->take_rx_for_send_locked(); };
     tcp_host.neighbour_wait = config.neighbour_wait;
     engine->tcp_ = std::make_unique<TcpEngine>(tcp_host, config.tcp_faults);
     if (auto status = engine->tcp_->init(); !status) return status.error();

@@ -255,6 +255,13 @@ class UdpEngine {
 
     // RX path (udp_engine_rx.cpp)
     size_t poll_rx_locked();
+    // A TCP send takes in what the rings hold first (the ACKs that free its
+    // send buffer), without waking the kernel for frames it left batched.
+    // When frames were there (a transfer in flight) the sending thread takes
+    // the poller lease: it comes back with the next send, and a progress
+    // thread woken by each ACK would only queue for the mutex it holds.
+    void take_rx_for_send_locked();
+    size_t receive_rx_locked();
     void handle_frame(InterfacePort& port, packet::Bytes frame, uint64_t now_mono_ns,
                       uint64_t now_real_ns);
     void deliver(InterfacePort& port, packet::Bytes frame, const packet::ParsedFrame& parsed,

@@ -40,11 +40,19 @@ size_t UdpEngine::poll_rx() {
 }
 
 size_t UdpEngine::poll_rx_locked() {
+    // Whoever looks for datagrams may wait for answers to what it sent.
+    flush_tx_locked();
+    return receive_rx_locked();
+}
+
+void UdpEngine::take_rx_for_send_locked() {
+    if (receive_rx_locked() > 0 && progress_) renew_poller_lease();
+}
+
+size_t UdpEngine::receive_rx_locked() {
     // Only mutex holders write it: a plain increment, no locked instruction.
     rx_takers_.polls.store(rx_takers_.polls.load(std::memory_order_relaxed) + 1,
                            std::memory_order_relaxed);
-    // Whoever looks for datagrams may wait for answers to what it sent.
-    flush_tx_locked();
     std::array<afxdp::RxFrame, kRxBatch> frames{};
     size_t total = 0;
     // Read once a frame is there: a spinning receiver calls this in a loop.
