@@ -521,7 +521,13 @@ Result<size_t> TcpEngine::send(TcpSocketId id, std::span<const iovec> data) {
         if (result.bytes < bytes.size()) break;
     }
     service_locked(*flow, t);
-    if (total > 0) return total;
+    if (total > 0) {
+        // A long send (a window's worth of wake-ups, hundreds of us) outlasts
+        // the lease taken above: what came meanwhile goes in now, and the
+        // lease counts from here (flow is not used after: RX may end it).
+        if (host_.take_rx_for_send_locked) host_.take_rx_for_send_locked();
+        return total;
+    }
     if (error == 0) return size_t{0};
     // Reported by this call, when it is the connection's error (not the
     // EPIPE of a write side shut down, which leaves a later reset to report).
