@@ -13,6 +13,10 @@ namespace xlane::packet {
 // pieces can be chained, provided every piece but the last has even length.
 [[nodiscard]] uint32_t checksum_add(Bytes data, uint32_t sum = 0);
 
+// checksum_add(data, sum), copying `data` to `out` (data.size() bytes, not
+// overlapping it) in the same pass: a frame's payload is read once.
+[[nodiscard]] uint32_t copy_and_checksum_add(uint8_t* out, Bytes data, uint32_t sum = 0);
+
 // Folds a 32-bit partial sum to 16 bits (end-around carry).
 [[nodiscard]] uint16_t checksum_fold(uint32_t sum);
 

@@ -221,11 +221,12 @@ size_t encode_segment(const SegmentHeader& header, const TcpOptions& options, pa
     store_be16(p + 16, 0);
     store_be16(p + 18, header.urgent);
     encode_options(options, out.subspan(packet::kTcpHeaderLen, options_len));
-    if (!payload.empty())
-        std::memcpy(p + packet::kTcpHeaderLen + options_len, payload.data(), payload.size());
-    const uint16_t checksum =
-        packet::internet_checksum(out.first(total), pseudo_sum(src, dst, total));
-    store_be16(p + 16, checksum);
+    // Header and options (a multiple of 4 bytes, so the sums chain), then the
+    // payload summed as it is copied in: read once, never read back.
+    const size_t header_len = packet::kTcpHeaderLen + options_len;
+    uint32_t sum = packet::checksum_add(out.first(header_len), pseudo_sum(src, dst, total));
+    if (!payload.empty()) sum = packet::copy_and_checksum_add(p + header_len, payload, sum);
+    store_be16(p + 16, static_cast<uint16_t>(~packet::checksum_fold(sum)));
     return total;
 }
 

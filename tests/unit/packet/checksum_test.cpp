@@ -172,3 +172,30 @@ TEST_CASE("checksum_add equals the 16-bit big-endian sum for every length and of
         CHECK(checksum_fold(checksum_add(data, 0xfffe0001u)) == reference(data, 0xfffe0001u));
     }
 }
+
+TEST_CASE("copy_and_checksum_add copies and sums as checksum_add does", "[checksum]") {
+    std::vector<uint8_t> source(5000);
+    uint32_t state = 777;
+    for (auto& byte : source) {
+        state = state * 1103515245u + 12345u;
+        byte = static_cast<uint8_t>(state >> 16);
+    }
+    size_t differing = 0;
+    for (size_t offset = 0; offset < 5; ++offset) {
+        for (size_t length = 0; length + offset <= source.size();
+             length += (length < 200 ? 1 : 61)) {
+            const Bytes data(source.data() + offset, length);
+            std::vector<uint8_t> out(length + 16, 0xee);
+            const uint32_t copied = copy_and_checksum_add(out.data() + 3, data, 0x1234u);
+            const bool same_sum = copied == checksum_add(data, 0x1234u);
+            const bool same_bytes = std::equal(data.begin(), data.end(), out.begin() + 3);
+            const bool untouched = out[2] == 0xee && out[3 + length] == 0xee;
+            if (!same_sum || !same_bytes || !untouched) {
+                ++differing;
+                UNSCOPED_INFO("offset " << offset << " length " << length << " sum " << same_sum
+                                        << " bytes " << same_bytes << " bounds " << untouched);
+            }
+        }
+    }
+    CHECK(differing == 0);
+}
