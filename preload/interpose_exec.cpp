@@ -135,9 +135,10 @@ int exec_searching_path(const char* file, char* const argv[], char* const envp[]
 
 XLANE_INTERPOSE void _exit(int status) {
     // Linux closes the sockets of a process that ends: fast TCP peers get
-    // FIN (or RST for unread bytes) as they would from exit().
-    xlane::preload::close_fast_sockets_before_image_ends();
-    xlane::preload::flush_before_image_ends();
+    // FIN (or RST for unread bytes) as they would from exit(). A closing
+    // that timed out leaves the engine alone (its mutex may never come free).
+    if (xlane::preload::close_fast_sockets_before_image_ends())
+        xlane::preload::flush_before_image_ends();
     // No atexit handler runs: the stats segment goes here, or it would stay
     // until the next `xlane sockets`/`stats` found its process dead.
     xlane::stats::remove_process_segment_at_exit();
@@ -146,9 +147,10 @@ XLANE_INTERPOSE void _exit(int status) {
 
 XLANE_INTERPOSE void _Exit(int status) {
     // Linux closes the sockets of a process that ends: fast TCP peers get
-    // FIN (or RST for unread bytes) as they would from exit().
-    xlane::preload::close_fast_sockets_before_image_ends();
-    xlane::preload::flush_before_image_ends();
+    // FIN (or RST for unread bytes) as they would from exit(). A closing
+    // that timed out leaves the engine alone (its mutex may never come free).
+    if (xlane::preload::close_fast_sockets_before_image_ends())
+        xlane::preload::flush_before_image_ends();
     // No atexit handler runs: the stats segment goes here, or it would stay
     // until the next `xlane sockets`/`stats` found its process dead.
     xlane::stats::remove_process_segment_at_exit();

@@ -30,25 +30,6 @@ int fcntl_syscall(int fd, int cmd, ...) {
     return static_cast<int>(::syscall(SYS_fcntl, fd, cmd, arg));
 }
 
-// glibc's signal(): BSD semantics (the handler stays, calls restart, the
-// signal is blocked while its handler runs). Unlike glibc's, it cannot see
-// siginterrupt()'s choices; it only serves calls made while this thread is
-// inside dlsym.
-__sighandler_t bsd_signal_fallback(int sig, __sighandler_t handler) noexcept {
-    if (handler == SIG_ERR || sig < 1 || sig >= NSIG) {
-        errno = EINVAL;
-        return SIG_ERR;
-    }
-    struct sigaction action {};
-    action.sa_handler = handler;
-    sigemptyset(&action.sa_mask);
-    sigaddset(&action.sa_mask, sig);
-    action.sa_flags = SA_RESTART;
-    struct sigaction old {};
-    if (__sigaction(sig, &action, &old) < 0) return SIG_ERR;
-    return old.sa_handler;
-}
-
 int ioctl_syscall(int fd, unsigned long request, ...) noexcept {
     va_list args;
     va_start(args, request);
@@ -217,8 +198,10 @@ constinit Original<decltype(::splice)> splice{"splice",
     [](int in, loff_t* in_off, int out, loff_t* out_off, size_t n, unsigned flags) {
         return sys(SYS_splice, in, in_off, out, out_off, n, flags); }};
 
-constinit Original<decltype(::signal)> signal{"signal", bsd_signal_fallback};
-constinit Original<decltype(::signal)> bsd_signal{"bsd_signal", bsd_signal_fallback};
+constinit Original<decltype(::sigaction)> sigaction{"sigaction", __sigaction};
+// ssignal() is glibc's signal() under another name (one function, three
+// aliases), and this library does not shadow it.
+constinit Original<decltype(::signal)> signal{"signal", ssignal};
 
 constinit Original<decltype(::poll)> poll{"poll", poll_syscall};
 constinit Original<decltype(::__poll_chk)> poll_chk{"__poll_chk",

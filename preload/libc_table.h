@@ -26,11 +26,9 @@ ssize_t __recvfrom_chk(int fd, void* buf, size_t len, size_t buflen, int flags,
 int __poll_chk(struct pollfd* fds, nfds_t nfds, int timeout, size_t fdslen);
 int __ppoll_chk(struct pollfd* fds, nfds_t nfds, const struct timespec* timeout,
                 const sigset_t* sigmask, size_t fdslen);
-// glibc's public aliases of sigaction and sysv_signal, which libxlane.so does
-// not shadow: the library reaches the real ones through these, with no dlsym
-// (they run in signal handlers).
-int __sigaction(int sig, const struct sigaction* act, struct sigaction* oldact);
-__sighandler_t __sysv_signal(int sig, __sighandler_t handler);
+// glibc's public alias of sigaction, which libxlane.so does not shadow: the
+// fallback of the sigaction entry below.
+int __sigaction(int sig, const struct sigaction* act, struct sigaction* oldact) __THROW;
 }
 
 namespace xlane::preload::libc {
@@ -80,9 +78,11 @@ extern Original<decltype(::sendfile)> sendfile;
 extern Original<decltype(::sendfile)> sendfile64;  // same contract; the LFS name
 extern Original<decltype(::splice)> splice;
 
-// Signal dispositions (interpose_signal.cpp; sigaction itself is __sigaction).
+// Signal dispositions (interpose_signal.cpp). The next definitions, not
+// glibc's directly: a sanitizer runtime loaded after this library intercepts
+// them and must see every handler installed.
+extern Original<decltype(::sigaction)> sigaction;
 extern Original<decltype(::signal)> signal;
-extern Original<decltype(::signal)> bsd_signal;  // the same function in glibc
 
 // Readiness.
 extern Original<decltype(::poll)> poll;

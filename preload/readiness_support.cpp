@@ -237,7 +237,7 @@ bool SpinYield::cpu_wanted() {
 bool signal_handlers_restart() {
     for (int sig = 1; sig < _NSIG; ++sig) {
         struct sigaction action {};
-        if (::__sigaction(sig, nullptr, &action) != 0) continue;  // as installed
+        if (libc::sigaction(sig, nullptr, &action) != 0) continue;
         if (action.sa_handler == SIG_DFL || action.sa_handler == SIG_IGN) continue;
         if ((action.sa_flags & SA_RESTART) == 0) return false;
     }

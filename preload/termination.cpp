@@ -82,22 +82,27 @@ void wait_for_helper() {
 // not the helper thread; a vfork child shares our memory), and never from
 // inside the engine. A second caller, on another thread, waits for the same
 // closing.
-void close_through_helper() {
-    if (g_armed_pid.load() != current_pid() || inside_engine()) return;
+// Returns false when the helper did not finish in time: it may hold the
+// engine mutex, blocked (a lock the interrupted thread holds), so nothing
+// after this may take that mutex.
+bool close_through_helper() {
+    if (g_armed_pid.load() != current_pid() || inside_engine()) return true;
     int64_t unset = 0;
     if (g_deadline_ns.compare_exchange_strong(unset, monotonic_ns() + kWaitNs))
         futex_set_and_wake(&g_request);
     wait_for_helper();
+    return __atomic_load_n(&g_done, __ATOMIC_ACQUIRE) != 0;
 }
 
 void on_terminating_signal(int sig) {
     const int saved_errno = errno;
-    close_through_helper();
-    // Die of the signal, as its default action would have made us (libc's
-    // sigaction: the interposed one would put this handler back).
+    (void)close_through_helper();
+    // Die of the signal, as its default action would have made us (the next
+    // sigaction, resolved when arming: the interposed one would put this
+    // handler back).
     struct sigaction fallback {};
     fallback.sa_handler = SIG_DFL;
-    ::__sigaction(sig, &fallback, nullptr);
+    libc::sigaction(sig, &fallback, nullptr);
     sigset_t unblock;
     sigemptyset(&unblock);
     sigaddset(&unblock, sig);
@@ -124,10 +129,11 @@ bool is_armed_signal(int sig) {
 
 }  // namespace
 
-void close_fast_sockets_before_image_ends() {
+bool close_fast_sockets_before_image_ends() {
     const int saved_errno = errno;
-    close_through_helper();
+    const bool finished = close_through_helper();
     errno = saved_errno;
+    return finished;
 }
 
 bool keep_graceful_for_default(int sig, const struct sigaction& requested,
@@ -169,11 +175,11 @@ void arm_graceful_termination() {
     g_armed_pid.store(pid);
     for (int sig : kSignals) {
         struct sigaction current {};
-        if (::__sigaction(sig, nullptr, &current) != 0 || (current.sa_flags & SA_SIGINFO) != 0 ||
+        if (libc::sigaction(sig, nullptr, &current) != 0 || (current.sa_flags & SA_SIGINFO) != 0 ||
             current.sa_handler != SIG_DFL)
             continue;  // the program's own choice stays (or, in a forked child, ours)
         const struct sigaction ours = graceful_action();
-        ::__sigaction(sig, &ours, nullptr);
+        libc::sigaction(sig, &ours, nullptr);
     }
 }
 

@@ -18,16 +18,20 @@ namespace xlane::preload {
 // report SIG_DFL, setting SIG_DFL keeps it, and any other disposition the
 // program sets replaces it. Known differences: other threads run on while
 // the sockets close (milliseconds, up to 3 s), where Linux stops them at
-// once, and may see their fast sockets go; sigset() and ssignal(), and the
-// rt_sigaction system call made directly, still see the handler.
+// once, and may see their fast sockets go; sigset() and ssignal(), the
+// rt_sigaction system call made directly, and a ThreadSanitizer build (see
+// preload/CMakeLists.txt) still see the handler.
 void arm_graceful_termination();
 
 // _exit() or _Exit() in the process that armed the handler: the same
 // closing as a terminating signal's (FINs, the hand-over to the kernel),
 // waited for at most 3 s, since Linux closes the sockets of a process that
 // ends this way too. Nothing in a vfork or forked child, or from inside the
-// engine (a signal handler that interrupted it). Async-signal-safe.
-void close_fast_sockets_before_image_ends();
+// engine (a signal handler that interrupted it). Async-signal-safe. Returns
+// false when the closing did not finish in time: the engine may then be
+// stuck (the helper blocked on a lock the interrupted thread holds), and the
+// caller must not wait for its mutex.
+[[nodiscard]] bool close_fast_sockets_before_image_ends();
 
 // The program asks for `requested` on `sig`: when that is SIG_DFL for a signal
 // whose handler this process armed, fills `graceful` with the handler's own

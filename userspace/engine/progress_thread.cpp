@@ -51,10 +51,15 @@ Result<std::unique_ptr<ProgressThread>> ProgressThread::start(std::vector<int> f
     return thread;
 }
 
-ProgressThread::~ProgressThread() {
+void ProgressThread::stop() {
+    if (!thread_.joinable()) return;
     const uint64_t one = 1;
     (void)!::write(stop_.get(), &one, sizeof(one));
-    if (thread_.joinable()) thread_.join();
+    thread_.join();
+}
+
+ProgressThread::~ProgressThread() {
+    stop();
 }
 
 void ProgressThread::run() {

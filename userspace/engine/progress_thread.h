@@ -66,7 +66,9 @@ class ProgressThread {
     // The last RX spinner went to sleep: if the thread sleeps without the RX
     // fds, it wakes to watch them again (an eventfd write, only then).
     void rx_spinners_gone();
-    // Stops and joins.
+    // Stops and joins (once; the destructor does it too). The counters below
+    // are final after it.
+    void stop();
     ~ProgressThread();
     ProgressThread(const ProgressThread&) = delete;
     ProgressThread& operator=(const ProgressThread&) = delete;

@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 #include <thread>
 
@@ -525,7 +526,13 @@ Result<size_t> TcpEngine::send(TcpSocketId id, std::span<const iovec> data) {
         // A long send (a window's worth of wake-ups, hundreds of us) outlasts
         // the lease taken above: what came meanwhile goes in now, and the
         // lease counts from here (flow is not used after: RX may end it).
-        if (host_.take_rx_for_send_locked) host_.take_rx_for_send_locked();
+        // The bytes are queued whatever happens to it: a failure here (no
+        // memory for a frame's work) must not turn this call into an error
+        // that a retry would answer with the same bytes again.
+        try {
+            if (host_.take_rx_for_send_locked) host_.take_rx_for_send_locked();
+        } catch (const std::bad_alloc&) {
+        }
         return total;
     }
     if (error == 0) return size_t{0};

@@ -23,7 +23,10 @@ namespace {
 // 64 bytes per step: each 32-bit lane of two AVX2 accumulators takes the two
 // 16-bit words of its lane of a load. A lane grows by less than 2^17 a step,
 // so the accumulators are emptied into 64 bits every 16384 steps (1 MiB).
-__attribute__((target("avx2"))) uint64_t native_sum_avx2(const uint8_t* bytes, size_t blocks) {
+// With `copy_to`, each block is also stored there as it goes: the bytes are
+// read once, and the stores (to cold UMEM frames, mostly) never read back.
+__attribute__((target("avx2"))) uint64_t native_sum_avx2(const uint8_t* bytes, size_t blocks,
+                                                         uint8_t* copy_to) {
     const __m256i low_words = _mm256_set1_epi32(0xffff);
     uint64_t total = 0;
     while (blocks > 0) {
@@ -33,45 +36,17 @@ __attribute__((target("avx2"))) uint64_t native_sum_avx2(const uint8_t* bytes, s
         for (size_t i = 0; i < steps; ++i, bytes += 64) {
             const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bytes));
             const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bytes + 32));
+            if (copy_to != nullptr) {  // the same branch every step: predicted
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(copy_to), x);
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(copy_to + 32), y);
+                copy_to += 64;
+            }
             a = _mm256_add_epi32(
                 a, _mm256_add_epi32(_mm256_and_si256(x, low_words), _mm256_srli_epi32(x, 16)));
             b = _mm256_add_epi32(
                 b, _mm256_add_epi32(_mm256_and_si256(y, low_words), _mm256_srli_epi32(y, 16)));
         }
         // Widen before adding the two: each lane may be near 2^31.
-        const __m256i wide = _mm256_add_epi64(
-            _mm256_add_epi64(_mm256_cvtepu32_epi64(_mm256_castsi256_si128(a)),
-                             _mm256_cvtepu32_epi64(_mm256_extracti128_si256(a, 1))),
-            _mm256_add_epi64(_mm256_cvtepu32_epi64(_mm256_castsi256_si128(b)),
-                             _mm256_cvtepu32_epi64(_mm256_extracti128_si256(b, 1))));
-        alignas(32) uint64_t lanes[4];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), wide);
-        total += lanes[0] + lanes[1] + lanes[2] + lanes[3];
-        blocks -= steps;
-    }
-    return total;
-}
-
-// The same sum, copying each block to `out` as it goes: the bytes are read
-// once, and the stores (to cold UMEM frames, mostly) are never read back.
-__attribute__((target("avx2"))) uint64_t native_sum_copy_avx2(uint8_t* out, const uint8_t* bytes,
-                                                              size_t blocks) {
-    const __m256i low_words = _mm256_set1_epi32(0xffff);
-    uint64_t total = 0;
-    while (blocks > 0) {
-        const size_t steps = std::min<size_t>(blocks, 16384);
-        __m256i a = _mm256_setzero_si256();
-        __m256i b = _mm256_setzero_si256();
-        for (size_t i = 0; i < steps; ++i, bytes += 64, out += 64) {
-            const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bytes));
-            const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bytes + 32));
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), x);
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 32), y);
-            a = _mm256_add_epi32(
-                a, _mm256_add_epi32(_mm256_and_si256(x, low_words), _mm256_srli_epi32(x, 16)));
-            b = _mm256_add_epi32(
-                b, _mm256_add_epi32(_mm256_and_si256(y, low_words), _mm256_srli_epi32(y, 16)));
-        }
         const __m256i wide = _mm256_add_epi64(
             _mm256_add_epi64(_mm256_cvtepu32_epi64(_mm256_castsi256_si128(a)),
                              _mm256_cvtepu32_epi64(_mm256_extracti128_si256(a, 1))),
@@ -130,7 +105,7 @@ uint32_t checksum_add(Bytes data, uint32_t sum) {
     uint64_t native = 0;
 #if defined(__x86_64__)
     if (data.size() >= 128 && cpu_has_avx2()) {
-        native = native_sum_avx2(data.data(), data.size() / 64);
+        native = native_sum_avx2(data.data(), data.size() / 64, nullptr);
         done = data.size() / 64 * 64;
     }
 #endif
@@ -142,7 +117,7 @@ uint32_t copy_and_checksum_add(uint8_t* out, Bytes data, uint32_t sum) {
     uint64_t native = 0;
 #if defined(__x86_64__)
     if (data.size() >= 128 && cpu_has_avx2()) {
-        native = native_sum_copy_avx2(out, data.data(), data.size() / 64);
+        native = native_sum_avx2(data.data(), data.size() / 64, out);
         done = data.size() / 64 * 64;
     }
 #endif

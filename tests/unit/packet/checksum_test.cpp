@@ -120,6 +120,18 @@ TEST_CASE("address text conversions", "[wire]") {
     CHECK_FALSE(parse_mac("02:00:00:aa:bb:0c:00").has_value());
 }
 
+namespace {
+
+// Reproducible bytes (an LCG): a failing length names the same data every run.
+void fill_pseudo_random(std::vector<uint8_t>& bytes, uint32_t& state) {
+    for (auto& byte : bytes) {
+        state = state * 1103515245u + 12345u;
+        byte = static_cast<uint8_t>(state >> 16);
+    }
+}
+
+}  // namespace
+
 TEST_CASE("checksum_add equals the 16-bit big-endian sum for every length and offset") {
     // Reference: RFC 1071's loop, one big-endian 16-bit word at a time.
     const auto reference = [](Bytes data, uint32_t sum) {
@@ -132,10 +144,7 @@ TEST_CASE("checksum_add equals the 16-bit big-endian sum for every length and of
     };
     std::vector<uint8_t> buffer(1600);
     uint32_t state = 12345;
-    for (auto& byte : buffer) {
-        state = state * 1103515245u + 12345u;
-        byte = static_cast<uint8_t>(state >> 16);
-    }
+    fill_pseudo_random(buffer, state);
     size_t compared = 0;
     size_t differing = 0;
     for (size_t offset = 0; offset < 9; ++offset) {
@@ -163,10 +172,7 @@ TEST_CASE("checksum_add equals the 16-bit big-endian sum for every length and of
         CHECK(checksum_fold(checksum_add(Bytes(large.data(), length))) ==
               reference(Bytes(large.data(), length), 0));
     }
-    for (auto& byte : large) {
-        state = state * 1103515245u + 12345u;
-        byte = static_cast<uint8_t>(state >> 16);
-    }
+    fill_pseudo_random(large, state);
     for (const size_t offset : {0, 1, 7}) {
         const Bytes data(large.data() + offset, large.size() - offset - 3);
         CHECK(checksum_fold(checksum_add(data, 0xfffe0001u)) == reference(data, 0xfffe0001u));
@@ -176,10 +182,7 @@ TEST_CASE("checksum_add equals the 16-bit big-endian sum for every length and of
 TEST_CASE("copy_and_checksum_add copies and sums as checksum_add does", "[checksum]") {
     std::vector<uint8_t> source(5000);
     uint32_t state = 777;
-    for (auto& byte : source) {
-        state = state * 1103515245u + 12345u;
-        byte = static_cast<uint8_t>(state >> 16);
-    }
+    fill_pseudo_random(source, state);
     size_t differing = 0;
     for (size_t offset = 0; offset < 5; ++offset) {
         for (size_t length = 0; length + offset <= source.size();

@@ -10,7 +10,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 # Written out here, not read from exports.map, so a change to the map or to the
 # visibility flags shows up as a difference.
 expected="
-_Exit _exit __poll_chk __ppoll_chk __read_chk __recv_chk __recvfrom_chk
+_Exit _exit __poll_chk __ppoll_chk __read_chk __recv_chk __recvfrom_chk __sysv_signal
 accept accept4 bind close close_range closefrom connect dup dup2 dup3
 epoll_create epoll_create1 epoll_ctl epoll_pwait epoll_pwait2 epoll_wait
 execl execle execlp execv execve execvp execvpe

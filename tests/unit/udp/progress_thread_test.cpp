@@ -44,8 +44,7 @@ Counts counts_over(std::chrono::milliseconds span, const Rx& rx, const RxTakers&
         {}, {rx.fd}, &takers, 1000ms, [] {}, {}, 200us);
     REQUIRE(thread);
     std::this_thread::sleep_for(span);
-    // Rounds first: a recheck counts its round before running it, so the
-    // rounds read here are never more than the recheck rounds read next.
+    thread.value()->stop();  // the counters are final (and read consistently)
     Counts counts;
     counts.rounds = thread.value()->wakeups();
     counts.unpolled_recheck_rounds = thread.value()->unpolled_recheck_rounds();
@@ -136,6 +135,7 @@ TEST_CASE("progress thread: the long tick still comes while spinners keep the RX
     auto thread = ProgressThread::start({}, {rx.fd}, &takers, 20ms, [] {}, {}, 200us);
     REQUIRE(thread);
     std::this_thread::sleep_for(110ms);
+    thread.value()->stop();
     const uint64_t rounds = thread.value()->wakeups();
     const uint64_t recheck_rounds = thread.value()->unpolled_recheck_rounds();
     const auto elapsed = std::chrono::steady_clock::now() - start;
