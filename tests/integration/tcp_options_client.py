@@ -198,7 +198,12 @@ def victim():
     assert libc.sigaction(signal.SIGTERM, default, old) == 0
     seen.append(named(ctypes.c_void_p.from_buffer(old).value))
     seen.append(named(libc.signal(signal.SIGHUP, None)))
-    conn.sendall(("SIGTERM %s, SIGHUP %s; set to SIG_DFL, they were %s and %s\n"
+    # What signal() is in a C program built with -std=c11 or _POSIX_C_SOURCE.
+    sysv_signal = getattr(libc, "__sysv_signal")
+    sysv_signal.restype = ctypes.c_void_p
+    sysv_signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    seen.append(named(sysv_signal(signal.SIGTERM, None)))
+    conn.sendall(("SIGTERM %s, SIGHUP %s; set to SIG_DFL, they were %s and %s, then %s\n"
                   % tuple(seen)).encode())
     # SIGUSR1 stands for a program that ends with _exit() (no exit handler).
     signal.signal(signal.SIGUSR1, lambda *_: os._exit(3))
