@@ -37,6 +37,19 @@ constexpr const char* kDefaultPath = "/bin:/usr/bin";  // glibc's default
     for (;;) ::syscall(SYS_exit_group, status);
 }
 
+// What _exit and _Exit do: no exit handler runs after them.
+[[noreturn]] void end_image_now(int status) {
+    // Linux closes the sockets of a process that ends: fast TCP peers get
+    // FIN (or RST for unread bytes) as they would from exit(). A closing
+    // that timed out leaves the engine alone (its mutex may never come free).
+    if (xlane::preload::close_fast_sockets_before_image_ends())
+        xlane::preload::flush_before_image_ends();
+    // No atexit handler runs: the stats segment goes here, or it would stay
+    // until the next `xlane sockets`/`stats` found its process dead.
+    xlane::stats::remove_process_segment_at_exit();
+    exit_group_now(status);
+}
+
 int raw_execve(const char* path, char* const argv[], char* const envp[]) {
     return static_cast<int>(::syscall(SYS_execve, path, argv, envp));
 }
@@ -134,27 +147,11 @@ int exec_searching_path(const char* file, char* const argv[], char* const envp[]
 }  // namespace
 
 XLANE_INTERPOSE void _exit(int status) {
-    // Linux closes the sockets of a process that ends: fast TCP peers get
-    // FIN (or RST for unread bytes) as they would from exit(). A closing
-    // that timed out leaves the engine alone (its mutex may never come free).
-    if (xlane::preload::close_fast_sockets_before_image_ends())
-        xlane::preload::flush_before_image_ends();
-    // No atexit handler runs: the stats segment goes here, or it would stay
-    // until the next `xlane sockets`/`stats` found its process dead.
-    xlane::stats::remove_process_segment_at_exit();
-    exit_group_now(status);
+    end_image_now(status);
 }
 
 XLANE_INTERPOSE void _Exit(int status) {
-    // Linux closes the sockets of a process that ends: fast TCP peers get
-    // FIN (or RST for unread bytes) as they would from exit(). A closing
-    // that timed out leaves the engine alone (its mutex may never come free).
-    if (xlane::preload::close_fast_sockets_before_image_ends())
-        xlane::preload::flush_before_image_ends();
-    // No atexit handler runs: the stats segment goes here, or it would stay
-    // until the next `xlane sockets`/`stats` found its process dead.
-    xlane::stats::remove_process_segment_at_exit();
-    exit_group_now(status);
+    end_image_now(status);
 }
 
 XLANE_INTERPOSE int execve(const char* path, char* const argv[], char* const envp[]) {

@@ -116,7 +116,7 @@ class ProgressThread {
     std::atomic<bool> sleeping_long_{false};
     Callback on_wake_;
     Callback on_start_;
-    UniqueFd stop_;  // eventfd: written once by the destructor
+    UniqueFd stop_;  // eventfd: written once, by stop()
     std::atomic<uint64_t> wakeups_{0};
     std::atomic<uint64_t> unpolled_recheck_rounds_{0};
     std::atomic<uint64_t> rx_rechecks_{0};
