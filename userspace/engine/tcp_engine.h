@@ -240,6 +240,10 @@ class TcpEngine {
     // `t`: the caller's clock reading (one per burst, not one per segment).
     void transmit_locked(InterfacePort& port, const tcp::FrameAddressing& addressing,
                          const tcp::OutSegment& segment, tcp::Instant t);
+    // `payload`: the segment's payload, as TcpConnection::pop_output gave it.
+    void transmit_locked(InterfacePort& port, const tcp::FrameAddressing& addressing,
+                         const tcp::OutSegment& segment, tcp::PayloadParts payload,
+                         tcp::Instant t);
     // Queues one frame on the port's TX ring; the wake-up waits for a batch
     // (tx_kick_batch frames) or for flush_tx_locked() at the end of the call.
     void put_on_wire_locked(InterfacePort& port, std::span<const uint8_t> frame, tcp::Instant t);

@@ -122,8 +122,9 @@ void TcpEngine::end_rx_batch_locked() {
 }
 
 void TcpEngine::service_locked(Flow& flow, tcp::Instant t) {
-    while (auto out = flow.conn->pop_output())
-        transmit_locked(*flow.port, flow.addressing, *out, t);
+    tcp::PayloadParts payload;
+    while (auto out = flow.conn->pop_output(payload))
+        transmit_locked(*flow.port, flow.addressing, *out, payload, t);
     // Readiness comes from levels; the edge events only re-signal (EPOLLET).
     const bool edge = flow.conn->take_events() != 0;
     if (flow.owner != 0)
@@ -138,13 +139,19 @@ void TcpEngine::service_locked(Flow& flow, tcp::Instant t) {
 
 void TcpEngine::transmit_locked(InterfacePort& port, const tcp::FrameAddressing& addressing,
                                 const tcp::OutSegment& segment, tcp::Instant t) {
+    transmit_locked(port, addressing, segment, tcp::PayloadParts{segment.payload, {}}, t);
+}
+
+void TcpEngine::transmit_locked(InterfacePort& port, const tcp::FrameAddressing& addressing,
+                                const tcp::OutSegment& segment, tcp::PayloadParts payload,
+                                tcp::Instant t) {
     const size_t size = tcp::encoded_frame_size(segment);
     if (!tx_faults_) {
         // Encoded straight into its UMEM frame: no copy on the way out.
         afxdp::TxFrame frame;
         if (!take_tx_frame_locked(port, size, frame)) return;
         frame.length = static_cast<uint32_t>(
-            tcp::encode_frame(segment, addressing, ip_id_++, frame.buffer.first(size)));
+            tcp::encode_frame(segment, payload, addressing, ip_id_++, frame.buffer.first(size)));
         if (frame.length == 0) {
             port.queue(0).return_tx_frames(std::span(&frame, 1));
             ++tx_dropped_;
@@ -154,7 +161,7 @@ void TcpEngine::transmit_locked(InterfacePort& port, const tcp::FrameAddressing&
         return;
     }
     tx_scratch_.resize(size);
-    const size_t length = tcp::encode_frame(segment, addressing, ip_id_++, tx_scratch_);
+    const size_t length = tcp::encode_frame(segment, payload, addressing, ip_id_++, tx_scratch_);
     if (length == 0) {
         ++tx_dropped_;
         return;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -49,6 +50,17 @@ class ByteRing {
             pos = (pos + chunk) % storage_.size();
         }
         return n;
+    }
+
+    // The bytes peek(offset, n) would copy, in place: one span, or two when
+    // they wrap around the end of the storage. Valid until the ring changes.
+    [[nodiscard]] std::array<std::span<const uint8_t>, 2> view(size_t offset, size_t n) const {
+        if (offset >= size_) return {};
+        n = std::min(n, size_ - offset);
+        const size_t pos = (head_ + offset) % storage_.size();
+        const size_t first = std::min(n, storage_.size() - pos);
+        return {std::span<const uint8_t>(storage_.data() + pos, first),
+                std::span<const uint8_t>(storage_.data(), n - first)};
     }
 
     void consume(size_t n) {

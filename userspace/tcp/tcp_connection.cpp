@@ -481,6 +481,9 @@ bool TcpConnection::process_ack(const Segment& seg, Instant now) {
             r.data_len -= std::min(cut, r.data_len);
         }
         if (seq_gt(ack, sndbuf_seq_)) {
+            // Segments still queued keep their bytes (rare: the engine pops
+            // what a call queues before the next call).
+            for (OutSegment& queued : output_) take_payload(queued);
             const size_t n = std::min<size_t>(ack - sndbuf_seq_, sndbuf_.size());
             sndbuf_.consume(n);
             sndbuf_seq_ += static_cast<uint32_t>(n);
@@ -816,13 +819,13 @@ void TcpConnection::send_record(TxRecord& record, Instant now, bool retransmissi
     OutSegment s = make_segment(record.seq, segment_flags, now);
     if (record.data_len > 0) {
         const uint32_t data_seq = record.seq + (record.syn ? 1 : 0);
-        s.payload.resize(record.data_len);
-        sndbuf_.peek(data_seq - sndbuf_seq_, s.payload);
+        s.buffered_seq = data_seq;
+        s.buffered_len = record.data_len;
         if (data_seq + record.data_len == sndbuf_seq_ + sndbuf_.size())
             s.header.flags |= flags::kPsh;  // the end of what the application wrote
         // SACK blocks ride on data only as far as the segment stays within MSS.
         const uint32_t budget = std::min(peer_mss_, our_mss());
-        while (s.options.sack_count > 0 && s.options.encoded_size() + s.payload.size() > budget)
+        while (s.options.sack_count > 0 && s.options.encoded_size() + record.data_len > budget)
             --s.options.sack_count;
         ++data_segs_out_;
         last_data_sent_ = now;
@@ -1264,10 +1267,33 @@ void TcpConnection::set_options(const SocketOptions& options, Instant now) {
     if (options.quickack) set_quickack(*options.quickack, now);
 }
 
+void TcpConnection::take_payload(OutSegment& s) const {
+    if (s.buffered_len == 0) return;
+    s.payload.resize(s.buffered_len);
+    const size_t copied = sndbuf_.peek(s.buffered_seq - sndbuf_seq_, s.payload);
+    s.payload.resize(copied);
+    s.buffered_len = 0;
+}
+
 std::optional<OutSegment> TcpConnection::pop_output() {
     if (output_.empty()) return std::nullopt;
     OutSegment s = std::move(output_.front());
     output_.pop_front();
+    take_payload(s);
+    return s;
+}
+
+std::optional<OutSegment> TcpConnection::pop_output(PayloadParts& payload) {
+    if (output_.empty()) return std::nullopt;
+    std::optional<OutSegment> s(std::move(output_.front()));
+    output_.pop_front();
+    if (s->buffered_len > 0) {
+        const auto parts = sndbuf_.view(s->buffered_seq - sndbuf_seq_, s->buffered_len);
+        payload = PayloadParts{parts[0], parts[1]};
+    } else {
+        // A vector's move keeps its buffer: the view outlives the return.
+        payload = PayloadParts{s->payload, {}};
+    }
     return s;
 }
 

@@ -197,12 +197,21 @@ struct SocketOptions {
 void apply_options(TcpConfig& config, const SocketOptions& options);
 
 // A segment to transmit: encode_segment(header, options, payload, src, dst).
+// A data segment's bytes stay in the connection's send buffer until it is
+// popped (buffered_len of them, from sequence number buffered_seq): the engine
+// encodes them from there into the frame, with no copy in between; tests,
+// and a segment still queued when the buffer lets its bytes go, get them
+// copied into `payload`.
 struct OutSegment {
     packet::Ipv6Addr src_addr{};
     packet::Ipv6Addr dst_addr{};
     SegmentHeader header;
     TcpOptions options;
     std::vector<uint8_t> payload;
+    uint32_t buffered_seq = 0;
+    uint32_t buffered_len = 0;
+
+    [[nodiscard]] size_t payload_size() const { return payload.size() + buffered_len; }
 };
 
 // What Linux needs to carry on an established connection in a kernel
@@ -331,7 +340,12 @@ class TcpConnection {
 
     // ---- output
     [[nodiscard]] bool has_output() const { return !output_.empty(); }
+    // The next segment, its payload copied into it.
     std::optional<OutSegment> pop_output();
+    // The next segment and, in `payload`, views of its payload: into the send
+    // buffer (valid until the connection's next call) or into the returned
+    // segment's own bytes.
+    std::optional<OutSegment> pop_output(PayloadParts& payload);
     [[nodiscard]] Instant next_deadline() const;
     // Edge events since the last call (event:: bits).
     uint32_t take_events();
@@ -407,6 +421,8 @@ class TcpConnection {
     void send_challenge_ack(Instant now);
     void send_reset(uint32_t seq, Instant now);
     OutSegment make_segment(uint32_t seq, uint8_t flags, Instant now);
+    // Copies a queued segment's payload out of the send buffer into itself.
+    void take_payload(OutSegment& s) const;
     uint16_t window_field();
     void ack_sent(Instant now);
     void schedule_ack(Instant now, bool immediate);

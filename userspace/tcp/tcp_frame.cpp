@@ -17,11 +17,17 @@ size_t ip_header_size(const OutSegment& segment) {
 
 size_t encoded_frame_size(const OutSegment& segment) {
     return packet::kEthHeaderLen + ip_header_size(segment) +
-           encoded_segment_size(segment.options, segment.payload.size());
+           encoded_segment_size(segment.options, segment.payload_size());
 }
 
 size_t encode_frame(const OutSegment& segment, const FrameAddressing& addressing, uint16_t ip_id,
                     std::span<uint8_t> out) {
+    return encode_frame(segment, PayloadParts{segment.payload, {}}, addressing, ip_id, out);
+}
+
+size_t encode_frame(const OutSegment& segment, PayloadParts payload,
+                    const FrameAddressing& addressing, uint16_t ip_id, std::span<uint8_t> out) {
+    if (payload.size() != segment.payload_size()) return 0;
     const bool v4 = is_ipv4_mapped(segment.src_addr);
     if (v4 != is_ipv4_mapped(segment.dst_addr)) return 0;
     const size_t total = encoded_frame_size(segment);
@@ -34,7 +40,7 @@ size_t encode_frame(const OutSegment& segment, const FrameAddressing& addressing
     const size_t l4_offset = packet::kEthHeaderLen + ip_header_size(segment);
     const size_t l4_len = total - l4_offset;
     const size_t written =
-        encode_segment(segment.header, segment.options, segment.payload, segment.src_addr,
+        encode_segment(segment.header, segment.options, payload, segment.src_addr,
                        segment.dst_addr, out.subspan(l4_offset, l4_len));
     if (written != l4_len) return 0;
     if (v4) {

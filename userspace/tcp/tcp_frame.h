@@ -25,5 +25,8 @@ struct FrameAddressing {
 // segmentation) and `ip_id`.
 size_t encode_frame(const OutSegment& segment, const FrameAddressing& addressing, uint16_t ip_id,
                     std::span<uint8_t> out);
+// The same with the payload given apart (TcpConnection::pop_output's views).
+size_t encode_frame(const OutSegment& segment, PayloadParts payload,
+                    const FrameAddressing& addressing, uint16_t ip_id, std::span<uint8_t> out);
 
 }  // namespace xlane::tcp

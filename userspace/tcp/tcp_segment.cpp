@@ -204,7 +204,7 @@ size_t encoded_segment_size(const TcpOptions& options, size_t payload_size) {
     return packet::kTcpHeaderLen + options.encoded_size() + payload_size;
 }
 
-size_t encode_segment(const SegmentHeader& header, const TcpOptions& options, packet::Bytes payload,
+size_t encode_segment(const SegmentHeader& header, const TcpOptions& options, PayloadParts payload,
                       const packet::Ipv6Addr& src, const packet::Ipv6Addr& dst,
                       std::span<uint8_t> out) {
     const size_t options_len = options.encoded_size();
@@ -225,7 +225,18 @@ size_t encode_segment(const SegmentHeader& header, const TcpOptions& options, pa
     // payload summed as it is copied in: read once, never read back.
     const size_t header_len = packet::kTcpHeaderLen + options_len;
     uint32_t sum = packet::checksum_add(out.first(header_len), pseudo_sum(src, dst, total));
-    if (!payload.empty()) sum = packet::copy_and_checksum_add(p + header_len, payload, sum);
+    uint8_t* body = p + header_len;
+    if (payload.tail.empty() || payload.head.size() % 2 == 0) {
+        if (!payload.head.empty()) sum = packet::copy_and_checksum_add(body, payload.head, sum);
+        if (!payload.tail.empty())
+            sum = packet::copy_and_checksum_add(body + payload.head.size(), payload.tail, sum);
+    } else {
+        // An odd split (a send buffer's wrap, rare) would break the chained
+        // sum's 16-bit alignment: copy both parts, then sum them as one.
+        std::memcpy(body, payload.head.data(), payload.head.size());
+        std::memcpy(body + payload.head.size(), payload.tail.data(), payload.tail.size());
+        sum = packet::checksum_add(packet::Bytes(body, payload.size()), sum);
+    }
     store_be16(p + 16, static_cast<uint16_t>(~packet::checksum_fold(sum)));
     return total;
 }

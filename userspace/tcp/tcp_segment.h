@@ -117,12 +117,25 @@ struct DecodedSegment {
                                             const packet::Ipv6Addr& dst,
                                             bool verify_checksum = true);
 
+// A payload to encode: one span, or two when it wraps around the end of a
+// send buffer (ByteRing::view).
+struct PayloadParts {
+    packet::Bytes head;
+    packet::Bytes tail;
+    [[nodiscard]] size_t size() const { return head.size() + tail.size(); }
+};
+
 [[nodiscard]] size_t encoded_segment_size(const TcpOptions& options, size_t payload_size);
 // Header, options, payload and checksum into `out`; returns the bytes
 // written, 0 when `out` is too small.
-size_t encode_segment(const SegmentHeader& header, const TcpOptions& options, packet::Bytes payload,
+size_t encode_segment(const SegmentHeader& header, const TcpOptions& options, PayloadParts payload,
                       const packet::Ipv6Addr& src, const packet::Ipv6Addr& dst,
                       std::span<uint8_t> out);
+inline size_t encode_segment(const SegmentHeader& header, const TcpOptions& options,
+                             packet::Bytes payload, const packet::Ipv6Addr& src,
+                             const packet::Ipv6Addr& dst, std::span<uint8_t> out) {
+    return encode_segment(header, options, PayloadParts{payload, {}}, src, dst, out);
+}
 
 [[nodiscard]] bool is_ipv4_mapped(const packet::Ipv6Addr& addr);
 

@@ -179,6 +179,24 @@ TEST_CASE("segments decode from FrameBuilder frames and encode back identically"
     CHECK(encode_segment(s.header, s.options, s.payload, kA, kB, std::span(out).first(20)) == 0);
 }
 
+TEST_CASE("a payload in two parts encodes as the same bytes at every split", "[tcp][segment]") {
+    SegmentHeader header{1234, 80, 1000, 2000, flags::kAck | flags::kPsh, 512, 0};
+    TcpOptions options;
+    options.timestamps = Timestamps{1, 2};
+    std::vector<uint8_t> payload(301);
+    for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<uint8_t>(i * 13 + 5);
+    std::vector<uint8_t> whole(512);
+    const size_t n = encode_segment(header, options, packet::Bytes(payload), kA, kB, whole);
+    REQUIRE(n == encoded_segment_size(options, payload.size()));
+    for (size_t split = 0; split <= payload.size(); ++split) {
+        const PayloadParts parts{packet::Bytes(payload).first(split),
+                                 packet::Bytes(payload).subspan(split)};
+        std::vector<uint8_t> out(512);
+        REQUIRE(encode_segment(header, options, parts, kA, kB, out) == n);
+        CHECK(std::equal(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), whole.begin()));
+    }
+}
+
 TEST_CASE("IPv6 segments use the IPv6 pseudo-header", "[tcp][segment]") {
     const auto a6 = *packet::parse_ipv6("fd00:198:18::1");
     const auto b6 = *packet::parse_ipv6("fd00:198:18::2");
