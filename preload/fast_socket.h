@@ -29,7 +29,7 @@ struct InheritedOptions {
         int name = 0;
         int value = 0;
     };
-    static constexpr size_t kMaxInts = 10;
+    static constexpr size_t kMaxInts = 12;
     Int ints[kMaxInts]{};
     size_t int_count = 0;
     char congestion[16] = {};  // TCP_CONGESTION; empty: the default

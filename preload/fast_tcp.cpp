@@ -97,6 +97,7 @@ bool engine_option(int level, int name) {
 // the listener into each connection), besides TCP_CONGESTION and the buffer
 // sizes, which have their own rules.
 constexpr std::pair<int, int> kInheritedIntOptions[] = {
+    {SOL_SOCKET, SO_REUSEADDR},     {SOL_SOCKET, SO_REUSEPORT},
     {SOL_SOCKET, SO_KEEPALIVE},     {IPPROTO_TCP, TCP_NODELAY},   {IPPROTO_TCP, TCP_CORK},
     {IPPROTO_TCP, TCP_KEEPIDLE},    {IPPROTO_TCP, TCP_KEEPINTVL}, {IPPROTO_TCP, TCP_KEEPCNT},
     {IPPROTO_TCP, TCP_USER_TIMEOUT}, {IPPROTO_TCP, TCP_NOTSENT_LOWAT}};

@@ -6,6 +6,10 @@
 # Run once under libxlane.so (XLANE_TCP=1, the connections on the fast path)
 # and once on the kernel alone: the two outputs must be the same, since
 # Linux's accepted sockets inherit the listener's options.
+# Then SO_REUSEADDR's use: a server that exits while its connection still
+# owes data and FIN leaves it lingering (FIN-WAIT-1, the kernel's after the
+# handover); a server restarted at once on that port must bind it, as on
+# Linux, where the lingering socket has its listener's SO_REUSEADDR.
 #
 #   preload_tcp_accept_options.sh LIBXLANE XLANE_BINARY
 LIBXLANE="${1:?usage: preload_tcp_accept_options.sh LIBXLANE XLANE_BINARY}"
@@ -24,7 +28,8 @@ xl_on_exit '[ -n "$SERVER_PID" ] && kill -9 $SERVER_PID 2>/dev/null'
 cat >"$work/server.py" <<'PYEOF'
 import json, socket, struct, sys
 S, T = socket.SOL_SOCKET, socket.IPPROTO_TCP
-INTS = {"SO_KEEPALIVE": (S, socket.SO_KEEPALIVE), "SO_SNDBUF": (S, socket.SO_SNDBUF),
+INTS = {"SO_REUSEADDR": (S, socket.SO_REUSEADDR), "SO_REUSEPORT": (S, socket.SO_REUSEPORT),
+        "SO_KEEPALIVE": (S, socket.SO_KEEPALIVE), "SO_SNDBUF": (S, socket.SO_SNDBUF),
         "SO_RCVBUF": (S, socket.SO_RCVBUF), "TCP_NODELAY": (T, socket.TCP_NODELAY),
         "TCP_CORK": (T, socket.TCP_CORK), "TCP_KEEPIDLE": (T, socket.TCP_KEEPIDLE),
         "TCP_KEEPINTVL": (T, socket.TCP_KEEPINTVL), "TCP_KEEPCNT": (T, socket.TCP_KEEPCNT),
@@ -38,6 +43,7 @@ def report(step, conn, autotuned=()):
 
 listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 listener.setsockopt(S, socket.SO_REUSEADDR, 1)
+listener.setsockopt(S, socket.SO_REUSEPORT, 1)
 # Before listen(): seen by the library only as what the shadow reads back.
 listener.setsockopt(T, socket.TCP_NODELAY, 1)
 listener.setsockopt(S, socket.SO_KEEPALIVE, 1)
@@ -105,3 +111,70 @@ for step in before-listen after-listen; do
     xl_log "$step: $fast"
 done
 xl_log "accepted sockets inherit the listener's options as on Linux: OK"
+
+# ---- a restarted server binds its port while the old connection lingers
+cat >"$work/leaver.py" <<'PYEOF'
+import socket, sys
+listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind((sys.argv[1], int(sys.argv[2])))
+listener.listen(1)
+print("ready", flush=True)
+conn, _ = listener.accept()
+conn.setblocking(False)
+try:
+    while True:  # until the client, which never reads, is full
+        conn.send(b"x" * 65536)
+except BlockingIOError:
+    pass
+conn.close()  # data and FIN still owed: the connection outlives the process
+print("leaving", flush=True)
+PYEOF
+cat >"$work/rebind.py" <<'PYEOF'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind((sys.argv[1], int(sys.argv[2])))
+    s.listen(1)
+    print("bound")
+except OSError as e:
+    print("bind failed:", e)
+PYEOF
+
+CLIENT_PID=
+xl_on_exit '[ -n "$CLIENT_PID" ] && kill -9 $CLIENT_PID 2>/dev/null'
+restart_server() {  # restart_server TAG PORT ENV...: what the rebind got into $work/TAG.rebind
+    local tag="$1" port="$2"
+    shift 2
+    nsenter --net="/run/netns/$XL_NS_B" env "$@" timeout 30 "$PY" "$work/leaver.py" \
+        "$XL_ADDR_B" "$port" >"$work/$tag.leaver" 2>&1 &
+    SERVER_PID=$!
+    xl_wait_for 100 grep -q ready "$work/$tag.leaver" || { cat "$work/$tag.leaver" >&2; xl_fail "leaver never listened"; }
+    # A kernel client that never reads, holding the connection open.
+    xl_in "$XL_NS_A" timeout 30 "$PY" -c '
+import socket, sys, time
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+time.sleep(25)' "$XL_ADDR_B" "$port" &
+    CLIENT_PID=$!
+    wait "$SERVER_PID" || { cat "$work/$tag.leaver" >&2; xl_fail "leaver failed ($tag)"; }
+    SERVER_PID=
+    grep -q leaving "$work/$tag.leaver" || { cat "$work/$tag.leaver" >&2; xl_fail "leaver did not close ($tag)"; }
+    # The old connection lingers, else this checks nothing.
+    xl_wait_for 50 sh -c "nsenter --net=/run/netns/$XL_NS_B ss -Htn state fin-wait-1 '( sport = :$port )' | grep -q ." ||
+        { nsenter --net="/run/netns/$XL_NS_B" ss -tan >&2; xl_fail "no lingering FIN-WAIT-1 connection on port $port ($tag)"; }
+    nsenter --net="/run/netns/$XL_NS_B" timeout 10 "$PY" "$work/rebind.py" "$XL_ADDR_B" "$port" \
+        >"$work/$tag.rebind" 2>&1
+    kill -9 "$CLIENT_PID" 2>/dev/null
+    wait "$CLIENT_PID" 2>/dev/null
+    CLIENT_PID=
+}
+
+restart_server kernel 5403 XLANE_UNUSED=1
+kernel_rebind=$(cat "$work/kernel.rebind")
+[ "$kernel_rebind" = bound ] || xl_fail "on the kernel alone the restarted server got: $kernel_rebind (test broken)"
+restart_server fast 5404 LD_PRELOAD="$LIBXLANE" XLANE_TCP=1 XLANE_CONFIG=/dev/null \
+    XLANE_LOG_FILE="$work/xlane-%p.log"
+fast_rebind=$(cat "$work/fast.rebind")
+[ "$fast_rebind" = bound ] || { cat "$work"/xlane-*.log >&2 2>/dev/null; xl_fail "a server restarted after a fast-path one: $fast_rebind"; }
+xl_log "a restarted server binds its port while the old connection lingers: OK"

@@ -301,6 +301,7 @@ TcpEngine::OrphanHandover TcpEngine::hand_orphans_to_kernel() {
         const Endpoint remote{from_packet_addr(tuple.remote.addr), tuple.remote.port};
         const int family = local.addr.is_v4() ? AF_INET : AF_INET6;
         UniqueFd kernel(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP));
+        if (kernel && flow.reservation) copy_reuse_options(flow.reservation.get(), kernel.get());
         Status repaired = kernel ? repair_into_kernel(kernel.get(), family, local, remote, *state)
                                  : errno_error("a TCP socket for the hand-over");
         if (!repaired) {

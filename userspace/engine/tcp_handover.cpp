@@ -58,6 +58,15 @@ Status make_room(int fd, int name, int force_name, size_t queued, const char* wh
 
 }  // namespace
 
+void copy_reuse_options(int from, int to) {
+    for (const int name : {SO_REUSEADDR, SO_REUSEPORT}) {
+        int value = 0;
+        socklen_t length = sizeof(value);
+        if (::getsockopt(from, SOL_SOCKET, name, &value, &length) == 0 && value != 0)
+            (void)::setsockopt(to, SOL_SOCKET, name, &value, sizeof(value));
+    }
+}
+
 Status repair_into_kernel(int fd, int family, const Endpoint& local, const Endpoint& remote,
                           const tcp::HandoverState& state) {
     auto local_address = to_socket_address(family, local);
@@ -65,7 +74,15 @@ Status repair_into_kernel(int fd, int family, const Endpoint& local, const Endpo
     auto remote_address = to_socket_address(family, remote);
     if (!remote_address) return remote_address.error();
     // Repair mode also lets the socket bind the connection's port, which a
-    // listener (or the connection's own shadow) holds already.
+    // listener (or the connection's own shadow) holds already. Leaving it
+    // clears SO_REUSEADDR, which is put back after: an accepted connection
+    // has its listener's, and without it the connection, lingering in
+    // FIN-WAIT after its process, would keep a restarted server from binding
+    // its port (Linux refuses the bind unless both sockets have it).
+    int reuse_address = 0;
+    socklen_t reuse_length = sizeof(reuse_address);
+    if (::getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse_address, &reuse_length) != 0)
+        reuse_address = 0;
     if (auto s = set_int(fd, TCP_REPAIR, TCP_REPAIR_ON, "enter repair mode (CAP_NET_ADMIN)"); !s)
         return s;
     const auto bound = local_endpoint(fd);
@@ -124,6 +141,9 @@ Status repair_into_kernel(int fd, int family, const Endpoint& local, const Endpo
     // Leaving repair mode sends a window probe: the peer's answering ACK
     // tells the kernel where the peer is, and what it lacks is retransmitted.
     if (auto s = set_int(fd, TCP_REPAIR, TCP_REPAIR_OFF, "leave repair mode"); !s) return s;
+    if (reuse_address != 0 &&
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse_address, sizeof(reuse_address)) != 0)
+        return errno_error("TCP_REPAIR: SO_REUSEADDR after repair");
     return {};
 }
 

@@ -19,4 +19,10 @@ namespace xlane::engine {
 [[nodiscard]] Status repair_into_kernel(int fd, int family, const Endpoint& local,
                                         const Endpoint& remote, const tcp::HandoverState& state);
 
+// SO_REUSEADDR and SO_REUSEPORT of socket `from` onto socket `to` (best
+// effort): a connection handed over through a fresh socket keeps what its
+// shadow had (an accepted one, its listener's), which decides whether a
+// server restarted on the port can bind it while the connection lingers.
+void copy_reuse_options(int from, int to);
+
 }  // namespace xlane::engine
