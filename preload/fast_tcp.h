@@ -29,7 +29,7 @@ namespace xlane::preload::fast::tcp {
 [[nodiscard]] inline bool candidate(int fd) {
     const auto entry = g_sockets.find(fd);
     return entry.has_value() && entry->type == SOCK_STREAM &&
-           entry->reason == PathReason::kFastPathNotBuilt && enabled();
+           entry->reason == PathReason::kTcpUndecided && enabled();
 }
 // A TCP socket the engine serves.
 [[nodiscard]] inline bool serves(int fd) {

@@ -15,8 +15,8 @@ const char* describe(PathReason reason) {
     switch (reason) {
         case PathReason::kNone:
             return "";
-        case PathReason::kFastPathNotBuilt:
-            return "xlane fast path not built yet";
+        case PathReason::kTcpUndecided:
+            return "TCP socket: the kernel path unless XLANE_TCP=1, then decided at its connect or listen";
         case PathReason::kNotIpSocket:
             return "not an IP socket";
         case PathReason::kNotTcpOrUdp:
@@ -49,7 +49,7 @@ SocketEntry classify_socket(int family, int type, int protocol) {
     } else if (entry.type == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP)) {
         entry.reason = PathReason::kUndecided;
     } else if (entry.type == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP)) {
-        entry.reason = PathReason::kFastPathNotBuilt;
+        entry.reason = PathReason::kTcpUndecided;
     } else {
         entry.reason = PathReason::kNotTcpOrUdp;
     }

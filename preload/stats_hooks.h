@@ -28,7 +28,7 @@ namespace xlane::preload::stats_hooks {
 [[nodiscard]] inline stats::Reason to_stats(PathReason reason) {
     switch (reason) {
         case PathReason::kNone: return stats::Reason::none;
-        case PathReason::kFastPathNotBuilt: return stats::Reason::not_built;
+        case PathReason::kTcpUndecided: return stats::Reason::tcp_undecided;
         case PathReason::kNotIpSocket: return stats::Reason::not_ip;
         case PathReason::kNotTcpOrUdp: return stats::Reason::not_tcp_udp;
         case PathReason::kUndecided: return stats::Reason::undecided;

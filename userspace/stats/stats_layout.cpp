@@ -29,7 +29,7 @@ const char* name(Reason reason) noexcept {
         case Reason::unsupported_option: return "unsupported-option";
         case Reason::not_ip: return "not-ip";
         case Reason::not_tcp_udp: return "not-tcp-or-udp";
-        case Reason::not_built: return "not-built-yet";
+        case Reason::tcp_undecided: return "tcp-undecided";
         case Reason::config_error: return "config-error";
         case Reason::error: return "error";
         case Reason::undecided: return "undecided";

@@ -31,8 +31,8 @@ std::unique_ptr<SocketTable> make_table() {
 TEST_CASE("TCP waits for its fast path; UDP is decided at its first bind, connect or send") {
     for (int family : {AF_INET, AF_INET6}) {
         const std::tuple<int, int, PathReason> kinds[] = {
-            {SOCK_STREAM, 0, PathReason::kFastPathNotBuilt},
-            {SOCK_STREAM, IPPROTO_TCP, PathReason::kFastPathNotBuilt},
+            {SOCK_STREAM, 0, PathReason::kTcpUndecided},
+            {SOCK_STREAM, IPPROTO_TCP, PathReason::kTcpUndecided},
             {SOCK_DGRAM, 0, PathReason::kUndecided},
             {SOCK_DGRAM, IPPROTO_UDP, PathReason::kUndecided}};
         for (auto [type, protocol, reason] : kinds) {
@@ -44,8 +44,8 @@ TEST_CASE("TCP waits for its fast path; UDP is decided at its first bind, connec
             CHECK(entry.family == family);
         }
     }
-    CHECK(std::string(describe(PathReason::kFastPathNotBuilt)) ==
-          "xlane fast path not built yet");
+    CHECK(std::string(describe(PathReason::kTcpUndecided)) ==
+          "TCP socket: the kernel path unless XLANE_TCP=1, then decided at its connect or listen");
     CHECK(std::string(describe(PathReason::kNotAttached)) == "xlane not attached");
 }
 
@@ -101,7 +101,7 @@ TEST_CASE("dup copies the entry; dup2 of an unknown fd onto a socket forgets the
     table->record(3, classify_socket(AF_INET, SOCK_STREAM, 0));
     table->copy(3, 7);
     REQUIRE(table->find(7).has_value());
-    CHECK(table->find(7)->reason == PathReason::kFastPathNotBuilt);
+    CHECK(table->find(7)->reason == PathReason::kTcpUndecided);
     table->copy(4, 7);  // fd 4 is a file the library never saw
     CHECK_FALSE(table->find(7).has_value());
     CHECK(table->find(3).has_value());

@@ -651,9 +651,9 @@ TEST_CASE("FdStatsTable keeps the errno the application's call left") {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     REQUIRE(fd >= 0);
     errno = EINPROGRESS;
-    table->opened(fd, AF_INET, IPPROTO_TCP, Path::kernel, Reason::not_built);  // getpeername: ENOTCONN
+    table->opened(fd, AF_INET, IPPROTO_TCP, Path::kernel, Reason::tcp_undecided);  // getpeername: ENOTCONN
     CHECK(errno == EINPROGRESS);
-    table->changed(fd, Path::kernel, Reason::not_built);
+    table->changed(fd, Path::kernel, Reason::tcp_undecided);
     CHECK(errno == EINPROGRESS);
     table->closed(fd);
     CHECK(errno == EINPROGRESS);
