@@ -252,6 +252,7 @@ void TcpConnection::terminate(int error, Instant) {
     if (error != 0) error_ = error;
     state_ = TcpState::kClosed;
     records_.clear();
+    scoreboard_marked_ = false;
     ooo_.clear();
     rto_deadline_ = persist_deadline_ = delack_deadline_ = kNever;
     keepalive_deadline_ = time_wait_deadline_ = fin_wait2_deadline_ = cork_deadline_ = kNever;
@@ -262,6 +263,7 @@ void TcpConnection::terminate(int error, Instant) {
 void TcpConnection::enter_time_wait(Instant now) {
     set_state(TcpState::kTimeWait, now);
     records_.clear();
+    scoreboard_marked_ = false;
     rto_deadline_ = persist_deadline_ = keepalive_deadline_ = fin_wait2_deadline_ = kNever;
     cork_deadline_ = kNever;
     time_wait_deadline_ = now + config_.time_wait;
@@ -468,6 +470,10 @@ bool TcpConnection::process_ack(const Segment& seg, Instant now) {
             records_.pop_front();
             ++acked_records;
         }
+        if (scoreboard_marked_ && acked_records > 0)
+            scoreboard_marked_ = std::any_of(records_.begin(), records_.end(), [](const TxRecord& r) {
+                return r.sacked || r.lost || r.retransmitted;
+            });
         if (!records_.empty() && seq_lt(records_.front().seq, ack)) {
             // A partial acknowledgement of one segment: keep the rest.
             TxRecord& r = records_.front();
@@ -516,6 +522,7 @@ bool TcpConnection::process_ack(const Segment& seg, Instant now) {
                 if (!records_.empty()) {
                     records_.front().lost = true;
                     records_.front().retransmitted = false;
+                    scoreboard_marked_ = true;
                 }
             }
         } else {
@@ -554,6 +561,7 @@ void TcpConnection::enter_recovery(Instant now) {
     if (!records_.empty() && !records_.front().sacked) {
         records_.front().lost = true;
         records_.front().retransmitted = false;
+        scoreboard_marked_ = true;
     }
     if (sack_ok_)
         mark_sack_losses();
@@ -582,12 +590,14 @@ void TcpConnection::process_sack(const Segment& seg, bool& new_sacks) {
             if (!r.sacked && seq_ge(r.seq, block.left) && seq_le(r.end(), block.right)) {
                 r.sacked = true;
                 new_sacks = true;
+                scoreboard_marked_ = true;
             }
         }
     }
 }
 
 uint32_t TcpConnection::sacked_records() const {
+    if (!scoreboard_marked_) return 0;
     uint32_t count = 0;
     for (const TxRecord& r : records_) count += r.sacked ? 1 : 0;
     return count;
@@ -602,17 +612,25 @@ void TcpConnection::mark_sack_losses() {
         } else if (sacked_above >= kDupThresh && !it->lost) {
             it->lost = true;
             it->retransmitted = false;
+            scoreboard_marked_ = true;
         }
     }
 }
 
 uint32_t TcpConnection::pipe() const {
-    // RFC 6675 SetPipe(): what is believed to be in the network.
+    // RFC 6675 SetPipe(): what is believed to be in the network. Without a
+    // mark on any segment, that is every segment once: no walk of a long
+    // queue on every ACK of a bulk transfer.
     uint64_t total = 0;
-    for (const TxRecord& r : records_) {
-        if (r.sacked) continue;
-        if (!r.lost) total += r.seq_len();
-        if (r.retransmitted) total += r.seq_len();
+    if (!scoreboard_marked_) {
+        // The records cover [front.seq, snd_nxt) without gaps.
+        if (!records_.empty()) total = snd_nxt_ - records_.front().seq;
+    } else {
+        for (const TxRecord& r : records_) {
+            if (r.sacked) continue;
+            if (!r.lost) total += r.seq_len();
+            if (r.retransmitted) total += r.seq_len();
+        }
     }
     if (!sack_ok_) {
         const uint64_t delivered = uint64_t{reno_sacked_} * mss_;
@@ -834,6 +852,7 @@ void TcpConnection::send_record(TxRecord& record, Instant now, bool retransmissi
     if (retransmission) {
         record.retransmitted = true;
         record.ever_retransmitted = true;
+        scoreboard_marked_ = true;
         ++total_retrans_;
         bytes_retrans_ += record.data_len;
     } else {
@@ -889,7 +908,7 @@ void TcpConnection::transmit(Instant now, bool force_partial) {
     uint32_t in_pipe = pipe();
     // 1. Segments marked lost, oldest first (RFC 6675 NextSeg rule 1).
     for (TxRecord& r : records_) {
-        if (in_pipe >= cwnd) break;
+        if (!scoreboard_marked_ || in_pipe >= cwnd) break;
         if (r.lost && !r.retransmitted && !r.sacked) {
             send_record(r, now, true);
             in_pipe += r.seq_len();
@@ -1055,6 +1074,7 @@ void TcpConnection::on_rto(Instant now) {
         r.lost = true;
         r.retransmitted = false;
     }
+    scoreboard_marked_ = !records_.empty();
     transmit(now);
     arm_rto(now);
 }

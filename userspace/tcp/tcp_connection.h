@@ -477,6 +477,9 @@ class TcpConnection {
     bool fin_sent_ = false;
     uint32_t fin_seq_ = 0;
     std::deque<TxRecord> records_;
+    // False while no record is SACKed, lost or retransmitted: the RFC 6675
+    // scoreboard walks are skipped.
+    bool scoreboard_marked_ = false;
 
     // Receive sequence space.
     uint32_t irs_ = 0;
