@@ -82,6 +82,11 @@ unsigned fast_path_spin_us() {
     return settings().spin_us;
 }
 
+unsigned fast_path_poll_os_ratio() {
+    if (current_engine() == nullptr) return 0;
+    return settings().poll_os_ratio;
+}
+
 unsigned kernel_spin_us() {
     if (!settings_loaded()) return 0;
     const config::Settings& loaded = settings();

@@ -108,6 +108,11 @@ class RxSpin {
 // a blocking call that involves an accelerated fd spins before it sleeps.
 unsigned fast_path_spin_us();
 
+// XLANE_POLL_OS_RATIO (0 when the fast path is not in use): of that many
+// poll/select calls in a row that find an accelerated TCP socket ready, one
+// asks the kernel about the other fds.
+unsigned fast_path_poll_os_ratio();
+
 // XLANE_SPIN_US when XLANE_SPIN_KERNEL=1, else 0: the spin of calls that
 // only the kernel serves (kernel_spin.h). 0 until the settings are loaded
 // (at the first socket decision): never loads them itself, so calls made

@@ -183,6 +183,56 @@ int sleep_for_caller(const Translation& t, pollfd* user, const Deadline& deadlin
     }
 }
 
+// ready_without_kernel()'s answer: the count of the caller's slots an
+// accelerated TCP socket makes ready, their revents set and every other
+// slot's cleared; 0 (revents untouched) when none is.
+int engine_answer(pollfd* user, const Translation& t) {
+    bool any = false;
+    for (nfds_t k = 0; k < t.accelerated_count && !any; ++k) {
+        const nfds_t i = t.accelerated[k];
+        // translate() hides a connected TCP socket's kernel slot (fd -1):
+        // its whole readiness is the engine's.
+        if (t.fds[i].fd != -1 || !fast_stream_socket(user[i].fd)) continue;
+        any = (fast_stream_mask(user[i].fd) & (user[i].events | POLLERR | POLLHUP)) != 0;
+    }
+    if (!any) return 0;
+    int ready = 0;
+    for (nfds_t i = 0; i < t.user_count; ++i) user[i].revents = 0;
+    for (nfds_t k = 0; k < t.accelerated_count; ++k) {
+        const nfds_t i = t.accelerated[k];
+        if (t.fds[i].fd != -1 || !fast_stream_socket(user[i].fd)) continue;
+        const short mask = fast_stream_mask(user[i].fd);
+        user[i].revents = static_cast<short>(mask & (user[i].events | POLLERR | POLLHUP));
+        ready += user[i].revents != 0 ? 1 : 0;
+    }
+    return ready;  // 0 when it changed between the two looks
+}
+
+// Calls in a row of this thread answered by ready_without_kernel().
+thread_local unsigned t_kernel_looks_skipped = 0;
+
+// A poll/select that finds an accelerated TCP socket ready answers from the
+// engine alone, without the system call that asks the kernel about the rest
+// of the set, except once every XLANE_POLL_OS_RATIO calls in a row: a loop
+// that polls a busy stream (iperf3's select) made one ppoll per read. Every
+// slot the engine does not answer for (kernel fds, UDP and listening
+// sockets, whose readiness is partly the kernel's) reads as not ready, and
+// is reported by the next look. Returns the caller's count, 0 (revents
+// unset) when the kernel must look. A signal mask always goes to the kernel:
+// its pending signals are part of the answer.
+int ready_without_kernel(pollfd* user, const Translation& t, const sigset_t* sigmask) {
+    const unsigned ratio = fast_path_poll_os_ratio();
+    if (ratio <= 1 || sigmask != nullptr || t_kernel_looks_skipped + 1 >= ratio) {
+        t_kernel_looks_skipped = 0;  // the kernel looks now
+        return 0;
+    }
+    const int ready = engine_answer(user, t);
+    // No answer: the kernel looks now.
+    t_kernel_looks_skipped = ready > 0 ? t_kernel_looks_skipped + 1 : 0;
+    if (ready > 0) count_polls(t, user, ready, false);
+    return ready;
+}
+
 // Waits on the translated set: a look, then spinning on the fast path while
 // XLANE_SPIN_US allows, then sleeping in the kernel for the time left.
 int wait_translated(pollfd* user, const Translation& t, const Deadline& deadline,
@@ -192,6 +242,10 @@ int wait_translated(pollfd* user, const Translation& t, const Deadline& deadline
     // itself first, rather than leaving it to the progress thread's wake-up.
     const bool immediate = deadline.immediate();
     if (immediate) fast_path_poll_once();
+    if (const int ready = ready_without_kernel(user, t, sigmask); ready > 0) {
+        if (immediate) note_immediate_poll(false);
+        return ready;
+    }
     int ret = unless_only_others(poll_now(t.fds, total, sigmask), t, user);
     if (immediate) note_immediate_poll(ret == 0);
     if (ret != 0 || immediate) return finish(ret, t, user, false);
@@ -211,6 +265,7 @@ int wait_translated(pollfd* user, const Translation& t, const Deadline& deadline
     SpinYield yield;
     while (!spin_end.passed() && !signals.pending() && !yield.cpu_wanted()) {
         fast_path_poll_once();
+        if (const int ready = ready_without_kernel(user, t, nullptr); ready > 0) return ready;
         ret = unless_only_others(poll_now(t.fds, total, nullptr), t, user);
         if (ret != 0) return finish(ret, t, user, false);
     }

@@ -10,6 +10,7 @@ namespace xlane::config {
 namespace {
 
 constexpr uint32_t kMaxSpinUs = 1'000'000;
+constexpr uint32_t kMaxPollOsRatio = 1'000;
 constexpr std::array<std::string_view, 5> kLogLevelNames{"error", "warn", "info", "debug", "trace"};
 
 bool equal_ignoring_case(std::string_view a, std::string_view b) {
@@ -37,6 +38,18 @@ Status store_spin_us(std::string_view value, Settings& settings) {
     if (ec != std::errc{} || end != value.data() + value.size())
         return make_error(0, "not a whole number of microseconds");
     settings.spin_us = static_cast<uint32_t>(number);
+    return {};
+}
+
+Status store_poll_os_ratio(std::string_view value, Settings& settings) {
+    uint64_t number = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+    if (ec == std::errc::result_out_of_range ||
+        (ec == std::errc{} && end == value.data() + value.size() && number > kMaxPollOsRatio))
+        return make_error(0, "above the maximum, " + std::to_string(kMaxPollOsRatio));
+    if (ec != std::errc{} || end != value.data() + value.size())
+        return make_error(0, "not a whole number");
+    settings.poll_os_ratio = static_cast<uint32_t>(number);
     return {};
 }
 
@@ -150,7 +163,7 @@ Status store_debug(std::string_view value, Settings& settings) {
 
 // THE table. Order is the order of the documentation; `from_environment`
 // bits index it.
-constexpr std::array<SettingSpec, 11> kSpecs{{
+constexpr std::array<SettingSpec, 12> kSpecs{{
     {"XLANE_CONFIG", "/etc/xlane.conf", "", "a file path",
      "The rules file: which sockets are offloaded and which stay with the kernel (see "
      "[Rules](#rules)). A file named here must be readable; the default file may be absent, "
@@ -172,6 +185,15 @@ constexpr std::array<SettingSpec, 11> kSpecs{{
      "comes within the spin, at the cost of a busy CPU; a timeout may end up to the spin "
      "time late. Signals interrupt the spin as they would the sleep (EINTR).",
      store_spin_kernel},
+    {"XLANE_POLL_OS_RATIO", "10", "", "0 to 1000",
+     "poll, select and pselect with an offloaded TCP socket that is ready: the kernel is "
+     "asked about the other descriptors of the call (a system call) once in this many calls "
+     "in a row, the others answer from the fast path alone, with every other descriptor "
+     "reported not ready. A descriptor of the kernel's that becomes ready meanwhile is "
+     "reported at most this many calls late, never lost. A call that finds no offloaded "
+     "socket ready, or that passes a signal mask, always asks the kernel. 0 or 1: every call "
+     "asks.",
+     store_poll_os_ratio},
     {"XLANE_LOG_LEVEL", "warn", "", "error, warn, info, debug or trace, in any case",
      "The least severe message libxlane.so logs. `info` adds the path chosen for each socket "
      "and the rule that chose it; `debug` and `trace` are for bug reports.",

@@ -32,6 +32,7 @@ struct Settings {
     std::string config_path;              // XLANE_CONFIG: the rules file
     uint32_t spin_us = 0;                 // XLANE_SPIN_US
     bool spin_kernel = false;             // XLANE_SPIN_KERNEL: kernel-path sockets spin too
+    uint32_t poll_os_ratio = 0;           // XLANE_POLL_OS_RATIO: kernel looks per ready poll
     LogLevel log_level = LogLevel::warn;  // XLANE_LOG_LEVEL
     std::string log_file;                 // XLANE_LOG_FILE: empty = standard error; may hold %p
     std::string stats_file;               // XLANE_STATS_FILE: empty = none; may hold %p

@@ -117,6 +117,16 @@ TEST_CASE("XLANE_SPIN_US: microseconds from 0 to 1000000") {
     CHECK(refused("XLANE_SPIN_US", "1.5").find("not a whole number") != std::string::npos);
 }
 
+TEST_CASE("XLANE_POLL_OS_RATIO: a whole number from 0 to 1000, 10 by default") {
+    CHECK(Settings::defaults().poll_os_ratio == 10);
+    CHECK(accepted("XLANE_POLL_OS_RATIO", "0").poll_os_ratio == 0);
+    CHECK(accepted("XLANE_POLL_OS_RATIO", "1000").poll_os_ratio == 1000);
+    CHECK(refused("XLANE_POLL_OS_RATIO", "1001").find("above the maximum, 1000") !=
+          std::string::npos);
+    CHECK(refused("XLANE_POLL_OS_RATIO", "-1").find("not a whole number") != std::string::npos);
+    CHECK(refused("XLANE_POLL_OS_RATIO", "often").find("not a whole number") != std::string::npos);
+}
+
 TEST_CASE("a refused value keeps the default and is reported in full") {
     CHECK(refused("XLANE_SPIN_US", "fast") ==
           "XLANE_SPIN_US='fast': not a whole number of microseconds (accepted: 0 to 1000000 "

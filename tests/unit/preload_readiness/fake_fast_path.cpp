@@ -27,12 +27,15 @@ struct FakeSocket {
     std::atomic<bool> alias{false};  // names another fd's eventfd, owns nothing
     std::atomic<unsigned> poll_hits{0};
     std::atomic<unsigned> poll_misses{0};
+    std::atomic<bool> stream{false};  // a fake TCP socket: readiness is `mask`
+    std::atomic<short> mask{0};
 };
 
 FakeSocket g_fake[kMaxFd];
 std::mutex g_mutex;  // every change of a queue and its eventfd together
 std::atomic<unsigned> g_spin_us{0};
 std::atomic<unsigned> g_kernel_spin_us{0};
+std::atomic<unsigned> g_poll_os_ratio{0};
 std::atomic<int> g_rx_spinners{0};
 std::atomic<unsigned> g_poll_once_calls{0};
 std::atomic<int> g_scheduled_fd{-1};
@@ -49,6 +52,20 @@ void deliver_locked(FakeSocket& s, size_t count) {
         const uint64_t one = 1;
         if (::write(s.event_fd.load(), &one, sizeof one) != sizeof one)
             throw std::runtime_error("eventfd write failed");
+    }
+}
+
+// The engine's eventfd of a TCP socket is readable while its mask holds
+// anything (the fake has one waiter's interest: all of it).
+void set_stream_mask_locked(FakeSocket& s, short mask) {
+    const short before = s.mask.exchange(mask);
+    uint64_t value = 1;
+    if (before == 0 && mask != 0) {
+        if (::write(s.event_fd.load(), &value, sizeof value) != sizeof value)
+            throw std::runtime_error("eventfd write failed");
+    } else if (before != 0 && mask == 0) {
+        if (::read(s.event_fd.load(), &value, sizeof value) != sizeof value)
+            throw std::runtime_error("eventfd read failed");
     }
 }
 
@@ -125,6 +142,42 @@ bool consume(int fd) {
 
 size_t queued(int fd) {
     return fake(fd).queued.load();
+}
+
+int stream_socket(short mask) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw std::runtime_error("socket: " + std::to_string(errno));
+    preload::g_sockets.record(fd, preload::classify_socket(AF_INET, SOCK_STREAM, 0));
+    std::lock_guard lock(g_mutex);
+    FakeSocket& s = fake(fd);
+    const int event_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (event_fd < 0) throw std::runtime_error("eventfd: " + std::to_string(errno));
+    s.stream.store(true);
+    s.event_fd.store(event_fd);
+    s.mask.store(0);
+    set_stream_mask_locked(s, mask);
+    return fd;
+}
+
+void set_stream_mask(int fd, short mask) {
+    std::lock_guard lock(g_mutex);
+    set_stream_mask_locked(fake(fd), mask);
+}
+
+void close_stream(int fd) {
+    {
+        std::lock_guard lock(g_mutex);
+        FakeSocket& s = fake(fd);
+        ::close(s.event_fd.exchange(-1));
+        s.stream.store(false);
+        s.mask.store(0);
+    }
+    preload::g_sockets.forget(fd);
+    ::close(fd);
+}
+
+void set_poll_os_ratio(unsigned ratio) {
+    g_poll_os_ratio.store(ratio);
 }
 
 void set_spin_us(unsigned us) {
@@ -225,20 +278,29 @@ bool inside_engine() {
     return false;
 }
 
-// No fake TCP sockets: the multiplexers' TCP branch is tested end to end
-// (integration_preload_apps_tcp).
-bool fast_stream_event_fd(int, short, bool, int*, bool*, uint32_t*) {
-    return false;
+// Fake TCP sockets (stream_socket()): connected, one eventfd, no interest
+// bookkeeping (hold 0). The rest of the multiplexers' TCP branch is tested
+// end to end (integration_preload_apps_tcp).
+bool fast_stream_event_fd(int fd, short, bool, int* event_fd, bool* listening, uint32_t* hold) {
+    if (!fast_stream_socket(fd)) return false;
+    *event_fd = test::g_fake[fd].event_fd.load();
+    *listening = false;
+    *hold = 0;
+    return true;
 }
 
 void fast_stream_release(uint32_t, short) {}
 
-short fast_stream_mask(int) {
-    return 0;
+short fast_stream_mask(int fd) {
+    return fast_stream_socket(fd) ? test::g_fake[fd].mask.load() : short{0};
 }
 
-bool fast_stream_socket(int) {
-    return false;
+bool fast_stream_socket(int fd) {
+    return fd >= 0 && fd < test::kMaxFd && test::g_fake[fd].stream.load();
+}
+
+unsigned fast_path_poll_os_ratio() {
+    return test::g_poll_os_ratio.load();
 }
 
 }  // namespace xlane::preload

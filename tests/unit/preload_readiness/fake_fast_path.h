@@ -32,6 +32,15 @@ void deliver(int fd, size_t count = 1);
 bool consume(int fd);
 size_t queued(int fd);
 
+// A fake accelerated TCP socket (a real, unconnected kernel TCP socket for
+// the fd) whose engine poll mask is `mask`; its eventfd is readable while the
+// mask holds anything.
+int stream_socket(short mask);
+void set_stream_mask(int fd, short mask);
+void close_stream(int fd);
+// XLANE_POLL_OS_RATIO of the fake (0 by default: every call asks the kernel).
+void set_poll_os_ratio(unsigned ratio);
+
 // XLANE_SPIN_US of the fake (0 by default).
 void set_spin_us(unsigned us);
 // XLANE_SPIN_US with XLANE_SPIN_KERNEL=1 (0: off, the default).

@@ -6,10 +6,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 
 #include "fake_fast_path.h"
 #include "readiness_test_support.h"
@@ -286,4 +288,108 @@ TEST_CASE("poll: a zero-timeout call takes in what the rings hold itself") {
     CHECK(poll_one(a.fd, POLLIN, 0) == POLLIN);
     CHECK(poll_once_calls() == before + 1);
     REQUIRE(consume(a.fd));
+}
+
+namespace {
+
+// A fake accelerated TCP socket for the length of a test.
+struct Stream {
+    int fd;
+    explicit Stream(short mask) : fd(stream_socket(mask)) {}
+    ~Stream() { close_stream(fd); }
+};
+
+struct PollOsRatio {
+    explicit PollOsRatio(unsigned ratio) { set_poll_os_ratio(ratio); }
+    ~PollOsRatio() { set_poll_os_ratio(0); }
+};
+
+}  // namespace
+
+TEST_CASE("poll: a ready TCP socket answers alone, the kernel's fds at least every ratio calls") {
+    Stream stream(POLLIN | POLLOUT);
+    Pair pair;
+    pair.make_readable();
+    const PollOsRatio ratio(4);
+    // A first call that asks the kernel (nothing of the engine's ready)
+    // starts the count afresh, whatever earlier tests of this thread did.
+    set_stream_mask(stream.fd, 0);
+    pollfd p[2] = {{stream.fd, POLLIN, 0}, {pair.fds[1], POLLIN, 0}};
+    REQUIRE(::poll(p, 2, 0) == 1);
+    CHECK(p[1].revents == POLLIN);
+    set_stream_mask(stream.fd, POLLIN | POLLOUT);
+
+    // Three calls in a row answer from the engine alone: the readable
+    // socketpair reads as not ready; the fourth asks the kernel.
+    for (int call = 1; call <= 3; ++call) {
+        p[0].revents = p[1].revents = -1;
+        REQUIRE(::poll(p, 2, 0) == 1);
+        CHECK(p[0].revents == POLLIN);
+        CHECK(p[1].revents == 0);
+    }
+    REQUIRE(::poll(p, 2, 0) == 2);
+    CHECK(p[0].revents == POLLIN);
+    CHECK(p[1].revents == POLLIN);
+    // The count starts again after the look.
+    REQUIRE(::poll(p, 2, 0) == 1);
+    CHECK(p[1].revents == 0);
+
+    // Ratio 0 or 1: every call asks the kernel.
+    set_poll_os_ratio(1);
+    for (int call = 0; call < 3; ++call) {
+        REQUIRE(::poll(p, 2, 0) == 2);
+        CHECK(p[1].revents == POLLIN);
+    }
+}
+
+TEST_CASE("poll: the engine-only answer needs a ready TCP socket, and no signal mask") {
+    Stream stream(POLLOUT);  // writable only
+    Pair pair;
+    pair.make_readable();
+    const PollOsRatio ratio(1000);
+    // Asked for POLLIN only: nothing of the engine's is ready, the kernel answers.
+    pollfd p[2] = {{stream.fd, POLLIN, 0}, {pair.fds[1], POLLIN, 0}};
+    for (int call = 0; call < 3; ++call) {
+        REQUIRE(::poll(p, 2, 0) == 1);
+        CHECK(p[0].revents == 0);
+        CHECK(p[1].revents == POLLIN);
+    }
+    // With a signal mask (ppoll), always the kernel: pending signals count.
+    p[0].events = POLLOUT;
+    sigset_t mask;
+    sigemptyset(&mask);
+    const timespec zero{0, 0};
+    for (int call = 0; call < 3; ++call) {
+        REQUIRE(::ppoll(p, 2, &zero, &mask) == 2);
+        CHECK(p[0].revents == POLLOUT);
+        CHECK(p[1].revents == POLLIN);
+    }
+}
+
+TEST_CASE("select: a ready TCP socket answers alone until the kernel's turn") {
+    Stream stream(POLLIN);
+    Pair pair;
+    pair.make_readable();
+    const PollOsRatio ratio(3);
+    set_stream_mask(stream.fd, 0);
+    fd_set r;
+    FD_ZERO(&r);
+    FD_SET(pair.fds[1], &r);
+    FD_SET(stream.fd, &r);
+    timeval zero{0, 0};
+    const int nfds = std::max(stream.fd, pair.fds[1]) + 1;
+    REQUIRE(::select(nfds, &r, nullptr, nullptr, &zero) == 1);  // the kernel's look
+    set_stream_mask(stream.fd, POLLIN);
+    int pair_seen = 0;
+    for (int call = 0; call < 3; ++call) {
+        FD_ZERO(&r);
+        FD_SET(pair.fds[1], &r);
+        FD_SET(stream.fd, &r);
+        zero = timeval{0, 0};
+        const int ret = ::select(nfds, &r, nullptr, nullptr, &zero);
+        CHECK(FD_ISSET(stream.fd, &r));
+        pair_seen += FD_ISSET(pair.fds[1], &r) ? 1 : 0;
+        CHECK(ret == 1 + (FD_ISSET(pair.fds[1], &r) ? 1 : 0));
+    }
+    CHECK(pair_seen == 1);  // calls 1 and 2 from the engine, the third asked the kernel
 }
