@@ -81,6 +81,10 @@ def syn_sent_maxseg_cases():
         c.setblocking(False)
         result = errno.errorcode.get(c.connect_ex((addr, port)), "connected")
         say("maxseg set", wanted, "connect", result, "syn-sent", c.getsockopt(T, socket.TCP_MAXSEG))
+        # TCP_INFO's tcpi_snd_mss, tcpi_rcv_mss (offsets 16, 20) and tcpi_advmss (84).
+        info = c.getsockopt(T, socket.TCP_INFO, 104)
+        say("maxseg set", wanted, "syn-sent tcp_info snd_mss rcv_mss advmss",
+            *struct.unpack_from("II", info, 16), struct.unpack_from("I", info, 84)[0])
         c.close()
     first.close()
 

@@ -1418,6 +1418,11 @@ TcpInfo TcpConnection::info(Instant now) const {
                     (config_.timestamps ? kTimestampOptionBytes : 0);
     i.rcv_mss = mss_;
     i.advmss = our_mss() - (ts_ok_ ? kTimestampOptionBytes : 0);
+    // Linux's first guess of the peer's segment size (tcp_initialize_rcv_mss)
+    // is the smallest of the MSSes, half the receive window and 536, at least
+    // TCP_MIN_MSS; tcp_connect_init makes it before it chooses the window,
+    // then 0: a connection in SYN-SENT reads 88.
+    if (state_ == TcpState::kSynSent) i.rcv_mss = kMinMss;
     i.pmtu = config_.mtu;
     for (const TxRecord& r : records_) {
         ++i.unacked;

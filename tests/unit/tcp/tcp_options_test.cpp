@@ -335,6 +335,9 @@ TEST_CASE("options: in SYN-SENT the MSS reads as Linux's mss_cache, 536 or TCP_M
         t.conn = TcpConnection::connect(t.config, t.tuple, t.now);
         REQUIRE(t.conn->state() == TcpState::kSynSent);
         CHECK(t.conn->info(t.now).snd_mss == c.expected);
+        // rcv_mss: Linux's first guess, made before the window: TCP_MIN_MSS.
+        CHECK(t.conn->info(t.now).rcv_mss == 88);
+        CHECK(t.conn->info(t.now).advmss == std::min<uint32_t>(1460, c.user_mss != 0 ? c.user_mss : 1460));
         // The SYN still announces the route's MSS (or TCP_MAXSEG).
         const auto syn = t.out();
         REQUIRE(syn.size() == 1);
