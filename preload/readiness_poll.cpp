@@ -209,7 +209,10 @@ int engine_answer(pollfd* user, const Translation& t) {
 }
 
 // Calls in a row of this thread answered by ready_without_kernel().
-thread_local unsigned t_kernel_looks_skipped = 0;
+// Initial-exec TLS, as all of the library's: no __tls_get_addr (which may
+// allocate) in a path a signal handler may take.
+constinit thread_local unsigned t_kernel_looks_skipped
+    __attribute__((tls_model("initial-exec"))) = 0;
 
 // A poll/select that finds an accelerated TCP socket ready answers from the
 // engine alone, without the system call that asks the kernel about the rest
@@ -217,9 +220,10 @@ thread_local unsigned t_kernel_looks_skipped = 0;
 // that polls a busy stream (iperf3's select) made one ppoll per read. Every
 // slot the engine does not answer for (kernel fds, UDP and listening
 // sockets, whose readiness is partly the kernel's) reads as not ready, and
-// is reported by the next look. Returns the caller's count, 0 (revents
-// unset) when the kernel must look. A signal mask always goes to the kernel:
-// its pending signals are part of the answer.
+// is reported by the next look (a closed one's POLLNVAL, or select's EBADF,
+// included). Returns the caller's count, 0 (revents unset) when the kernel
+// must look. A signal mask always goes to the kernel: its pending signals
+// are part of the answer.
 int ready_without_kernel(pollfd* user, const Translation& t, const sigset_t* sigmask) {
     const unsigned ratio = fast_path_poll_os_ratio();
     if (ratio <= 1 || sigmask != nullptr || t_kernel_looks_skipped + 1 >= ratio) {
@@ -229,7 +233,14 @@ int ready_without_kernel(pollfd* user, const Translation& t, const sigset_t* sig
     const int ready = engine_answer(user, t);
     // No answer: the kernel looks now.
     t_kernel_looks_skipped = ready > 0 ? t_kernel_looks_skipped + 1 : 0;
-    if (ready > 0) count_polls(t, user, ready, false);
+    if (ready > 0) {
+        // Hits and misses of the sockets answered for; the others were not looked at.
+        for (nfds_t k = 0; k < t.accelerated_count; ++k) {
+            const nfds_t i = t.accelerated[k];
+            if (t.fds[i].fd == -1 && fast_stream_socket(user[i].fd))
+                fast_socket_polled(user[i].fd, user[i].revents != 0);
+        }
+    }
     return ready;
 }
 

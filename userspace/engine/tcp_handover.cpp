@@ -141,9 +141,10 @@ Status repair_into_kernel(int fd, int family, const Endpoint& local, const Endpo
     // Leaving repair mode sends a window probe: the peer's answering ACK
     // tells the kernel where the peer is, and what it lacks is retransmitted.
     if (auto s = set_int(fd, TCP_REPAIR, TCP_REPAIR_OFF, "leave repair mode"); !s) return s;
-    if (reuse_address != 0 &&
-        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse_address, sizeof(reuse_address)) != 0)
-        return errno_error("TCP_REPAIR: SO_REUSEADDR after repair");
+    // Best effort: the connection is live in the kernel now, and a caller
+    // that saw a failure would close it as if it were still in repair (RST).
+    if (reuse_address != 0)
+        (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse_address, sizeof(reuse_address));
     return {};
 }
 
