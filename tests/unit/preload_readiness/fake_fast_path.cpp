@@ -14,6 +14,7 @@
 #include <string>
 
 #include "fast_path.h"
+#include "readiness_support.h"
 #include "socket_table.h"
 
 namespace xlane::test {
@@ -156,6 +157,7 @@ int stream_socket(short mask) {
     s.event_fd.store(event_fd);
     s.mask.store(0);
     set_stream_mask_locked(s, mask);
+    preload::note_accelerated_socket();  // as fast_tcp.cpp does at adoption
     return fd;
 }
 
