@@ -835,7 +835,12 @@ static bool ioctl_unshielded(int fd, unsigned long request, void* arg, int* ret)
 // ---- entry points (exceptions stop here) ----
 
 bool connect(int fd, const sockaddr* addr, socklen_t len, int* ret) {
-    return shielded([&] { return connect_unshielded(fd, addr, len, ret); }, false);
+    // A copy, read as the kernel would: a bad pointer is the kernel's EFAULT
+    // (from libc's connect), never a SIGSEGV in the decision.
+    sockaddr_storage copy{};
+    if (len > sizeof(copy) || !user_readable(addr, len, &copy)) return false;
+    const auto* copied = reinterpret_cast<const sockaddr*>(&copy);
+    return shielded([&] { return connect_unshielded(fd, copied, len, ret); }, false);
 }
 bool listen(int fd, int backlog, int* ret) {
     return shielded([&] { return listen_unshielded(fd, backlog, ret); }, false);

@@ -668,7 +668,12 @@ static void before_close_unshielded(int fd) {
     if (inside_engine()) return;
     FastSocket* socket = g_fast_sockets.detach(fd);
     if (socket == nullptr) return;
-    epoll_on_socket_released(fd);
+    // The fd's registrations go with it, not back to the program's own set:
+    // the engine may keep the socket's file open after the close (a TCP
+    // connection's port reservation), and a registration left in the
+    // program's set would then outlive the fd, reporting the dead shadow's
+    // EPOLLHUP with the program's data (a freed pointer, in a server).
+    epoll_on_fd_closed(fd);
     drop_fd_ref(socket);
 }
 

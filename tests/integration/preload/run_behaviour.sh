@@ -24,6 +24,12 @@ cat "$work/preloaded"
 
 diff -u "$work/plain" "$work/preloaded" || fail "output differs under LD_PRELOAD=$library"
 
+# Again with the TCP fast path on: its decision at connect() reads the
+# address first (a bad pointer must be EFAULT there too, not SIGSEGV).
+XLANE_TCP=1 LD_PRELOAD="$library" timeout 120 "$program" >"$work/preloaded_tcp" \
+    || { cat "$work/preloaded_tcp"; fail "rows fail under LD_PRELOAD with XLANE_TCP=1"; }
+diff -u "$work/plain" "$work/preloaded_tcp" || fail "output differs under LD_PRELOAD=$library XLANE_TCP=1"
+
 # Every one of these calls must have been bound to libxlane.so, not libc.
 base="$(basename "$library")"
 for sym in socket socketpair bind listen accept accept4 connect shutdown getsockopt setsockopt \

@@ -7,10 +7,12 @@
 #        sets, one shared set nested in each, EPOLLEXCLUSIVE listener,
 #        EPOLLONESHOT connections and an accelerated UDP socket in it) and
 #        1,000 concurrent connections from 8 client threads on host A, both
-#        preloaded. TCP is served by the kernel (the TCP fast path is not
-#        built yet); the run exercises the fd tables, the epoll registry and
-#        the interposition under threads. Both hosts have xlane attached, so
-#        the UDP sockets in the same processes are accelerated.
+#        preloaded with the TCP fast path on (XLANE_TCP=1): the run exercises
+#        the user-space TCP, the fd tables, the epoll registry and the
+#        interposition under threads (a closed connection's registration once
+#        outlived its fd there, handing a freed pointer to the next
+#        epoll_wait). Both hosts have xlane attached, so the UDP sockets in
+#        the same processes are accelerated too.
 #   udp: 6 sender threads on host A (preloaded, xlane attached), each on its
 #        own socket and on one shared socket, over the fast path to a kernel
 #        receiver on B that checks every datagram; every datagram is either
@@ -49,7 +51,7 @@ run_in() {
     local ns="$1" with="$2" out="$3"
     shift 3
     if [ "$with" = yes ]; then
-        nsenter --net="/run/netns/$ns" env LD_PRELOAD="$preload" \
+        nsenter --net="/run/netns/$ns" env LD_PRELOAD="$preload" XLANE_TCP=1 \
             XLANE_STATS_FILE="$WORK/summary.%p.jsonl" timeout 85 "$PROBE" "$@" >"$out" 2>&1
     else
         nsenter --net="/run/netns/$ns" timeout 85 "$PROBE" "$@" >"$out" 2>&1
