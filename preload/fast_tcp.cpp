@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
+#include <linux/capability.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <cstdio>
@@ -30,6 +32,7 @@
 #include "fast_internal.h"
 #include "fast_path.h"
 #include "libc_table.h"
+#include "log.h"
 #include "readiness_support.h"
 #include "runtime.h"
 #include "stats_hooks.h"
@@ -448,8 +451,32 @@ FastRef tcp_socket(int fd) {
 
 }  // namespace
 
+namespace {
+
+// CAP_NET_ADMIN in the effective set, asked at each decision (connect or
+// listen): a server that drops its privileges after start-up (nginx's
+// workers) loses it, and its later sockets then keep the kernel path.
+bool has_net_admin() {
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
+    if (::syscall(SYS_capget, &header, data) != 0) return false;
+    return (data[CAP_NET_ADMIN / 32].effective & (1U << (CAP_NET_ADMIN % 32))) != 0;
+}
+
+}  // namespace
+
 bool enabled() {
-    return settings().tcp;
+    const config::Settings& loaded = settings();
+    if (loaded.tcp) return true;
+    if (!loaded.tcp_auto) return false;
+    if (has_net_admin()) return true;
+    static std::atomic<bool> told{false};
+    if (!told.exchange(true) && log_enabled(LogLevel::info))
+        log_line(LogLevel::info,
+                 "TCP stays on the kernel path: XLANE_TCP=auto takes the fast path only with "
+                 "CAP_NET_ADMIN (the hand-over of connections to the kernel at fork and exit); "
+                 "XLANE_TCP=1 takes it anyway");
+    return false;
 }
 
 static bool connect_unshielded(int fd, const sockaddr* addr, socklen_t len, int* ret) {

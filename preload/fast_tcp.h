@@ -6,8 +6,8 @@
 // A TCP socket is decided at connect() (client) or listen() (server): the
 // rules, then the engine, which adopts the kernel socket as its shadow. A
 // connect whose route does not leave through an xlane interface (loopback,
-// other devices) stays on the kernel path. Off unless XLANE_TCP=1, while
-// epoll and the rest of the socket surface are not served yet.
+// other devices) stays on the kernel path. XLANE_TCP: auto (the default)
+// takes the fast path when the process has CAP_NET_ADMIN, 1 always, 0 never.
 //
 // Socket options go to the shadow socket first (the kernel validates them,
 // getsockopt reads them there); those the engine runs (NODELAY, CORK,
@@ -23,7 +23,7 @@
 
 namespace xlane::preload::fast::tcp {
 
-// XLANE_TCP=1 (read once).
+// XLANE_TCP=1, or XLANE_TCP=auto with CAP_NET_ADMIN (asked at each call).
 [[nodiscard]] bool enabled();
 // A TCP socket still on the kernel path that the fast path may take.
 [[nodiscard]] inline bool candidate(int fd) {

@@ -16,7 +16,7 @@ const char* describe(PathReason reason) {
         case PathReason::kNone:
             return "";
         case PathReason::kTcpUndecided:
-            return "TCP socket: the kernel path unless XLANE_TCP=1, then decided at its connect or listen";
+            return "TCP socket: decided at its connect or listen (the kernel path with XLANE_TCP=0, or =auto without CAP_NET_ADMIN)";
         case PathReason::kNotIpSocket:
             return "not an IP socket";
         case PathReason::kNotTcpOrUdp:

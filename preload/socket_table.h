@@ -21,7 +21,7 @@ enum class SocketPath : uint8_t {
 // to `xlane sockets`, so numbers never change meaning.
 enum class PathReason : uint8_t {
     kNone = 0,
-    kTcpUndecided = 1,  // a TCP socket: kernel unless XLANE_TCP=1, then decided at connect/listen
+    kTcpUndecided = 1,  // a TCP socket: decided at connect/listen (XLANE_TCP)
     kNotIpSocket = 2,       // AF_UNIX, netlink, packet, ...: never accelerated
     kNotTcpOrUdp = 3,       // raw, ICMP, SCTP, MPTCP over IP: never accelerated
     kUndecided = 4,         // a UDP socket: decided at its first bind, connect or send

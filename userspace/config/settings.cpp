@@ -90,7 +90,15 @@ Status store_bpffs(std::string_view value, Settings& settings) {
 }
 
 Status store_tcp(std::string_view value, Settings& settings) {
-    return store_one_or_zero(value, settings.tcp);
+    if (value == "auto") {
+        settings.tcp = false;
+        settings.tcp_auto = true;
+        return {};
+    }
+    if (value != "1" && value != "0") return make_error(0, "not auto, 1 or 0");
+    settings.tcp = value == "1";
+    settings.tcp_auto = false;
+    return {};
 }
 
 Status store_tcp_fork(std::string_view value, Settings& settings) {
@@ -209,10 +217,13 @@ constexpr std::array<SettingSpec, 12> kSpecs{{
      "The bpffs under which xlane pins its programs and maps (`xlane/<netns>/<ifname>/`). The "
      "tool, the preload library and the tests must agree on it.",
      store_bpffs},
-    {"XLANE_TCP", "0", "", "1 or 0",
-     "1: TCP sockets may take the fast path (user-space TCP over AF_XDP, see the README's "
-     "\"TCP fast path\"), decided at `connect`/`listen` by the same rules. Off by default "
-     "while the gaps listed there remain; then TCP takes the kernel (or loopback) path.",
+    {"XLANE_TCP", "auto", "", "auto, 1 or 0",
+     "Whether TCP sockets may take the fast path (user-space TCP over AF_XDP, see the "
+     "README's \"TCP fast path\"), decided at `connect`/`listen` by the same rules as UDP. "
+     "`auto`: when the process has CAP_NET_ADMIN, which the hand-over of its connections to "
+     "the kernel at fork() and at exit takes (TCP_REPAIR); without it TCP stays on the "
+     "kernel (or loopback) path. 1: always (without CAP_NET_ADMIN a fork leaves established "
+     "connections with the parent, and exit waits up to 2 s for them to finish). 0: never.",
      store_tcp},
     {"XLANE_TCP_FORK", "share", "", "share or keep",
      "What fork() does with the process's established fast-path TCP connections. `share`: "

@@ -37,7 +37,8 @@ struct Settings {
     std::string log_file;                 // XLANE_LOG_FILE: empty = standard error; may hold %p
     std::string stats_file;               // XLANE_STATS_FILE: empty = none; may hold %p
     std::string bpffs;                    // XLANE_BPFFS
-    bool tcp = false;                     // XLANE_TCP: TCP sockets may take the fast path
+    bool tcp = false;                     // XLANE_TCP=1: TCP sockets may take the fast path
+    bool tcp_auto = false;                // XLANE_TCP=auto: they may with CAP_NET_ADMIN
     bool tcp_fork_share = true;           // XLANE_TCP_FORK=share: fork() hands connections over
     TcpFaults tcp_faults;                 // XLANE_TCP_FAULTS (test hook)
     bool debug = false;                   // XLANE_DEBUG

@@ -61,7 +61,7 @@ enum class Reason : uint8_t {
     unsupported_option = 5,  // a socket option or flag the user-space stack does not serve
     not_ip = 6,              // AF_UNIX, netlink, packet, ...: never accelerated
     not_tcp_udp = 7,         // raw, ICMP, SCTP, ...: never accelerated
-    tcp_undecided = 8,       // TCP: kernel unless XLANE_TCP=1, then decided at connect/listen
+    tcp_undecided = 8,       // TCP: decided at connect/listen (XLANE_TCP)
     config_error = 9,        // the rules file has an error: everything goes to the kernel
     error = 10,              // setting the fast path up failed; text: the error
     undecided = 11,          // UDP: decided at its first bind, connect or send

@@ -179,11 +179,16 @@ TEST_CASE("XLANE_SPIN_KERNEL: 1 makes kernel-path sockets spin too, 0 (the defau
     CHECK_FALSE(load({{"XLANE_SPIN_KERNEL", "2"}}).settings.spin_kernel);
 }
 
-TEST_CASE("XLANE_TCP: 1 turns the TCP fast path on, 0 off") {
+TEST_CASE("XLANE_TCP: auto by default (on with CAP_NET_ADMIN), 1 on, 0 off") {
+    CHECK(Settings::defaults().tcp_auto);
+    CHECK_FALSE(Settings::defaults().tcp);
     CHECK(accepted("XLANE_TCP", "1").tcp);
+    CHECK_FALSE(accepted("XLANE_TCP", "1").tcp_auto);
     CHECK_FALSE(accepted("XLANE_TCP", "0").tcp);
-    CHECK(refused("XLANE_TCP", "yes").find("not 1 or 0") != std::string::npos);
-    CHECK_FALSE(load({{"XLANE_TCP", "2"}}).settings.tcp);
+    CHECK_FALSE(accepted("XLANE_TCP", "0").tcp_auto);
+    CHECK(accepted("XLANE_TCP", "auto").tcp_auto);
+    CHECK(refused("XLANE_TCP", "yes").find("not auto, 1 or 0") != std::string::npos);
+    CHECK(load({{"XLANE_TCP", "2"}}).settings.tcp_auto);  // refused: the default stays
 }
 
 TEST_CASE("XLANE_TCP_FAULTS: drop, dup, reorder fractions and a seed, each at most once") {

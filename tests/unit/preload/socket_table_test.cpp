@@ -45,7 +45,7 @@ TEST_CASE("TCP waits for its fast path; UDP is decided at its first bind, connec
         }
     }
     CHECK(std::string(describe(PathReason::kTcpUndecided)) ==
-          "TCP socket: the kernel path unless XLANE_TCP=1, then decided at its connect or listen");
+          "TCP socket: decided at its connect or listen (the kernel path with XLANE_TCP=0, or =auto without CAP_NET_ADMIN)");
     CHECK(std::string(describe(PathReason::kNotAttached)) == "xlane not attached");
 }
 
