@@ -29,28 +29,26 @@ Status store_config(std::string_view value, Settings& settings) {
     return store_path(value, settings.config_path);
 }
 
-Status store_spin_us(std::string_view value, Settings& settings) {
+// A whole number from 0 to `max` into `out`; `unit` ends the error for
+// anything else ("not a whole number" + " of microseconds").
+Status store_bounded(std::string_view value, uint32_t max, const char* unit, uint32_t& out) {
     uint64_t number = 0;
     const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
     if (ec == std::errc::result_out_of_range ||
-        (ec == std::errc{} && end == value.data() + value.size() && number > kMaxSpinUs))
-        return make_error(0, "above the maximum, " + std::to_string(kMaxSpinUs));
+        (ec == std::errc{} && end == value.data() + value.size() && number > max))
+        return make_error(0, "above the maximum, " + std::to_string(max));
     if (ec != std::errc{} || end != value.data() + value.size())
-        return make_error(0, "not a whole number of microseconds");
-    settings.spin_us = static_cast<uint32_t>(number);
+        return make_error(0, std::string("not a whole number") + unit);
+    out = static_cast<uint32_t>(number);
     return {};
 }
 
+Status store_spin_us(std::string_view value, Settings& settings) {
+    return store_bounded(value, kMaxSpinUs, " of microseconds", settings.spin_us);
+}
+
 Status store_poll_os_ratio(std::string_view value, Settings& settings) {
-    uint64_t number = 0;
-    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
-    if (ec == std::errc::result_out_of_range ||
-        (ec == std::errc{} && end == value.data() + value.size() && number > kMaxPollOsRatio))
-        return make_error(0, "above the maximum, " + std::to_string(kMaxPollOsRatio));
-    if (ec != std::errc{} || end != value.data() + value.size())
-        return make_error(0, "not a whole number");
-    settings.poll_os_ratio = static_cast<uint32_t>(number);
-    return {};
+    return store_bounded(value, kMaxPollOsRatio, "", settings.poll_os_ratio);
 }
 
 // A switch written as 1 or 0 (the variables that turn a path on).
