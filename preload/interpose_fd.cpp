@@ -47,12 +47,6 @@ void* one_vararg(va_list args) {
 }  // namespace
 
 XLANE_INTERPOSE int close(int fd) {
-    // The engine's own fds (a TCP connection's port reservation, closed when
-    // the connection is reaped) were never the program's: no table, epoll
-    // registry or stats slot knows them. Their numbers were the program's
-    // before, though, so running the hooks would touch the stats slot a
-    // program thread retired for that number (a data race TSan reported).
-    if (xlane::preload::inside_engine()) return libc::close(fd);
     // Forget first: once the kernel frees the number another thread may get it.
     if (fast::serves(fd)) fast::before_close(fd);
     xlane::preload::epoll_on_fd_closed(fd);

@@ -100,9 +100,9 @@ void FdStatsTable::closed(int fd) noexcept {
     SocketSlot* old = slots_[fd].exchange(nullptr, std::memory_order_acq_rel);
     if (old == nullptr) return;
     StatsPublisher& publisher = publisher_();
-    // Read before retire() frees it (a hint; renumber() checks under the lock).
-    const bool duplicated = old->refs > 1 && old->fd == fd;
-    publisher.retire(old);
+    // Whether a dup lives on, read under the publisher's lock: a thread
+    // closing another fd of the socket changes the count meanwhile.
+    const bool duplicated = publisher.retire_from(old, fd);
     // A dup of it lives on: show the socket under that fd. A scan, but only
     // when a duplicated socket loses the fd it was published with.
     if (!duplicated) return;

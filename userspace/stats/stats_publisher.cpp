@@ -412,6 +412,22 @@ void StatsPublisher::add_reference(SocketSlot* slot) noexcept {
 void StatsPublisher::retire(SocketSlot* slot) noexcept {
     if (slot == nullptr) return;
     lock();
+    retire_locked(slot);
+    unlock();
+}
+
+bool StatsPublisher::retire_from(SocketSlot* slot, int fd) noexcept {
+    if (slot == nullptr) return false;
+    lock();
+    const bool lives_on = slot->state.load(std::memory_order_relaxed) ==
+                              static_cast<uint32_t>(SlotState::live) &&
+                          slot->refs > 1 && slot->fd == fd;
+    retire_locked(slot);
+    unlock();
+    return lives_on;
+}
+
+void StatsPublisher::retire_locked(SocketSlot* slot) noexcept {
     if (slot->state.load(std::memory_order_relaxed) == static_cast<uint32_t>(SlotState::live) &&
         (slot->refs <= 1 || --slot->refs == 0)) {
         append_summary(slot, "close");
@@ -429,7 +445,6 @@ void StatsPublisher::retire(SocketSlot* slot) noexcept {
             }
         }
     }
-    unlock();
 }
 
 void StatsPublisher::set_ports(const PortUsage* ports, size_t count, const QueueUsage* queues,

@@ -74,6 +74,10 @@ class StatsPublisher {
     // An fd naming the socket closed; with the last one the socket is gone:
     // its summary is appended to XLANE_STATS_FILE and the slot is freed.
     void retire(SocketSlot* slot) noexcept;
+    // retire(), telling whether the socket lives on under another fd after
+    // losing `fd`, the one it was published with (read under the lock: a
+    // thread closing one dup races the thread closing another).
+    [[nodiscard]] bool retire_from(SocketSlot* slot, int fd) noexcept;
     // Fast-path counters per interface and ring/UMEM use per AF_XDP socket
     // (at most kMaxPorts and kMaxQueues; replaces both tables at once).
     void set_ports(const PortUsage* ports, size_t count, const QueueUsage* queues = nullptr,
@@ -105,6 +109,7 @@ class StatsPublisher {
     bool create_segment_locked() noexcept;
     void take_over_after_fork_locked(int pid) noexcept;
     bool grow_locked() noexcept;
+    void retire_locked(SocketSlot* slot) noexcept;
     SocketSlot* slot_at(uint32_t index) const noexcept;
     void write_identity(SocketSlot* slot, const SocketInfo& info) noexcept;
     void append_summary(const SocketSlot* slot, const char* event) noexcept;

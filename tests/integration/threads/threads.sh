@@ -7,13 +7,14 @@
 #        sets, one shared set nested in each, EPOLLEXCLUSIVE listener,
 #        EPOLLONESHOT connections and an accelerated UDP socket in it) and
 #        1,000 concurrent connections from 8 client threads on host A, both
-#        preloaded with the TCP fast path on (XLANE_TCP=1; not under TSan,
-#        see below): the run exercises
+#        preloaded with the TCP fast path on (XLANE_TCP=1): the run exercises
 #        the user-space TCP, the fd tables, the epoll registry and the
 #        interposition under threads (a closed connection's registration once
 #        outlived its fd there, handing a freed pointer to the next
-#        epoll_wait). Both hosts have xlane attached, so the UDP sockets in
-#        the same processes are accelerated too.
+#        epoll_wait; TSan found the stats table reading a socket's dup count
+#        outside its lock while another thread closed the socket's other
+#        fd). Both hosts have xlane attached, so the UDP sockets in the same
+#        processes are accelerated too.
 #   udp: 6 sender threads on host A (preloaded, xlane attached), each on its
 #        own socket and on one shared socket, over the fast path to a kernel
 #        receiver on B that checks every datagram; every datagram is either
@@ -45,22 +46,14 @@ xl_attach_xlane "$XLANE" "$XL_NS_B" "$XL_IF_B"
 preload="$LIB"
 runtime="$(ldd "$LIB" | awk '/libasan\.so/ {print $3; exit}')"
 [ -z "$runtime" ] || preload="$runtime:$LIB"
-# Under TSan the TCP runs keep the kernel's TCP: with 1,000 fast connections
-# opened and closed across 8 threads, TSan reports the stats table's slot
-# recycling (an fd number closed by one thread and reused by another, an
-# order only the kernel's fd allocation gives) and then hangs in its own
-# symbolizer, whose close() comes through libxlane.so (an open issue). The
-# plain and ASan runs take the fast path.
-tcp_mode=1
-ldd "$LIB" | grep -q 'libtsan\.so' && tcp_mode=0
-xl_log "LD_PRELOAD=$preload XLANE_TCP=$tcp_mode"
+xl_log "LD_PRELOAD=$preload"
 
 # run_in NS PRELOAD(yes|no) OUT ARGS...: the probe in NS, bounded in time.
 run_in() {
     local ns="$1" with="$2" out="$3"
     shift 3
     if [ "$with" = yes ]; then
-        nsenter --net="/run/netns/$ns" env LD_PRELOAD="$preload" XLANE_TCP="$tcp_mode" \
+        nsenter --net="/run/netns/$ns" env LD_PRELOAD="$preload" XLANE_TCP=1 \
             XLANE_STATS_FILE="$WORK/summary.%p.jsonl" timeout 85 "$PROBE" "$@" >"$out" 2>&1
     else
         nsenter --net="/run/netns/$ns" timeout 85 "$PROBE" "$@" >"$out" 2>&1
