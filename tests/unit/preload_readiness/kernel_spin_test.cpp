@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <chrono>
+#include <thread>
 
 #include "fake_fast_path.h"
 #include "readiness_test_support.h"
@@ -34,10 +35,22 @@ long involuntary_switches() {
     return usage.ru_nivcsw;
 }
 
+// Longer than SpinYield's gap (20 ms): a run of "CPU wanted" looks left by
+// this thread's previous wait is forgotten, so a spin that gives up here
+// did so on three looks of its own, each an involuntary switch.
+void forget_earlier_spins() {
+    std::this_thread::sleep_for(25ms);
+}
+
 // The switches before a wait that should spin throughout.
 struct SpinWatch {
-    long voluntary = voluntary_switches();
-    long involuntary = involuntary_switches();
+    SpinWatch() {
+        forget_earlier_spins();
+        voluntary = voluntary_switches();
+        involuntary = involuntary_switches();
+    }
+    long voluntary = 0;
+    long involuntary = 0;
     // It never slept, or slept only once other threads had taken its CPU
     // three times (a spin ends in a sleep when its CPU stays wanted, as on
     // a loaded host: SpinYield).
