@@ -183,29 +183,35 @@ int sleep_for_caller(const Translation& t, pollfd* user, const Deadline& deadlin
     }
 }
 
+// Whether caller slot `i`'s whole readiness is the engine's: a connected TCP
+// socket, whose kernel slot translate() hid (fd -1).
+bool engine_answers(const Translation& t, const pollfd* user, nfds_t i) {
+    return t.fds[i].fd == -1 && fast_stream_socket(user[i].fd);
+}
+
 // ready_without_kernel()'s answer: the count of the caller's slots an
-// accelerated TCP socket makes ready, their revents set and every other
-// slot's cleared; 0 (revents untouched) when none is.
+// accelerated TCP socket makes ready, their revents set, every other slot's
+// cleared, and each answered socket counted as a poll hit or miss; 0
+// (revents untouched) when none is. The engine's bits wait in the hidden
+// kernel slots meanwhile (the kernel never reports on fd -1).
 int engine_answer(pollfd* user, const Translation& t) {
-    bool any = false;
-    for (nfds_t k = 0; k < t.accelerated_count && !any; ++k) {
-        const nfds_t i = t.accelerated[k];
-        // translate() hides a connected TCP socket's kernel slot (fd -1):
-        // its whole readiness is the engine's.
-        if (t.fds[i].fd != -1 || !fast_stream_socket(user[i].fd)) continue;
-        any = (fast_stream_mask(user[i].fd) & (user[i].events | POLLERR | POLLHUP)) != 0;
-    }
-    if (!any) return 0;
     int ready = 0;
+    for (nfds_t k = 0; k < t.accelerated_count; ++k) {
+        const nfds_t i = t.accelerated[k];
+        if (!engine_answers(t, user, i)) continue;
+        t.fds[i].revents = static_cast<short>(fast_stream_mask(user[i].fd) &
+                                              (user[i].events | POLLERR | POLLHUP));
+        ready += t.fds[i].revents != 0 ? 1 : 0;
+    }
+    if (ready == 0) return 0;
     for (nfds_t i = 0; i < t.user_count; ++i) user[i].revents = 0;
     for (nfds_t k = 0; k < t.accelerated_count; ++k) {
         const nfds_t i = t.accelerated[k];
-        if (t.fds[i].fd != -1 || !fast_stream_socket(user[i].fd)) continue;
-        const short mask = fast_stream_mask(user[i].fd);
-        user[i].revents = static_cast<short>(mask & (user[i].events | POLLERR | POLLHUP));
-        ready += user[i].revents != 0 ? 1 : 0;
+        if (!engine_answers(t, user, i)) continue;  // not looked at: no hit, no miss
+        user[i].revents = t.fds[i].revents;
+        fast_socket_polled(user[i].fd, user[i].revents != 0);
     }
-    return ready;  // 0 when it changed between the two looks
+    return ready;
 }
 
 // Calls in a row of this thread answered by ready_without_kernel().
@@ -233,14 +239,6 @@ int ready_without_kernel(pollfd* user, const Translation& t, const sigset_t* sig
     const int ready = engine_answer(user, t);
     // No answer: the kernel looks now.
     t_kernel_looks_skipped = ready > 0 ? t_kernel_looks_skipped + 1 : 0;
-    if (ready > 0) {
-        // Hits and misses of the sockets answered for; the others were not looked at.
-        for (nfds_t k = 0; k < t.accelerated_count; ++k) {
-            const nfds_t i = t.accelerated[k];
-            if (t.fds[i].fd == -1 && fast_stream_socket(user[i].fd))
-                fast_socket_polled(user[i].fd, user[i].revents != 0);
-        }
-    }
     return ready;
 }
 
