@@ -80,6 +80,26 @@ static __always_inline void xlane_lb_count(__u32 counter, __u64 bytes)
 	}
 }
 
+/*
+ * Stops every later redirect into the socket keyed `key`: its peer's sk_msg
+ * reads `leaving` after announcing a redirect in `received` (see struct
+ * xlane_lb_flow_state) and from then on passes to TCP. Bytes redirected
+ * before stay queued and are read first, so nothing is reordered.
+ */
+static __always_inline void xlane_lb_stop_redirects_into(const struct xlane_lb_key *key)
+{
+	struct xlane_lb_flow_state fresh = {};
+	struct xlane_lb_flow_state *flow = bpf_map_lookup_elem(&xlane_lb_runs, key);
+
+	if (!flow) {
+		/* Evicted from the LRU: recreate it, the peer looks it up. */
+		bpf_map_update_elem(&xlane_lb_runs, key, &fresh, BPF_NOEXIST);
+		flow = bpf_map_lookup_elem(&xlane_lb_runs, key);
+	}
+	if (flow)
+		__sync_fetch_and_add(&flow->leaving, 1);
+}
+
 /* IPv4 as ::ffff:a.b.c.d, the same bytes an AF_INET6 socket reports for a
  * v4-mapped peer. `ip4` is in network order, as the contexts give it. */
 static __always_inline void xlane_lb_addr4(struct xlane_addr *out, __u32 ip4)

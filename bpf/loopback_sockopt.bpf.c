@@ -37,25 +37,6 @@ static __always_inline void sock_key(struct bpf_sock *sk, struct xlane_lb_key *k
 	key->remote_port = bpf_ntohs(sk->dst_port);
 }
 
-/* The peer's sk_msg reads `leaving` after announcing a redirect in
- * `received` (see struct xlane_lb_flow_state): from here on it passes. */
-static __always_inline void stop_redirects_into(struct bpf_sock *sk)
-{
-	struct xlane_lb_flow_state fresh = {};
-	struct xlane_lb_flow_state *flow;
-	struct xlane_lb_key key = {};
-
-	sock_key(sk, &key);
-	flow = bpf_map_lookup_elem(&xlane_lb_runs, &key);
-	if (!flow) {
-		/* Evicted from the LRU: recreate it, the peer looks it up. */
-		bpf_map_update_elem(&xlane_lb_runs, &key, &fresh, BPF_NOEXIST);
-		flow = bpf_map_lookup_elem(&xlane_lb_runs, &key);
-	}
-	if (flow)
-		__sync_fetch_and_add(&flow->leaving, 1);
-}
-
 SEC("cgroup/setsockopt")
 int xlane_lb_lowat(struct bpf_sockopt *ctx)
 {
@@ -84,7 +65,10 @@ int xlane_lb_lowat(struct bpf_sockopt *ctx)
 		goto out;
 	state->flags |= XLANE_LB_SOCK_RCVLOWAT;
 	if (state->flags & XLANE_LB_SOCK_INSERTED) {
-		stop_redirects_into(sk);
+		struct xlane_lb_key key = {};
+
+		sock_key(sk, &key);
+		xlane_lb_stop_redirects_into(&key);
 		xlane_lb_count(XLANE_LB_RCVLOWAT, 0);
 	}
 out:

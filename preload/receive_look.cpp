@@ -20,6 +20,8 @@ namespace {
 
 // Two empty receives in a row make a spinner; an event loop reads until one
 // EAGAIN and then waits, so it never looks (and never pays the extra poll).
+// The loopback path's own spinning-receiver mark (kDefaultSpinReads, 8) is
+// above this: a spinner under the library keeps the redirect.
 constexpr uint32_t kEmptyReceivesBeforeLooking = 2;
 
 // The flags a receive may carry and still be answered by a look.
@@ -101,10 +103,14 @@ void note_kernel_receive(int fd, ssize_t ret) {
         if (look.fd == fd) look.empty_in_row = 0;
         return;
     }
-    if (look.fd != fd) {
+    // A record of an older generation starts over here, not at the next
+    // look: so at most kEmptyReceivesBeforeLooking empty receives in a row
+    // reach the kernel, below the loopback path's spinning-receiver mark.
+    const uint64_t generation = g_generation.load(std::memory_order_acquire);
+    if (look.fd != fd || look.generation != generation) {
         look = ThreadLook{};
         look.fd = fd;
-        look.generation = g_generation.load(std::memory_order_acquire);
+        look.generation = generation;
     }
     if (look.empty_in_row < kEmptyReceivesBeforeLooking) ++look.empty_in_row;
 }

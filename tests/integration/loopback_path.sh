@@ -43,14 +43,19 @@ xl_log "enable on $CG in $NS"
 xl_in "$NS" "$XLANE" loopback enable --cgroup "$CG" || xl_fail "enable failed"
 xl_in "$NS" "$XLANE" loopback enable --cgroup "$CG" 2>/dev/null && xl_fail "second enable must refuse"
 xl_in "$NS" "$XLANE" loopback status | grep "loopback: enabled" >/dev/null || xl_fail "status not enabled"
-# The three programs are visible to bpftool: sk_msg on the map, sock_ops and
-# the SO_RCVLOWAT setsockopt hook on the cgroup.
-for prog in xlane_lb_sops xlane_lb_msg xlane_lb_lowat; do
+# The four programs are visible to bpftool: sk_msg on the map, sock_ops and
+# the SO_RCVLOWAT setsockopt hook on the cgroup, the spinning-receiver
+# program on tracepoint sock:sock_recv_length (a pinned link).
+for prog in xlane_lb_sops xlane_lb_msg xlane_lb_lowat xlane_lb_spin; do
     xl_output_has "name $prog" bpftool prog show name "$prog" || xl_fail "bpftool does not show $prog"
 done
 cg_progs=$(bpftool cgroup show "$CG")
 grep -q "cgroup_sock_ops.*xlane_lb_sops" <<<"$cg_progs" || xl_fail "sock_ops not on $CG: $cg_progs"
 grep -q "cgroup_setsockopt.*xlane_lb_lowat" <<<"$cg_progs" || xl_fail "setsockopt hook not on $CG: $cg_progs"
+pins=$(xl_in "$NS" "$XLANE" loopback status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['pins'])")
+spin_prog=$(bpftool link show pinned "$pins/xlane_lb_spin_link" | awk '{ for (i = 1; i < NF; i++) if ($i == "prog") print $(i + 1) }')
+xl_output_has "name xlane_lb_spin" bpftool prog show id "${spin_prog:-none}" ||
+    xl_fail "the pinned tracepoint link does not hold xlane_lb_spin: $(bpftool link show pinned "$pins/xlane_lb_spin_link")"
 
 # 1. Socket semantics, IPv4/IPv6 loopback and local addresses.
 for addr in 127.0.0.1 ::1 "$XL_ADDR_A" "$XL_ADDR6_A"; do
@@ -65,6 +70,12 @@ for addr in 127.0.0.1 ::1 "$XL_ADDR_A" "$XL_ADDR6_A"; do
     [ "$(counter rcvlowat)" -ge $((lowat_before + 4)) ] ||
         xl_fail "SO_RCVLOWAT sockets were not counted on $addr ($lowat_before -> $(counter rcvlowat))"
     xl_log "probe on $addr: ok ($((after - before)) messages redirected)"
+    # The spinning-receiver policy at its default mark (8), every address
+    # family: the spinners of its cases are counted.
+    spin_before=$(counter spinning_receiver)
+    in_cg timeout 60 "$PROBE" spin-policy "$addr" 8 || xl_fail "spin policy on $addr"
+    [ "$(counter spinning_receiver)" -gt "$spin_before" ] ||
+        xl_fail "no spinning receiver counted on $addr"
 done
 
 # 1b. Under libxlane.so two of those gaps are worked around, so they must
@@ -75,6 +86,8 @@ for addr in 127.0.0.1 ::1; do
     LD_PRELOAD="$LIBXLANE" in_cg timeout 60 "$PROBE" preloaded "$addr" ||
         xl_fail "splice/duplex-blocking under libxlane.so on $addr"
     [ "$(counter redirected)" -gt "$before" ] || xl_fail "splice case on $addr was not redirected"
+    # Its spin cases are not spinners there: the receive look keeps the
+    # empty receives from the kernel (checked in the probe by TCP_INFO).
     xl_log "splice and blocking duplex under libxlane.so on $addr: ok"
 done
 
@@ -166,7 +179,16 @@ in_cg timeout 30 sockperf pp --tcp -i 127.0.0.1 -p 5302 -t 2 -m 64 >/dev/null ||
 in_cg timeout 30 sockperf tp --tcp -i 127.0.0.1 -p 5302 -t 2 -m 1024 >/dev/null || xl_fail "sockperf tp"
 kill $spid; wait $spid 2>/dev/null
 [ "$(counter redirected)" -gt "$before" ] || xl_fail "real programs were not redirected"
-# 6. --ports: only connections with a listed port are inserted.
+# 6. --spin-reads 0 switches the spinning-receiver policy off.
+xl_in "$NS" "$XLANE" loopback disable >/dev/null || xl_fail "disable failed"
+xl_in "$NS" "$XLANE" loopback enable --cgroup "$CG" --spin-reads 0 >/dev/null ||
+    xl_fail "enable --spin-reads 0"
+xl_in "$NS" "$XLANE" loopback status | grep -q "spin policy: off" || xl_fail "status: spin policy not off"
+in_cg timeout 60 "$PROBE" spin-policy 127.0.0.1 0 || xl_fail "spin policy off"
+[ "$(counter spinning_receiver)" = 0 ] || xl_fail "a spinner was counted with --spin-reads 0"
+xl_log "spinning-receiver policy: default mark on every address, off with --spin-reads 0: ok"
+
+# 7. --ports: only connections with a listed port are inserted.
 xl_in "$NS" "$XLANE" loopback disable >/dev/null || xl_fail "disable failed"
 xl_in "$NS" "$XLANE" loopback enable --cgroup "$CG" --ports 5401 >/dev/null || xl_fail "enable --ports"
 connect_port() {
@@ -179,6 +201,20 @@ connect_port 5402 || xl_fail "connection on an unlisted port"
     xl_fail "a connection on an unlisted port was inserted"
 connect_port 5401 || xl_fail "connection on a listed port"
 [ "$(counter inserted)" = 2 ] || xl_fail "both ends of a listed-port connection must be inserted"
+
+# 8. Pins left by a namespace that died without `disable`: the directory is
+# named after the namespace's inode number, which a new namespace can get.
+# Their cookie is not this namespace's (made so here): status shows the path
+# disabled, and enable takes the directory over.
+pins=$(xl_in "$NS" "$XLANE" loopback status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['pins'])")
+bpftool map update pinned "$pins/xlane_lb_cfg" key 0 0 0 0 \
+    value 0xff 0xff 0xff 0xff 0xff 0xff 0xff 0x7f 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 ||
+    xl_fail "cannot age the configuration's cookie"
+xl_in "$NS" "$XLANE" loopback status | grep -q "loopback: disabled" || xl_fail "stale pins shown as enabled"
+xl_in "$NS" "$XLANE" loopback enable --cgroup "$CG" >/dev/null || xl_fail "enable over stale pins"
+xl_in "$NS" "$XLANE" loopback status | grep -q "loopback: enabled" || xl_fail "not enabled over stale pins"
+connect_port 5403 || xl_fail "connection after taking stale pins over"
+xl_log "stale pins of a namespace that is gone: taken over"
 
 xl_in "$NS" "$XLANE" loopback status
 xl_log "PASS"

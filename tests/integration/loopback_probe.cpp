@@ -8,6 +8,8 @@
 //   loopback_probe preloaded ADDR    the cases libxlane.so changes (run under it)
 //   loopback_probe stream ADDR SECS  one paced stream for SECS seconds (for
 //                                    enable/disable in the middle of it)
+//   loopback_probe spin-policy ADDR MARK  the spinning-receiver policy, as
+//                                    enabled with --spin-reads MARK (0: off)
 // Prints one line per case; exit 1 when any case fails. Every wait is bounded.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -170,6 +172,9 @@ void report(const char* name, bool ok, const std::string& detail = "", const cha
     std::printf("%-5s %s%s%s\n", verdict, name, detail.empty() ? "" : ": ", detail.c_str());
     std::fflush(stdout);
     if (!ok && !gap) ++g_failures;
+}
+void report(const std::string& name, bool ok, const std::string& detail) {
+    report(name.c_str(), ok, detail);
 }
 
 // Full duplex on one connection, driven by poll on non-blocking sockets:
@@ -757,6 +762,154 @@ void case_spinning_receiver(bool looks) {
     }
 }
 
+// Data segments `fd` has sent through TCP: redirected bytes never reach it.
+// tcpi_data_segs_out sits at byte 156 of the kernel's struct tcp_info (UAPI
+// since Linux 4.6, append-only); glibc's <netinet/tcp.h> stops before it.
+long tcp_data_segs_out(int fd) {
+    constexpr size_t kDataSegsOut = 156;
+    uint8_t info[256] = {};
+    socklen_t len = sizeof(info);
+    if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, &len) != 0 || len < kDataSegsOut + 4)
+        return -1;
+    uint32_t segs = 0;
+    std::memcpy(&segs, info + kDataSegsOut, sizeof(segs));
+    return segs;
+}
+
+// `empty` non-blocking reads of `fd` that must find nothing; how many did.
+int empty_reads(int fd, int empty) {
+    uint8_t byte = 0;
+    int got = 0;
+    for (int i = 0; i < empty; ++i)
+        if (::read(fd, &byte, 1) < 0 && errno == EAGAIN) ++got;
+    return got;
+}
+
+// Reads `n` bytes from the non-blocking `fd` and compares them with `want`.
+// `until_eagain`: as an event loop does, wait for readiness, then read until
+// one EAGAIN; otherwise stop at the n-th byte (no empty receive at all).
+bool read_expected(int fd, const uint8_t* want, size_t n, bool until_eagain) {
+    std::vector<uint8_t> got;
+    std::vector<uint8_t> buf(n + 1);
+    while (got.size() < n) {
+        if (!wait_fd(fd, POLLIN, 10000)) return false;
+        do {
+            const size_t room = until_eagain ? buf.size() : n - got.size();
+            const ssize_t r = ::read(fd, buf.data(), room);
+            if (r < 0 && errno == EAGAIN) break;
+            if (r <= 0) return false;
+            got.insert(got.end(), buf.begin(), buf.begin() + r);
+        } while (until_eagain);
+    }
+    return got.size() == n && std::memcmp(got.data(), want, n) == 0;
+}
+
+// One request/response: the client asks with one byte (so no side sends a
+// one-way stream, which the stream policy would move), the server answers
+// with `n` bytes of `want`, read back as read_expected does.
+bool request_response(Pair& p, const uint8_t* want, size_t n, bool until_eagain) {
+    uint8_t ask = 1;
+    if (!write_all(p.client.fd, &ask, 1) || !read_exact(p.server.fd, &ask, 1)) return false;
+    return write_all(p.server.fd, want, n) && read_expected(p.client.fd, want, n, until_eagain);
+}
+
+// The spinning-receiver policy (`xlane loopback enable --spin-reads MARK`,
+// bpf/loopback_spin.bpf.c): `mark` empty receives in a row on a socket make
+// its peer send via TCP for good: expected unless MARK is 0 or the probe runs
+// under libxlane.so (`preloaded`), whose lockless look lets at most two empty
+// receives in a row reach the kernel.
+void case_spin_policy(int mark, bool preloaded) {
+    const bool switches = mark > 0 && !preloaded;
+    const auto data = pattern(200 * 100, 41);
+    {
+        // An event loop meets one EAGAIN per wake-up: never a spinner.
+        Pair p = make_pair();
+        ::fcntl(p.client.fd, F_SETFL, O_NONBLOCK);
+        bool ok = true;
+        for (int i = 0; ok && i < 200; ++i)
+            ok = request_response(p, data.data() + i * 100, 100, true);
+        const long segs = tcp_data_segs_out(p.server.fd);
+        report("spin policy: an event loop's reads until EAGAIN keep the peer's redirect",
+               ok && segs == 0, std::to_string(segs) + " data segments through TCP");
+    }
+    {
+        // A blocking receive that times out (SO_RCVTIMEO) fails with EAGAIN
+        // too, but it slept: twelve in a row are no spin.
+        Pair p = make_pair();
+        const timeval tv{0, 1000};
+        ::setsockopt(p.client.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        uint8_t byte = 0;
+        int timeouts = 0;
+        for (int i = 0; i < 12; ++i)
+            if (::recv(p.client.fd, &byte, 1, 0) < 0 && errno == EAGAIN) ++timeouts;
+        const bool ok = timeouts == 12 && request_response(p, data.data(), 100, false);
+        const long segs = tcp_data_segs_out(p.server.fd);
+        report("spin policy: blocking receives timing out (SO_RCVTIMEO) keep the peer's redirect",
+               ok && segs == 0,
+               std::to_string(timeouts) + " timeouts, " + std::to_string(segs) +
+                   " data segments through TCP");
+    }
+    {
+        // Error-queue reads (MSG_ERRQUEUE) do not look at the receive queue.
+        Pair p = make_pair();
+        ::fcntl(p.client.fd, F_SETFL, O_NONBLOCK);
+        uint8_t byte = 0;
+        int empty = 0;
+        for (int i = 0; i < 50; ++i)
+            if (::recv(p.client.fd, &byte, 1, MSG_ERRQUEUE) < 0 && errno == EAGAIN) ++empty;
+        const bool ok = empty == 50 && request_response(p, data.data(), 100, false);
+        const long segs = tcp_data_segs_out(p.server.fd);
+        report("spin policy: empty error-queue reads keep the peer's redirect", ok && segs == 0,
+               std::to_string(empty) + " empty, " + std::to_string(segs) +
+                   " data segments through TCP");
+    }
+    if (mark > 1) {
+        // Runs of empty receives one short of the mark, each ended by data.
+        Pair p = make_pair();
+        ::fcntl(p.client.fd, F_SETFL, O_NONBLOCK);
+        bool ok = true;
+        for (int i = 0; ok && i < 50; ++i) {
+            ok = empty_reads(p.client.fd, mark - 1) == mark - 1 &&
+                 request_response(p, data.data() + i * 100, 100, false);
+        }
+        const long segs = tcp_data_segs_out(p.server.fd);
+        report("spin policy: " + std::to_string(mark - 1) +
+                   " empty receives in a row, then data, keep the redirect",
+               ok && segs == 0, std::to_string(segs) + " data segments through TCP");
+    }
+    {
+        // A spinner: bytes redirected before it spun, then its peer's sends
+        // after, all in order; the later ones through TCP when it switches.
+        Pair p = make_pair();
+        ::fcntl(p.client.fd, F_SETFL, O_NONBLOCK);
+        bool ok = request_response(p, data.data(), 1000, false);
+        const long before = tcp_data_segs_out(p.server.fd);
+        const int spins = switches ? mark : 2000;
+        const long syscalls_before = thread_read_syscalls();
+        ok = ok && empty_reads(p.client.fd, spins) == spins;
+        // Under the library only two of them reach the kernel, also on the
+        // first socket after a close (which makes every thread decide again).
+        // The count includes the first thread_read_syscalls()'s own read.
+        const long kernel_reads = thread_read_syscalls() - syscalls_before - 1;
+        // Two sends, read together: the first may still be queued when the
+        // second arrives.
+        ok = ok && write_all(p.server.fd, data.data() + 1000, 500) &&
+             write_all(p.server.fd, data.data() + 1500, 500) &&
+             read_expected(p.client.fd, data.data() + 1000, 1000, false);
+        const long after = tcp_data_segs_out(p.server.fd);
+        const bool through_tcp = after > before;
+        report(switches ? "spin policy: " + std::to_string(spins) +
+                              " empty receives in a row move the peer's sends to TCP, in order"
+                        : "spin policy: 2000 empty receives in a row keep the peer's redirect "
+                          "(policy off, or the receive look of libxlane.so)",
+               ok && before == 0 && through_tcp == switches &&
+                   (!preloaded || (syscalls_before >= 0 && kernel_reads <= 2)),
+               std::to_string(before) + " -> " + std::to_string(after) +
+                   " data segments through TCP, " + std::to_string(kernel_reads) +
+                   " read() syscalls" + (ok ? "" : ", bytes wrong"));
+    }
+}
+
 // One paced stream (client -> server, plus echo of a running checksum) for
 // `secs` seconds; the caller flips enable/disable meanwhile.
 int run_stream(double secs) {
@@ -803,18 +956,27 @@ int run_stream(double secs) {
 
 int main(int argc, char** argv) {
     if (argc < 3) {
-        std::fprintf(stderr, "usage: %s cases ADDR [GAPS] | preloaded ADDR | stream ADDR SECS\n", argv[0]);
+        std::fprintf(stderr,
+                     "usage: %s cases ADDR [GAPS] | preloaded ADDR | stream ADDR SECS | "
+                     "spin-policy ADDR MARK\n",
+                     argv[0]);
         return 2;
     }
     g_addr = argv[2];
     if (argc > 3 && std::string(argv[1]) == "cases") g_known_gaps = argv[3];
     const std::string mode = argv[1];
     if (mode == "stream") return run_stream(argc > 3 ? std::atof(argv[3]) : 2.0);
+    if (mode == "spin-policy") {
+        const int mark = argc > 3 ? std::atoi(argv[3]) : 0;
+        case_spin_policy(mark, false);
+        return g_failures == 0 ? 0 : 1;
+    }
     if (mode == "preloaded") {  // the gaps libxlane.so works around (run under it)
         case_splice_sendfile();
         case_splice_blocking();
         case_blocking_duplex_threads();
         case_spinning_receiver(true);
+        case_spin_policy(8, true);
         return g_failures == 0 ? 0 : 1;
     }
     if (mode != "cases") return 2;

@@ -17,6 +17,7 @@ struct EnableArgs {
     std::string ports;
     uint32_t stream_small = kDefaultStreamSmall;
     uint32_t stream_run = kDefaultStreamRun;
+    uint32_t spin_reads = kDefaultSpinReads;
 };
 
 void run_enable(const EnableArgs& args) {
@@ -29,6 +30,7 @@ void run_enable(const EnableArgs& args) {
     }
     options.stream_small = args.stream_small;
     options.stream_run = args.stream_run;
+    options.spin_reads = args.spin_reads;
     if (auto enabled = enable_loopback(options); !enabled) fail(enabled.error());
     auto state = read_loopback_state();
     std::printf("loopback path enabled on cgroup %s (pins %s)\n",
@@ -72,6 +74,7 @@ json loopback_section_json() {
     out["cgroup_id"] = s.cgroup_id;
     out["ports"] = s.ports.empty() ? json("all") : json(s.ports);
     out["stream_policy"] = {{"small_bytes", s.stream_small}, {"run", s.stream_run}};
+    out["spin_policy"] = {{"empty_reads", s.spin_reads}};
     out["sockets"] = s.sockets;
     json counters = json::object();
     for (uint32_t id = 0; id < XLANE_LB_COUNTER_COUNT; ++id)
@@ -103,6 +106,11 @@ void print_loopback_section() {
                                   : "sends < " + std::to_string(s.stream_small) + " B";
     std::printf("  pins %s  ports %s  stream policy: %u %s in a row -> kernel\n",
                 s.pin_dir.c_str(), port_list(s.ports).c_str(), s.stream_run, sizes.c_str());
+    if (s.spin_reads == 0)
+        std::printf("  spin policy: off\n");
+    else
+        std::printf("  spin policy: %u empty receives in a row -> the peer sends via TCP\n",
+                    s.spin_reads);
     std::printf("  sockets now %u  inserted %llu  insert failed %llu\n", s.sockets,
                 count(XLANE_LB_INSERTED), count(XLANE_LB_INSERT_FAILED));
     std::printf("  skipped: non-local %llu  port %llu  early data %llu\n",
@@ -113,8 +121,9 @@ void print_loopback_section() {
     std::printf("  fall-backs: miss %llu  kernel path %llu  streams moved %llu  pass-all %llu\n",
                 count(XLANE_LB_MISS), count(XLANE_LB_KERNEL), count(XLANE_LB_DEMOTED),
                 count(XLANE_LB_PASS_ALL));
-    std::printf("  sockets given back to plain TCP %llu  receiving on TCP for SO_RCVLOWAT %llu\n",
-                count(XLANE_LB_RELEASED), count(XLANE_LB_RCVLOWAT));
+    std::printf("  sockets given back to plain TCP %llu  receiving on TCP for SO_RCVLOWAT %llu"
+                "  spinning receivers %llu\n",
+                count(XLANE_LB_RELEASED), count(XLANE_LB_RCVLOWAT), count(XLANE_LB_SPINNER));
 }
 
 void add_loopback_commands(CLI::App& app) {
@@ -138,6 +147,12 @@ void add_loopback_commands(CLI::App& app) {
         ->add_option("--stream-run", args->stream_run,
                      "That many sends in a row without a reply move the socket to "
                      "the kernel path (0: never)")
+        ->capture_default_str();
+    enable
+        ->add_option("--spin-reads", args->spin_reads,
+                     "A socket whose non-blocking receives come back empty that many times in a row is "
+                     "spinning: its peer sends via TCP, whose path never waits for the "
+                     "spinner's socket lock (0: never)")
         ->capture_default_str();
     enable->callback([args] { run_enable(*args); });
 

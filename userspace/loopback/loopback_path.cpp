@@ -15,6 +15,7 @@
 #include "loopback_msg.skel.h"
 #include "loopback_sockops.skel.h"
 #include "loopback_sockopt.skel.h"
+#include "loopback_spin.skel.h"
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -25,6 +26,7 @@ namespace {
 
 constexpr const char* kLinkPin = "xlane_lb_sops_link";
 constexpr const char* kLowatLinkPin = "xlane_lb_lowat_link";
+constexpr const char* kSpinLinkPin = "xlane_lb_spin_link";
 constexpr const char* kMsgProgPin = XLANE_LB_MSG_PROG_NAME;
 
 struct SockopsDeleter {
@@ -35,6 +37,9 @@ struct MsgDeleter {
 };
 struct SockoptDeleter {
     void operator()(loopback_sockopt* s) const { loopback_sockopt__destroy(s); }
+};
+struct SpinDeleter {
+    void operator()(loopback_spin* s) const { loopback_spin__destroy(s); }
 };
 struct LinkDeleter {
     void operator()(bpf_link* l) const { bpf_link__destroy(l); }
@@ -89,6 +94,23 @@ bool exists(const std::string& path) {
     return ::stat(path.c_str(), &st) == 0;
 }
 
+// The pin directory is named after the namespace's inode number, which the
+// kernel reuses once a namespace is gone. Pins left by a namespace that died
+// without `disable` carry its cookie, which is never reused: such pins serve
+// no socket (they all died with it) and are removed, which also detaches
+// their programs from the cgroup.
+Status remove_stale_pins(const std::string& pin_dir, uint64_t netns_cookie) {
+    auto cfg_fd = open_pin(pin_dir + "/" XLANE_LB_MAP_CFG);
+    if (!cfg_fd) return {};
+    auto cfg = read_config(cfg_fd->get());
+    if (!cfg || cfg->netns_cookie == netns_cookie) return {};
+    if (auto removed = remove_pin_dir(pin_dir); !removed)
+        return make_error(removed.error().errnum,
+                          "cannot remove the pins of a namespace that is gone (" + pin_dir +
+                              "): " + removed.error().message);
+    return {};
+}
+
 // Removes the pin directory unless dismissed: enable's rollback.
 class PinDirGuard {
   public:
@@ -129,6 +151,9 @@ Status enable_loopback(const LoopbackOptions& options) {
     auto dir = loopback_pin_dir();
     if (!dir) return dir.error();
     const std::string pin_dir = dir.value();
+    auto cookie = current_netns_cookie();
+    if (!cookie) return cookie.error();
+    if (auto removed = remove_stale_pins(pin_dir, cookie.value()); !removed) return removed;
     if (exists(pin_dir + "/" + kLinkPin))
         return make_error(EEXIST,
                           "the loopback path is already enabled in this network "
@@ -145,8 +170,6 @@ Status enable_loopback(const LoopbackOptions& options) {
     }
     auto cgroup_fd = open_cgroup(cgroup);
     if (!cgroup_fd) return cgroup_fd.error();
-    auto cookie = current_netns_cookie();
-    if (!cookie) return cookie.error();
     if (options.ports.size() > XLANE_LB_MAX_PORTS)
         return make_error(
             E2BIG, "at most " + std::to_string(XLANE_LB_MAX_PORTS) + " ports can be selected");
@@ -173,6 +196,18 @@ Status enable_loopback(const LoopbackOptions& options) {
         return make_error(err,
                           "kernel refused the loopback setsockopt program (run `xlane "
                           "doctor`)");
+    // The spinning-receiver policy's program, only when the policy is on.
+    std::unique_ptr<loopback_spin, SpinDeleter> spin;
+    if (options.spin_reads != 0) {
+        spin.reset(loopback_spin__open());
+        if (!spin) return errno_error("cannot open the loopback tracepoint BPF object");
+        if (auto pinned = set_pin_paths(spin->obj, pin_dir); !pinned) return pinned;
+        if (int err = loopback_spin__load(spin.get()); err != 0)
+            return make_error(err,
+                              "kernel refused the spinning-receiver program on tracepoint "
+                              "sock:sock_recv_length (it needs kernel BTF and Linux 6.4+; "
+                              "`--spin-reads 0` enables the loopback path without it)");
+    }
 
     // Insertion stays off until both programs are in place.
     xlane_lb_config cfg{};
@@ -180,6 +215,7 @@ Status enable_loopback(const LoopbackOptions& options) {
     cfg.port_filter = options.ports.empty() ? 0 : 1;
     cfg.stream_small = options.stream_small;
     cfg.stream_run = options.stream_run;
+    cfg.spin_reads = options.spin_reads;
     const int cfg_fd = bpf_map__fd(sockops->maps.xlane_lb_cfg);
     if (auto written = write_config(cfg_fd, cfg); !written) return written;
     for (uint16_t port : options.ports) {
@@ -196,6 +232,20 @@ Status enable_loopback(const LoopbackOptions& options) {
     MsgAttachGuard detach_msg(msg_prog_fd, socks_fd);
     const std::string msg_pin = pin_dir + "/" + kMsgProgPin;
     if (bpf_obj_pin(msg_prog_fd, msg_pin.c_str()) != 0) return errno_error("cannot pin " + msg_pin);
+
+    // The tracepoint only acts on inserted sockets: attached before insertion
+    // starts, it sees every receive of every one of them.
+    if (spin) {
+        std::unique_ptr<bpf_link, LinkDeleter> spin_link(
+            bpf_program__attach(spin->progs.xlane_lb_spin));
+        if (!spin_link)
+            return errno_error(
+                "cannot attach the spinning-receiver program to tracepoint "
+                "sock:sock_recv_length (`--spin-reads 0` enables the loopback path without it)");
+        const std::string spin_link_pin = pin_dir + "/" + kSpinLinkPin;
+        if (int err = bpf_link__pin(spin_link.get(), spin_link_pin.c_str()); err != 0)
+            return make_error(err, "cannot pin " + spin_link_pin);
+    }
 
     // The SO_RCVLOWAT hook goes on before insertion can start, so no inserted
     // socket can set a mark unseen. On failure the rollback unpins the links,
@@ -261,6 +311,9 @@ Result<bool> disable_loopback() {
         if (bpf_link_detach(link->get()) != 0)
             return errno_error("cannot detach the loopback setsockopt program from its cgroup");
     }
+    // The spinning-receiver tracepoint does nothing under pass-all; its link
+    // goes with the pins in step 5 (LINK_DETACH is EOPNOTSUPP for raw
+    // tracepoint links on 6.18: unpinning drops the last reference).
     // 4. No socket is ever deleted from the SOCKHASH (that would drop its
     // queue): the inserted sockets hold the sk_msg program, which holds the
     // maps, until each socket closes. Detaching the program from the map
@@ -288,10 +341,17 @@ Result<LoopbackState> read_loopback_state() {
     if (!cfg_fd) return cfg_fd.error();
     auto cfg = read_config(cfg_fd->get());
     if (!cfg) return cfg.error();
+    // Pins of a namespace that is gone (see remove_stale_pins) enable nothing.
+    auto cookie = current_netns_cookie();
+    if (cookie && cfg->netns_cookie != cookie.value()) {
+        state.enabled = false;
+        return state;
+    }
     state.inserting = cfg->insert != 0;
     state.pass_all = cfg->pass_all != 0;
     state.stream_small = cfg->stream_small;
     state.stream_run = cfg->stream_run;
+    state.spin_reads = cfg->spin_reads;
 
     if (auto link = open_pin(state.pin_dir + "/" + kLinkPin)) {
         bpf_link_info info{};
@@ -365,6 +425,8 @@ const char* loopback_counter_name(uint32_t counter) {
             return "released";
         case XLANE_LB_RCVLOWAT:
             return "rcvlowat";
+        case XLANE_LB_SPINNER:
+            return "spinning_receiver";
         default:
             return "unknown";
     }

@@ -23,24 +23,33 @@ inline constexpr uint32_t kStreamAnySize = UINT32_MAX;
 inline constexpr uint32_t kDefaultStreamSmall = kStreamAnySize;
 inline constexpr uint32_t kDefaultStreamRun = 64;
 
+// A receive loop that spins on a non-blocking socket finds it empty many
+// times between two messages; an event loop reads until one EAGAIN, and
+// libxlane.so's receive look lets at most two empty receives in a row per
+// thread reach the kernel. Eight in a row is a spinner, with room for a few
+// threads under the library or a stray extra read (bpf/loopback_spin.bpf.c).
+inline constexpr uint32_t kDefaultSpinReads = 8;
+
 struct LoopbackOptions {
     std::string cgroup;           // empty: the unified root
     std::vector<uint16_t> ports;  // empty: every port
     uint32_t stream_small = kDefaultStreamSmall;
     uint32_t stream_run = kDefaultStreamRun;  // 0: never move streams to the kernel
+    uint32_t spin_reads = kDefaultSpinReads;  // 0: never stop redirects into spinners
 };
 
-// Loads the three programs, pins them under loopback_pin_dir(), attaches the
-// sk_msg verdict to the SOCKHASH, then the SO_RCVLOWAT setsockopt hook and
-// sock_ops to the cgroup, and only then switches insertion on. Any failure
+// Loads the four programs, pins them under loopback_pin_dir(), attaches the
+// sk_msg verdict to the SOCKHASH, the spinning-receiver tracepoint, then the
+// SO_RCVLOWAT setsockopt hook and sock_ops to the cgroup, and only then
+// switches insertion on. Any failure
 // removes everything it created.
 [[nodiscard]] Status enable_loopback(const LoopbackOptions& options);
 
 // Safe order: stop inserting (sock_ops detached), make the verdict pass
-// everything, detach the setsockopt hook, then unpin. Sockets already
-// inserted are never removed from the map, so bytes queued for them stay
-// readable; they keep the pass-all verdict until they close. Returns false
-// when nothing was enabled.
+// everything, detach the setsockopt hook and the tracepoint, then unpin.
+// Sockets already inserted are never removed from the map, so bytes queued
+// for them stay readable; they keep the pass-all verdict until they close.
+// Returns false when nothing was enabled.
 [[nodiscard]] Result<bool> disable_loopback();
 
 struct LoopbackState {
@@ -54,6 +63,7 @@ struct LoopbackState {
     std::vector<uint16_t> ports;  // empty: every port
     uint32_t stream_small = 0;
     uint32_t stream_run = 0;
+    uint32_t spin_reads = 0;
     uint32_t sockets = 0;  // sockets in the SOCKHASH now
     std::array<xlane_counter, XLANE_LB_COUNTER_COUNT> counters{};
 };

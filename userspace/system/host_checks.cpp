@@ -1,5 +1,6 @@
 #include "system/host_checks.h"
 
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -39,6 +40,25 @@ HostCheck feature(const std::string& name, int probe, const std::string& fix, bo
             probe == 0 ? "not supported by this kernel"
                        : "probe failed (" + std::to_string(probe) + ")",
             fix};
+}
+
+// The loopback path's spinning-receiver policy attaches a BTF tracepoint
+// program to sock:sock_recv_length (Linux 6.4+); libbpf finds it by the
+// tracepoint's typedef in the kernel's BTF.
+HostCheck recv_tracepoint() {
+    const char* name = "sock_recv_length tracepoint";
+    btf* vmlinux = btf__load_vmlinux_btf();
+    if (vmlinux == nullptr)
+        return {name, Outcome::warning, "no kernel BTF (/sys/kernel/btf/vmlinux)",
+                "use a kernel with CONFIG_DEBUG_INFO_BTF=y, or `xlane loopback enable "
+                "--spin-reads 0`"};
+    const bool found =
+        btf__find_by_name_kind(vmlinux, "btf_trace_sock_recv_length", BTF_KIND_TYPEDEF) >= 0;
+    btf__free(vmlinux);
+    if (found) return {name, Outcome::ok, "present (loopback spinning-receiver policy)", ""};
+    return {name, Outcome::warning, "not in this kernel (Linux 6.4+)",
+            "`xlane loopback enable --spin-reads 0`: redirects into receivers that spin on "
+            "non-blocking receives can then be slower than the kernel's TCP"};
 }
 
 HostCheck af_xdp_socket() {
@@ -175,6 +195,7 @@ std::vector<HostCheck> run_host_checks() {
     checks.push_back(feature("cgroup setsockopt programs",
                              libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SOCKOPT, nullptr),
                              "use a kernel 5.3+ with CONFIG_CGROUP_BPF=y", privileged));
+    checks.push_back(recv_tracepoint());
     if (privileged)
         checks.push_back(freplace(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_EXT, nullptr)));
     checks.push_back(bpffs());

@@ -135,7 +135,13 @@ struct xlane_lb_config {
 	 * stream_run == 0 switches the policy off. */
 	__u32 stream_small;
 	__u32 stream_run;
-	__u32 pad;
+	/* Spinning-receiver policy: a socket whose non-blocking receives come
+	 * back empty (EAGAIN) `spin_reads` times in a row, with nothing read
+	 * between, is spinning (xlane_lb_spin). Its peer then sends via TCP for
+	 * good: a redirect must take the receiver's socket lock, which the
+	 * spinner holds in every receive, and sleeps on it. 0 switches the
+	 * policy off. */
+	__u32 spin_reads;
 };
 
 /* What the sk_msg program decided for a socket. Only NONE -> REDIRECT,
@@ -155,7 +161,15 @@ enum xlane_lb_mode {
 struct xlane_lb_sock_state {
 	__u32 mode;  /* enum xlane_lb_mode */
 	__u32 flags; /* XLANE_LB_SOCK_* */
+	/* Receives in a row that found nothing (xlane_lb_spin), or
+	 * XLANE_LB_SPINNING once the socket was found spinning (for good).
+	 * Written after each receive, outside the socket's lock: threads
+	 * receiving on one socket at once may lose counts, which only delays
+	 * the decision. */
+	__u32 empty_reads;
 };
+
+#define XLANE_LB_SPINNING 0xffffffffu
 
 /*
  * Per socket, keyed by its xlane_lb_key, written by both ends (xlane_lb_runs).
@@ -188,12 +202,14 @@ enum xlane_lb_counter {
 	XLANE_LB_DEMOTED = 9,         /* small-message stream moved to the kernel path */
 	XLANE_LB_RELEASED = 10,       /* kernel-path socket left the map (plain TCP again) */
 	XLANE_LB_RCVLOWAT = 11,       /* socket with SO_RCVLOWAT > 1: its peer sends via TCP */
-	XLANE_LB_COUNTER_COUNT = 12
+	XLANE_LB_SPINNER = 12,        /* socket spinning on empty receives: its peer sends via TCP */
+	XLANE_LB_COUNTER_COUNT = 13
 };
 
 #define XLANE_LB_SOCKOPS_PROG_NAME "xlane_lb_sops"
 #define XLANE_LB_MSG_PROG_NAME "xlane_lb_msg"
 #define XLANE_LB_LOWAT_PROG_NAME "xlane_lb_lowat"
+#define XLANE_LB_SPIN_PROG_NAME "xlane_lb_spin"
 #define XLANE_LB_MAP_SOCKS "xlane_lb_socks"
 #define XLANE_LB_MAP_CFG "xlane_lb_cfg"
 #define XLANE_LB_MAP_PORTS "xlane_lb_ports"
