@@ -152,7 +152,8 @@ void add_loopback_commands(CLI::App& app) {
         ->add_option("--spin-reads", args->spin_reads,
                      "A socket whose non-blocking receives come back empty that many times in a row is "
                      "spinning: its peer sends via TCP, whose path never waits for the "
-                     "spinner's socket lock (0: never)")
+                     "spinner's socket lock (0: never, and no tracepoint program, which "
+                     "adds about 65 ns to every receive on the host)")
         ->capture_default_str();
     enable->callback([args] { run_enable(*args); });
 
