@@ -66,23 +66,28 @@ static __always_inline int non_blocking(const struct sock *sk, int flags)
 	return (BPF_CORE_READ(sk, sk_socket, file, f_flags) & XLANE_O_NONBLOCK) != 0;
 }
 
-/* The socket's own xlane_lb_key, as sock_ops built it at insertion. */
-static __always_inline void sock_key(const struct sock *sk, struct xlane_lb_key *key)
+/* The socket's own xlane_lb_key, as sock_ops built it at insertion; 0 when
+ * it cannot be built (an IPv6 socket on a kernel built without IPv6 has no
+ * such fields, and the program must still load there). */
+static __always_inline int sock_key(const struct sock *sk, struct xlane_lb_key *key)
 {
 	const struct sock_common *c = &sk->__sk_common;
 
 	if (BPF_CORE_READ(c, skc_family) == XLANE_AF_INET) {
 		xlane_lb_addr4(&key->local_addr, BPF_CORE_READ(c, skc_rcv_saddr));
 		xlane_lb_addr4(&key->remote_addr, BPF_CORE_READ(c, skc_daddr));
-	} else {
+	} else if (bpf_core_field_exists(c->skc_v6_daddr)) {
 		struct in6_addr local6 = BPF_CORE_READ(c, skc_v6_rcv_saddr);
 		struct in6_addr remote6 = BPF_CORE_READ(c, skc_v6_daddr);
 
 		xlane_lb_addr6(&key->local_addr, local6.s6_addr32);
 		xlane_lb_addr6(&key->remote_addr, remote6.s6_addr32);
+	} else {
+		return 0;
 	}
 	key->local_port = BPF_CORE_READ(c, skc_num);
 	key->remote_port = bpf_ntohs(BPF_CORE_READ(c, skc_dport));
+	return 1;
 }
 
 SEC("tp_btf/sock_recv_length")
@@ -114,7 +119,8 @@ int BPF_PROG(xlane_lb_spin, struct sock *sk, int ret, int flags)
 	state->empty_reads = XLANE_LB_SPINNING;
 	if (!(state->flags & XLANE_LB_SOCK_INSERTED))
 		return 0;
-	sock_key(sk, &key);
+	if (!sock_key(sk, &key))
+		return 0;
 	xlane_lb_stop_redirects_into(&key);
 	xlane_lb_count(XLANE_LB_SPINNER, 0);
 	return 0;

@@ -70,18 +70,24 @@ bool receive_found_empty_without_lock(int fd, int flags) {
     if (look.fd != fd || look.empty_in_row < kEmptyReceivesBeforeLooking) return false;
     if ((flags & ~kLookableFlags) != 0) return false;
     const uint64_t generation = g_generation.load(std::memory_order_acquire);
-    if (look.generation != generation) {
-        look = ThreadLook{};
-        return false;
-    }
-    if (look.lookable == Lookable::kUnknown) {
+    if (look.lookable == Lookable::kUnknown || look.generation != generation) {
         // Decided into locals: a signal handler's receive meanwhile may make
         // `look` another fd's record, which this decision must not land in.
         const int saved = errno;
         bool nonblocking = false;
         const Lookable lookable = is_tcp_entry(fd) ? decide(fd, &nonblocking) : Lookable::kNo;
         errno = saved;
-        if (look.fd != fd || look.generation != generation) return false;
+        if (look.fd != fd) return false;
+        // Something changed an fd's socket, mode or mark (close, dup, fcntl,
+        // ...), maybe this one's: decided again, but the run of empty
+        // receives carries over, so a change elsewhere in the process does
+        // not send this spinner's receives to the kernel again (where the
+        // loopback path's spinning-receiver mark counts them). Even if the
+        // fd now names another socket, the look stays exact: decide() only
+        // accepts a TCP socket the loopback path may redirect into (inserted
+        // when established), and poll() reports what would make its receive
+        // differ from EAGAIN (data, EOF, an error, not connected).
+        look.generation = generation;
         look.lookable = lookable;
         look.nonblocking = nonblocking;
     }
@@ -103,14 +109,12 @@ void note_kernel_receive(int fd, ssize_t ret) {
         if (look.fd == fd) look.empty_in_row = 0;
         return;
     }
-    // A record of an older generation starts over here, not at the next
-    // look: so at most kEmptyReceivesBeforeLooking empty receives in a row
-    // reach the kernel, below the loopback path's spinning-receiver mark.
-    const uint64_t generation = g_generation.load(std::memory_order_acquire);
-    if (look.fd != fd || look.generation != generation) {
+    // A record of an older generation is checked at the next look (same
+    // socket or not), so that the run it counts survives a bump.
+    if (look.fd != fd) {
         look = ThreadLook{};
         look.fd = fd;
-        look.generation = generation;
+        look.generation = g_generation.load(std::memory_order_acquire);
     }
     if (look.empty_in_row < kEmptyReceivesBeforeLooking) ++look.empty_in_row;
 }

@@ -70,8 +70,11 @@ for addr in 127.0.0.1 ::1 "$XL_ADDR_A" "$XL_ADDR6_A"; do
     [ "$(counter rcvlowat)" -ge $((lowat_before + 4)) ] ||
         xl_fail "SO_RCVLOWAT sockets were not counted on $addr ($lowat_before -> $(counter rcvlowat))"
     xl_log "probe on $addr: ok ($((after - before)) messages redirected)"
-    # The spinning-receiver policy at its default mark (8), every address
-    # family: the spinners of its cases are counted.
+done
+# The spinning-receiver policy at its default mark (8), every kind of address
+# (::ffff:127.0.0.1: AF_INET6 sockets with IPv4-mapped addresses): the
+# spinners of its cases are counted.
+for addr in 127.0.0.1 ::1 ::ffff:127.0.0.1 "$XL_ADDR_A" "$XL_ADDR6_A"; do
     spin_before=$(counter spinning_receiver)
     in_cg timeout 60 "$PROBE" spin-policy "$addr" 8 || xl_fail "spin policy on $addr"
     [ "$(counter spinning_receiver)" -gt "$spin_before" ] ||
@@ -213,8 +216,29 @@ bpftool map update pinned "$pins/xlane_lb_cfg" key 0 0 0 0 \
 xl_in "$NS" "$XLANE" loopback status | grep -q "loopback: disabled" || xl_fail "stale pins shown as enabled"
 xl_in "$NS" "$XLANE" loopback enable --cgroup "$CG" >/dev/null || xl_fail "enable over stale pins"
 xl_in "$NS" "$XLANE" loopback status | grep -q "loopback: enabled" || xl_fail "not enabled over stale pins"
+cg_progs=$(bpftool cgroup show "$CG")
+[ "$(grep -c xlane_lb_sops <<<"$cg_progs")" = 1 ] && [ "$(grep -c xlane_lb_lowat <<<"$cg_progs")" = 1 ] ||
+    xl_fail "the stale pins' programs are still on $CG: $cg_progs"
 connect_port 5403 || xl_fail "connection after taking stale pins over"
+[ "$(counter inserted)" = 2 ] || xl_fail "no connection was inserted after taking stale pins over"
 xl_log "stale pins of a namespace that is gone: taken over"
+
+# 8b. A namespace deleted without `disable`: its pins (and programs) stay,
+# and `xlane doctor` lists them with the command that removes them.
+DEAD_NS="xl-lo-dead-$$"
+ip netns add "$DEAD_NS" || xl_fail "cannot create namespace $DEAD_NS"
+xl_on_exit "ip netns del $DEAD_NS"
+dead_pins=$(xl_in "$DEAD_NS" "$XLANE" loopback status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['pins'])")
+[ "$dead_pins" != "$pins" ] || xl_fail "two live namespaces share the pin directory $pins"
+xl_on_exit "rm -rf $dead_pins; rmdir $(dirname "$dead_pins")"
+xl_in "$DEAD_NS" "$XLANE" loopback enable --cgroup "$CG" >/dev/null || xl_fail "enable in $DEAD_NS"
+ip netns del "$DEAD_NS" || xl_fail "cannot delete namespace $DEAD_NS"
+doctor=$("$XLANE" doctor 2>&1)
+grep "loopback pins" <<<"$doctor" | grep -q "$dead_pins" ||
+    xl_fail "doctor does not list the pins of a deleted namespace: $(grep 'loopback pins' <<<"$doctor")"
+grep "loopback pins" <<<"$doctor" | grep -q "$pins" && xl_fail "doctor lists the live namespace's pins"
+rm -r "$dead_pins" && rmdir "$(dirname "$dead_pins")" || xl_fail "cannot remove $dead_pins"
+xl_log "pins of a deleted namespace: listed by doctor"
 
 xl_in "$NS" "$XLANE" loopback status
 xl_log "PASS"

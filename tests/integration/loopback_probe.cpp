@@ -877,6 +877,66 @@ void case_spin_policy(int mark, bool preloaded) {
                    " empty receives in a row, then data, keep the redirect",
                ok && segs == 0, std::to_string(segs) + " data segments through TCP");
     }
+    if (switches) {
+        // The switch in the middle of a live stream: a thread sends
+        // numbered records (fewer than the stream policy's run of 64). The
+        // receiver waits for the first 10 with poll() (redirected, no empty
+        // receive), then spins on the rest, so the switch comes between two
+        // of the sender's sends. Every record must arrive once, in order,
+        // some redirected and the rest through TCP. (At the mark the
+        // receiver's sk_msg queue is empty, as 8 empty receives show, and
+        // one sender's redirect completes before its next send: that is
+        // why nothing can overtake.)
+        Pair p = make_pair();
+        ::fcntl(p.client.fd, F_SETFL, O_NONBLOCK);
+        constexpr uint32_t kRecords = 60;
+        std::thread sender([fd = p.server.fd] {
+            for (uint32_t n = 0; n < kRecords; ++n) {
+                uint32_t record[64];
+                const size_t words = 1 + n % 64;
+                for (size_t w = 0; w < words; ++w) record[w] = n;
+                if (!write_all(fd, reinterpret_cast<uint8_t*>(record), words * 4)) return;
+                ::usleep(n % 3 == 0 ? 200 : 20);
+            }
+        });
+        size_t expected = 0, first_ten = 0;
+        for (uint32_t n = 0; n < kRecords; ++n) {
+            expected += (1 + n % 64) * 4;
+            if (n == 9) first_ten = expected;
+        }
+        std::vector<uint8_t> got(first_ten);
+        bool waited = true;
+        for (size_t at = 0; waited && at < first_ten;) {
+            waited = wait_fd(p.client.fd, POLLIN, 10000);
+            const ssize_t r = waited ? ::read(p.client.fd, got.data() + at, first_ten - at) : -1;
+            waited = r > 0;
+            if (waited) at += static_cast<size_t>(r);
+        }
+        uint8_t buf[4096];
+        long empty = 0;
+        while (waited && got.size() < expected) {
+            const ssize_t r = spin_receive(p.client.fd, buf, sizeof(buf), 0, 10000, &empty);
+            if (r <= 0) break;
+            got.insert(got.end(), buf, buf + r);
+        }
+        sender.join();
+        bool ordered = got.size() == expected;
+        size_t at = 0;
+        for (uint32_t n = 0; ordered && n < kRecords; ++n) {
+            for (size_t w = 0; ordered && w < 1 + n % 64; ++w, at += 4) {
+                uint32_t word = 0;
+                std::memcpy(&word, got.data() + at, 4);
+                ordered = word == n;
+            }
+        }
+        const long segs = tcp_data_segs_out(p.server.fd);
+        report("spin policy: records sent while the receiver spins past the mark arrive once, "
+               "in order",
+               ordered && segs > 0 && segs < static_cast<long>(kRecords),
+               std::to_string(got.size()) + " of " + std::to_string(expected) + " bytes, " +
+                   std::to_string(empty) + " empty receives, " + std::to_string(segs) +
+                   " data segments through TCP");
+    }
     {
         // A spinner: bytes redirected before it spun, then its peer's sends
         // after, all in order; the later ones through TCP when it switches.
@@ -886,10 +946,19 @@ void case_spin_policy(int mark, bool preloaded) {
         const long before = tcp_data_segs_out(p.server.fd);
         const int spins = switches ? mark : 2000;
         const long syscalls_before = thread_read_syscalls();
-        ok = ok && empty_reads(p.client.fd, spins) == spins;
+        if (switches) {
+            ok = ok && empty_reads(p.client.fd, spins) == spins;
+        } else {
+            // Every 200, an F_SETFL on another fd makes every thread of the
+            // process decide again whether its receives may look.
+            for (int i = 0; ok && i < spins / 200; ++i) {
+                ok = ::fcntl(p.server.fd, F_SETFL, 0) == 0 &&
+                     empty_reads(p.client.fd, 200) == 200;
+            }
+        }
         // Under the library only two of them reach the kernel, also on the
-        // first socket after a close (which makes every thread decide again).
-        // The count includes the first thread_read_syscalls()'s own read.
+        // first socket after a close and across the F_SETFLs. The count
+        // includes the first thread_read_syscalls()'s own read.
         const long kernel_reads = thread_read_syscalls() - syscalls_before - 1;
         // Two sends, read together: the first may still be queued when the
         // second arrives.
@@ -900,8 +969,9 @@ void case_spin_policy(int mark, bool preloaded) {
         const bool through_tcp = after > before;
         report(switches ? "spin policy: " + std::to_string(spins) +
                               " empty receives in a row move the peer's sends to TCP, in order"
-                        : "spin policy: 2000 empty receives in a row keep the peer's redirect "
-                          "(policy off, or the receive look of libxlane.so)",
+                        : "spin policy: 2000 empty receives in a row, an F_SETFL every 200, "
+                          "keep the peer's redirect (policy off, or the receive look of "
+                          "libxlane.so)",
                ok && before == 0 && through_tcp == switches &&
                    (!preloaded || (syscalls_before >= 0 && kernel_reads <= 2)),
                std::to_string(before) + " -> " + std::to_string(after) +

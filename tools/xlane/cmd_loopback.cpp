@@ -18,6 +18,7 @@ struct EnableArgs {
     uint32_t stream_small = kDefaultStreamSmall;
     uint32_t stream_run = kDefaultStreamRun;
     uint32_t spin_reads = kDefaultSpinReads;
+    bool spin_reads_given = false;
 };
 
 void run_enable(const EnableArgs& args) {
@@ -31,7 +32,11 @@ void run_enable(const EnableArgs& args) {
     options.stream_small = args.stream_small;
     options.stream_run = args.stream_run;
     options.spin_reads = args.spin_reads;
-    if (auto enabled = enable_loopback(options); !enabled) fail(enabled.error());
+    options.spin_reads_explicit = args.spin_reads_given;
+    std::string spin_policy_note;
+    if (auto enabled = enable_loopback(options, &spin_policy_note); !enabled)
+        fail(enabled.error());
+    if (!spin_policy_note.empty()) std::fprintf(stderr, "xlane: %s\n", spin_policy_note.c_str());
     auto state = read_loopback_state();
     std::printf("loopback path enabled on cgroup %s (pins %s)\n",
                 state && !state->cgroup_path.empty() ? state->cgroup_path.c_str() : "?",
@@ -148,14 +153,17 @@ void add_loopback_commands(CLI::App& app) {
                      "That many sends in a row without a reply move the socket to "
                      "the kernel path (0: never)")
         ->capture_default_str();
-    enable
-        ->add_option("--spin-reads", args->spin_reads,
-                     "A socket whose non-blocking receives come back empty that many times in a row is "
-                     "spinning: its peer sends via TCP, whose path never waits for the "
-                     "spinner's socket lock (0: never, and no tracepoint program, which "
-                     "adds about 65 ns to every receive on the host)")
-        ->capture_default_str();
-    enable->callback([args] { run_enable(*args); });
+    auto* spin_reads = enable->add_option(
+        "--spin-reads", args->spin_reads,
+        "A socket whose non-blocking receives come back empty that many times in a row is "
+        "spinning: its peer sends via TCP, whose path never waits for the spinner's socket "
+        "lock (0: never, and no tracepoint program, which adds about 65 ns to every receive "
+        "on the host; by default the policy is left out on kernels without the tracepoint)");
+    spin_reads->capture_default_str();
+    enable->callback([args, spin_reads] {
+        args->spin_reads_given = spin_reads->count() > 0;
+        run_enable(*args);
+    });
 
     auto* disable = loopback->add_subcommand(
         "disable", "Stop inserting, pass everything to the kernel path, remove the pins");

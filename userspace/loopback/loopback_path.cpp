@@ -103,11 +103,38 @@ Status remove_stale_pins(const std::string& pin_dir, uint64_t netns_cookie) {
     auto cfg_fd = open_pin(pin_dir + "/" XLANE_LB_MAP_CFG);
     if (!cfg_fd) return {};
     auto cfg = read_config(cfg_fd->get());
-    if (!cfg || cfg->netns_cookie == netns_cookie) return {};
+    // Cookie 0: an enable is loading its programs (the maps are pinned
+    // before the configuration is written). Those pins are not stale.
+    if (!cfg || cfg->netns_cookie == 0 || cfg->netns_cookie == netns_cookie) return {};
     if (auto removed = remove_pin_dir(pin_dir); !removed)
         return make_error(removed.error().errnum,
                           "cannot remove the pins of a namespace that is gone (" + pin_dir +
                               "): " + removed.error().message);
+    return {};
+}
+
+using SpinObject = std::unique_ptr<loopback_spin, SpinDeleter>;
+
+Result<SpinObject> load_spin_program(const std::string& pin_dir) {
+    SpinObject spin(loopback_spin__open());
+    if (!spin) return errno_error("cannot open the loopback tracepoint BPF object");
+    if (auto pinned = set_pin_paths(spin->obj, pin_dir); !pinned) return pinned.error();
+    if (int err = loopback_spin__load(spin.get()); err != 0)
+        return make_error(err,
+                          "kernel refused the spinning-receiver program on tracepoint "
+                          "sock:sock_recv_length (it needs kernel BTF and Linux 6.4+)");
+    return spin;
+}
+
+// The link is pinned: the program stays attached until the pins go.
+Status attach_spin_program(loopback_spin* spin, const std::string& pin_dir) {
+    std::unique_ptr<bpf_link, LinkDeleter> link(bpf_program__attach(spin->progs.xlane_lb_spin));
+    if (!link)
+        return errno_error(
+            "cannot attach the spinning-receiver program to tracepoint sock:sock_recv_length");
+    const std::string pin = pin_dir + "/" + kSpinLinkPin;
+    if (int err = bpf_link__pin(link.get(), pin.c_str()); err != 0)
+        return make_error(err, "cannot pin " + pin);
     return {};
 }
 
@@ -146,7 +173,7 @@ class MsgAttachGuard {
 
 }  // namespace
 
-Status enable_loopback(const LoopbackOptions& options) {
+Status enable_loopback(const LoopbackOptions& options, std::string* spin_policy_note) {
     if (auto bpffs = ensure_bpffs(); !bpffs) return bpffs;
     auto dir = loopback_pin_dir();
     if (!dir) return dir.error();
@@ -197,16 +224,28 @@ Status enable_loopback(const LoopbackOptions& options) {
                           "kernel refused the loopback setsockopt program (run `xlane "
                           "doctor`)");
     // The spinning-receiver policy's program, only when the policy is on.
-    std::unique_ptr<loopback_spin, SpinDeleter> spin;
-    if (options.spin_reads != 0) {
-        spin.reset(loopback_spin__open());
-        if (!spin) return errno_error("cannot open the loopback tracepoint BPF object");
-        if (auto pinned = set_pin_paths(spin->obj, pin_dir); !pinned) return pinned;
-        if (int err = loopback_spin__load(spin.get()); err != 0)
-            return make_error(err,
-                              "kernel refused the spinning-receiver program on tracepoint "
-                              "sock:sock_recv_length (it needs kernel BTF and Linux 6.4+; "
-                              "`--spin-reads 0` enables the loopback path without it)");
+    // Asked for by default, it is left out on a kernel that cannot run it,
+    // and the note says why; asked for by name, that is an error.
+    uint32_t spin_reads = options.spin_reads;
+    SpinObject spin;
+    auto without_spin_policy = [&](const Error& why) -> Status {
+        if (options.spin_reads_explicit)
+            return make_error(why.errnum, why.message +
+                                              " (`--spin-reads 0` enables the loopback path "
+                                              "without it)");
+        if (spin_policy_note != nullptr)
+            *spin_policy_note = "spinning-receiver policy off: " + why.describe();
+        spin.reset();
+        spin_reads = 0;
+        return {};
+    };
+    if (spin_reads != 0) {
+        auto loaded = load_spin_program(pin_dir);
+        if (loaded) {
+            spin = std::move(loaded).value();
+        } else if (auto off = without_spin_policy(loaded.error()); !off) {
+            return off;
+        }
     }
 
     // Insertion stays off until both programs are in place.
@@ -215,7 +254,7 @@ Status enable_loopback(const LoopbackOptions& options) {
     cfg.port_filter = options.ports.empty() ? 0 : 1;
     cfg.stream_small = options.stream_small;
     cfg.stream_run = options.stream_run;
-    cfg.spin_reads = options.spin_reads;
+    cfg.spin_reads = spin_reads;
     const int cfg_fd = bpf_map__fd(sockops->maps.xlane_lb_cfg);
     if (auto written = write_config(cfg_fd, cfg); !written) return written;
     for (uint16_t port : options.ports) {
@@ -236,15 +275,10 @@ Status enable_loopback(const LoopbackOptions& options) {
     // The tracepoint only acts on inserted sockets: attached before insertion
     // starts, it sees every receive of every one of them.
     if (spin) {
-        std::unique_ptr<bpf_link, LinkDeleter> spin_link(
-            bpf_program__attach(spin->progs.xlane_lb_spin));
-        if (!spin_link)
-            return errno_error(
-                "cannot attach the spinning-receiver program to tracepoint "
-                "sock:sock_recv_length (`--spin-reads 0` enables the loopback path without it)");
-        const std::string spin_link_pin = pin_dir + "/" + kSpinLinkPin;
-        if (int err = bpf_link__pin(spin_link.get(), spin_link_pin.c_str()); err != 0)
-            return make_error(err, "cannot pin " + spin_link_pin);
+        if (auto attached = attach_spin_program(spin.get(), pin_dir); !attached) {
+            if (auto off = without_spin_policy(attached.error()); !off) return off;
+            cfg.spin_reads = 0;  // written with `insert` below
+        }
     }
 
     // The SO_RCVLOWAT hook goes on before insertion can start, so no inserted
@@ -343,7 +377,7 @@ Result<LoopbackState> read_loopback_state() {
     if (!cfg) return cfg.error();
     // Pins of a namespace that is gone (see remove_stale_pins) enable nothing.
     auto cookie = current_netns_cookie();
-    if (cookie && cfg->netns_cookie != cookie.value()) {
+    if (cookie && cfg->netns_cookie != 0 && cfg->netns_cookie != cookie.value()) {
         state.enabled = false;
         return state;
     }

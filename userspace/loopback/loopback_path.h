@@ -26,8 +26,8 @@ inline constexpr uint32_t kDefaultStreamRun = 64;
 // A receive loop that spins on a non-blocking socket finds it empty many
 // times between two messages; an event loop reads until one EAGAIN, and
 // libxlane.so's receive look lets at most two empty receives in a row per
-// thread reach the kernel. Eight in a row is a spinner, with room for a few
-// threads under the library or a stray extra read (bpf/loopback_spin.bpf.c).
+// thread reach the kernel. Eight in a row is a spinner, with room for three
+// threads under the library spinning on one socket (bpf/loopback_spin.bpf.c).
 inline constexpr uint32_t kDefaultSpinReads = 8;
 
 struct LoopbackOptions {
@@ -36,14 +36,20 @@ struct LoopbackOptions {
     uint32_t stream_small = kDefaultStreamSmall;
     uint32_t stream_run = kDefaultStreamRun;  // 0: never move streams to the kernel
     uint32_t spin_reads = kDefaultSpinReads;  // 0: never stop redirects into spinners
+    // Given by the user: a kernel that cannot run the policy is an error.
+    // Otherwise (the default) the path is enabled without it.
+    bool spin_reads_explicit = false;
 };
 
-// Loads the four programs, pins them under loopback_pin_dir(), attaches the
-// sk_msg verdict to the SOCKHASH, the spinning-receiver tracepoint, then the
-// SO_RCVLOWAT setsockopt hook and sock_ops to the cgroup, and only then
-// switches insertion on. Any failure
-// removes everything it created.
-[[nodiscard]] Status enable_loopback(const LoopbackOptions& options);
+// Loads the programs, pins them under loopback_pin_dir(), attaches the
+// sk_msg verdict to the SOCKHASH, the spinning-receiver tracepoint (unless
+// spin_reads is 0), then the SO_RCVLOWAT setsockopt hook and sock_ops to the
+// cgroup, and only then switches insertion on. Any failure removes
+// everything it created. When the default spinning-receiver policy could
+// not be set up, the path is enabled without it and `spin_policy_note` says
+// why.
+[[nodiscard]] Status enable_loopback(const LoopbackOptions& options,
+                                     std::string* spin_policy_note = nullptr);
 
 // Safe order: stop inserting (sock_ops detached), make the verdict pass
 // everything, detach the setsockopt hook and the tracepoint, then unpin.

@@ -10,7 +10,9 @@
 
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "bpf/bpffs.h"
@@ -81,6 +83,51 @@ HostCheck bpffs() {
     if (st) return {"bpffs", Outcome::ok, "mounted at " + bpffs_root(), ""};
     return {"bpffs", Outcome::missing, st.error().describe(),
             "mount -t bpf bpf " + bpffs_root() + " (xlane attach also mounts it when missing)"};
+}
+
+// Inode numbers of the network namespaces that processes are in or that
+// /run/netns names. A namespace held only by an open fd is not seen, so the
+// check below only warns.
+std::set<unsigned long> live_netns_inodes() {
+    namespace fs = std::filesystem;
+    std::set<unsigned long> live;
+    std::error_code ec;
+    for (const auto& proc : fs::directory_iterator("/proc", ec)) {
+        struct stat st {};
+        if (::stat((proc.path() / "ns/net").c_str(), &st) == 0) live.insert(st.st_ino);
+    }
+    for (const auto& named : fs::directory_iterator("/run/netns", ec)) {
+        struct stat st {};
+        if (::stat(named.path().c_str(), &st) == 0) live.insert(st.st_ino);
+    }
+    return live;
+}
+
+// Loopback pins of a namespace that died without `xlane loopback disable`
+// keep their programs attached: the spinning-receiver tracepoint still runs
+// on every receive of the host. (An `enable` in a namespace that gets the
+// same inode number removes them.)
+HostCheck stale_loopback_pins() {
+    namespace fs = std::filesystem;
+    const char* name = "loopback pins";
+    const std::set<unsigned long> live = live_netns_inodes();
+    std::string stale;
+    std::error_code ec;
+    for (const auto& dir : fs::directory_iterator(pin_root(), ec)) {
+        const std::string ns = dir.path().filename().string();
+        if (ns.rfind("netns-", 0) != 0 || !fs::exists(dir.path() / "loopback", ec)) continue;
+        unsigned long inode = 0;
+        try {
+            inode = std::stoul(ns.substr(6));
+        } catch (const std::exception&) {
+            continue;
+        }
+        if (live.count(inode) == 0) stale += (stale.empty() ? "" : " ") + (dir.path() / "loopback").string();
+    }
+    if (stale.empty()) return {name, Outcome::ok, "none left by a namespace that is gone", ""};
+    return {name, Outcome::warning,
+            "left by namespaces no process is in (their programs stay attached): " + stale,
+            "rm -r " + stale + " (if no namespace is kept alive by an open fd only)"};
 }
 
 HostCheck cgroup_v2() {
@@ -196,6 +243,7 @@ std::vector<HostCheck> run_host_checks() {
                              libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SOCKOPT, nullptr),
                              "use a kernel 5.3+ with CONFIG_CGROUP_BPF=y", privileged));
     checks.push_back(recv_tracepoint());
+    checks.push_back(stale_loopback_pins());
     if (privileged)
         checks.push_back(freplace(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_EXT, nullptr)));
     checks.push_back(bpffs());
