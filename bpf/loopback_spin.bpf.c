@@ -12,8 +12,8 @@
  * whose softirq side never waits for the lock (it uses the backlog).
  *
  * So once an inserted socket's non-blocking receives come back empty
- * `spin_reads` times in a row with nothing read between, its peer sends via TCP from then on
- * (xlane_lb_stop_redirects_into). An event loop reads until one EAGAIN and
+ * `spin_reads` times in a row with nothing read between, its peer sends via
+ * TCP from then on (xlane_lb_stop_redirects_into). An event loop reads until one EAGAIN and
  * then waits for readiness, and libxlane.so's receive look stops a spinner
  * after two: neither reaches the mark.
  */

@@ -85,7 +85,7 @@ HostCheck bpffs() {
             "mount -t bpf bpf " + bpffs_root() + " (xlane attach also mounts it when missing)"};
 }
 
-// Inode numbers of the network namespaces that processes are in or that
+// Inode numbers of the network namespaces that threads are in or that
 // /run/netns names. A namespace held only by an open fd is not seen, so the
 // check below only warns.
 std::set<unsigned long> live_netns_inodes() {
@@ -93,8 +93,11 @@ std::set<unsigned long> live_netns_inodes() {
     std::set<unsigned long> live;
     std::error_code ec;
     for (const auto& proc : fs::directory_iterator("/proc", ec)) {
-        struct stat st {};
-        if (::stat((proc.path() / "ns/net").c_str(), &st) == 0) live.insert(st.st_ino);
+        std::error_code task_ec;
+        for (const auto& task : fs::directory_iterator(proc.path() / "task", task_ec)) {
+            struct stat st {};
+            if (::stat((task.path() / "ns/net").c_str(), &st) == 0) live.insert(st.st_ino);
+        }
     }
     for (const auto& named : fs::directory_iterator("/run/netns", ec)) {
         struct stat st {};
@@ -122,7 +125,8 @@ HostCheck stale_loopback_pins() {
         } catch (const std::exception&) {
             continue;
         }
-        if (live.count(inode) == 0) stale += (stale.empty() ? "" : " ") + (dir.path() / "loopback").string();
+        if (live.count(inode) != 0) continue;
+        stale += (stale.empty() ? "" : " ") + (dir.path() / "loopback").string();
     }
     if (stale.empty()) return {name, Outcome::ok, "none left by a namespace that is gone", ""};
     return {name, Outcome::warning,
