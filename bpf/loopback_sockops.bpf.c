@@ -6,6 +6,8 @@
  */
 #include "loopback_maps.h"
 
+#include <bpf/bpf_core_read.h>
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 static __always_inline int is_loopback(const struct xlane_addr *a)
@@ -130,8 +132,12 @@ static __always_inline void insert(struct bpf_sock_ops *skops, struct xlane_lb_c
 	state->flags |= XLANE_LB_SOCK_INSERTED;
 	xlane_lb_count(XLANE_LB_INSERTED, 0);
 	/* ACKs only flow once the socket sends on the kernel path: then the
-	 * RTT callback can take it out of the map (release_to_kernel). */
-	bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_RTT_CB_FLAG);
+	 * RTT callback can take it out of the map (release_to_kernel). Data
+	 * segments only arrive once its peer sends on the kernel path: then
+	 * the header callback can take it out after its peer
+	 * (leave_after_peer). Redirected bytes trigger neither. */
+	bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_RTT_CB_FLAG |
+					     BPF_SOCK_OPS_PARSE_ALL_HDR_OPT_CB_FLAG);
 }
 
 /*
@@ -161,8 +167,82 @@ static __always_inline void release_to_kernel(struct bpf_sock_ops *skops)
 	__sync_fetch_and_add(&flow->leaving, 1);
 	if (*(volatile __u32 *)&flow->received)
 		return;
-	if (bpf_map_delete_elem(&xlane_lb_socks, &key) == 0)
+	if (bpf_map_delete_elem(&xlane_lb_socks, &key) == 0) {
+		flow->released = 1;
 		xlane_lb_count(XLANE_LB_RELEASED, 0);
+	}
+}
+
+/* The kernel's struct sock up to what leave_after_peer reads (CO-RE). */
+struct sock___xlane {
+	void *sk_user_data;
+} __attribute__((preserve_access_index));
+
+struct list_head___xlane {
+	struct list_head___xlane *next;
+} __attribute__((preserve_access_index));
+
+struct sk_psock___xlane {
+	struct list_head___xlane ingress_msg;
+} __attribute__((preserve_access_index));
+
+/* sk_user_data carries flag bits below the pointer (SK_USER_DATA_*). */
+#define XLANE_SK_USER_DATA_PTRMASK (~7UL)
+
+/* Whether the socket's sk_msg queue (psock->ingress_msg) is empty. */
+static __always_inline int msg_queue_empty(struct bpf_sock *sk)
+{
+	struct sock___xlane *ksk = (struct sock___xlane *)bpf_skc_to_tcp_sock(sk);
+	struct sk_psock___xlane *psock;
+	unsigned long user_data;
+
+	if (!ksk)
+		return 0;
+	user_data = (unsigned long)BPF_CORE_READ(ksk, sk_user_data) & XLANE_SK_USER_DATA_PTRMASK;
+	if (!user_data)
+		return 0;
+	psock = (struct sk_psock___xlane *)user_data;
+	return (unsigned long)BPF_CORE_READ(psock, ingress_msg.next) ==
+	       user_data + bpf_core_field_offset(psock->ingress_msg);
+}
+
+/*
+ * A receiving socket whose peer left the map (release_to_kernel) can never
+ * be redirected into again: the peer's sends no longer reach the sk_msg
+ * program, and none was in flight (the peer left under its own socket lock,
+ * which its sends hold while they redirect). Once this socket's sk_msg
+ * queue is empty too, it leaves the map, which gives its receives back the
+ * plain TCP code (tcp_bpf_recvmsg waits and reads differently). Checked on
+ * each data segment that arrives; a peer that can never leave (bytes were
+ * redirected into it) ends the checks.
+ */
+static __always_inline void leave_after_peer(struct bpf_sock_ops *skops)
+{
+	struct xlane_lb_flow_state *self_flow, *peer_flow;
+	struct xlane_lb_key key = {}, peer = {};
+	struct bpf_sock *sk = skops->sk;
+
+	if (!sk || !sockops_key(skops, &key))
+		return;
+	peer.local_addr = key.remote_addr;
+	peer.remote_addr = key.local_addr;
+	peer.local_port = key.remote_port;
+	peer.remote_port = key.local_port;
+	peer_flow = bpf_map_lookup_elem(&xlane_lb_runs, &peer);
+	if (!peer_flow || (!peer_flow->released && peer_flow->received)) {
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &
+							 ~BPF_SOCK_OPS_PARSE_ALL_HDR_OPT_CB_FLAG);
+		return;
+	}
+	if (!peer_flow->released || !msg_queue_empty(sk))
+		return;
+	self_flow = bpf_map_lookup_elem(&xlane_lb_runs, &key);
+	bpf_sock_ops_cb_flags_set(skops, 0);
+	if (bpf_map_delete_elem(&xlane_lb_socks, &key) == 0) {
+		if (self_flow)
+			self_flow->released = 1;
+		xlane_lb_count(XLANE_LB_RELEASED, 0);
+	}
 }
 
 SEC("sockops")
@@ -181,6 +261,10 @@ int xlane_lb_sops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_RTT_CB:
 		if (cfg->insert)
 			release_to_kernel(skops);
+		break;
+	case BPF_SOCK_OPS_PARSE_HDR_OPT_CB:
+		if (cfg->insert)
+			leave_after_peer(skops);
 		break;
 	}
 	return 1;

@@ -182,6 +182,25 @@ in_cg timeout 30 sockperf pp --tcp -i 127.0.0.1 -p 5302 -t 2 -m 64 >/dev/null ||
 in_cg timeout 30 sockperf tp --tcp -i 127.0.0.1 -p 5302 -t 2 -m 1024 >/dev/null || xl_fail "sockperf tp"
 kill $spid; wait $spid 2>/dev/null
 [ "$(counter redirected)" -gt "$before" ] || xl_fail "real programs were not redirected"
+# 5b. A one-way stream: the stream policy moves the sender to TCP and out of
+# the map (at its first ACK), then the receiver leaves after it once its
+# sk_msg queue is read empty (at a data segment's header callback): both
+# ends back on plain TCP, every byte in order.
+released_before=$(counter released)
+in_cg timeout 30 python3 -c "
+import socket, os, time
+l = socket.create_server(('127.0.0.1', 0)); c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+data = os.urandom(400 * 1000); got = b''
+for i in range(400):
+    c.sendall(data[i * 1000:(i + 1) * 1000])
+    if i % 10 == 9:
+        while len(got) < (i + 1) * 1000: got += s.recv(65536)
+    if i == 300: time.sleep(0.1)  # the sender's ACKs, then more segments for the receiver
+assert got == data, len(got)" || xl_fail "one-way stream for the receiver's release"
+[ "$(counter released)" -ge $((released_before + 2)) ] ||
+    xl_fail "sender and receiver of a one-way stream did not both leave the map ($released_before -> $(counter released))"
+xl_log "one-way stream: sender and receiver back on plain TCP"
+
 # 6. --spin-reads 0 switches the spinning-receiver policy off.
 xl_in "$NS" "$XLANE" loopback disable >/dev/null || xl_fail "disable failed"
 xl_in "$NS" "$XLANE" loopback enable --cgroup "$CG" --spin-reads 0 >/dev/null ||

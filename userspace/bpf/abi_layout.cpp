@@ -31,6 +31,6 @@ static_assert(offsetof(xlane_lb_config, stream_small) == 20);
 static_assert(offsetof(xlane_lb_config, stream_run) == 24);
 static_assert(sizeof(xlane_lb_sock_state) == 12);
 static_assert(offsetof(xlane_lb_config, spin_reads) == 28);
-static_assert(sizeof(xlane_lb_flow_state) == 16);
+static_assert(sizeof(xlane_lb_flow_state) == 20);
 static_assert(offsetof(xlane_lb_flow_state, leaving) == 8);
 static_assert(XLANE_LB_COUNTER_COUNT == 13, "loopback counters are append-only: update the tool");

@@ -186,6 +186,7 @@ struct xlane_lb_flow_state {
 	__u32 received; /* > 0: the peer redirected into this socket */
 	__u32 leaving;  /* > 0: this socket is leaving the SOCKHASH */
 	__u32 inserted; /* 1: entry made at insertion (not recreated after LRU eviction) */
+	__u32 released; /* 1: release_to_kernel took this socket out of the SOCKHASH */
 };
 
 /* Per-CPU counters in xlane_lb_stats (packets = sockets or messages). */
