@@ -179,7 +179,8 @@ struct xlane_lb_sock_state {
  * So either the sender sees `leaving` and stops redirecting, or the leaving
  * socket sees `received` and stays in the map: a socket is removed from the
  * SOCKHASH (back to the plain TCP code, no sk_msg cost) only when no byte was
- * ever redirected into it, and none can be.
+ * ever redirected into it, and none can be (release_to_kernel), or when its
+ * peer is `released` and its own sk_msg queue is empty (leave_after_peer).
  */
 struct xlane_lb_flow_state {
 	__u32 run;      /* small sends in a row with no send from the peer */
