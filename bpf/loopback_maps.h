@@ -80,6 +80,16 @@ static __always_inline void xlane_lb_count(__u32 counter, __u64 bytes)
 	}
 }
 
+/* The key of the other end of a connection: addresses and ports swapped. */
+static __always_inline void xlane_lb_swapped(const struct xlane_lb_key *key,
+					     struct xlane_lb_key *other)
+{
+	other->local_addr = key->remote_addr;
+	other->remote_addr = key->local_addr;
+	other->local_port = key->remote_port;
+	other->remote_port = key->local_port;
+}
+
 /*
  * Stops every later redirect into the socket keyed `key`: its peer's sk_msg
  * reads `leaving` after announcing a redirect in `received` (see struct

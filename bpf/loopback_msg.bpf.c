@@ -44,14 +44,12 @@ static __always_inline int is_small_stream(const struct xlane_lb_config *cfg,
 
 static __always_inline struct xlane_lb_flow_state *self_flow(const struct xlane_lb_key *peer)
 {
-	struct xlane_lb_key self = {
-		.local_addr = peer->remote_addr,
-		.remote_addr = peer->local_addr,
-		.local_port = peer->remote_port,
-		.remote_port = peer->local_port,
-	};
+	struct xlane_lb_key self = {};
 	struct xlane_lb_flow_state fresh = {};
-	struct xlane_lb_flow_state *flow = bpf_map_lookup_elem(&xlane_lb_runs, &self);
+	struct xlane_lb_flow_state *flow;
+
+	xlane_lb_swapped(peer, &self);
+	flow = bpf_map_lookup_elem(&xlane_lb_runs, &self);
 
 	if (flow)
 		return flow;

@@ -4,9 +4,8 @@
  * newly established local TCP socket (both ends, each on its own callback)
  * to xlane_lb_socks, where the sk_msg program finds it as a peer.
  */
+#include "kernel_sock.h"
 #include "loopback_maps.h"
-
-#include <bpf/bpf_core_read.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -173,27 +172,14 @@ static __always_inline void release_to_kernel(struct bpf_sock_ops *skops)
 	}
 }
 
-/* The kernel's struct sock up to what leave_after_peer reads (CO-RE). */
-struct sock___xlane {
-	void *sk_user_data;
-} __attribute__((preserve_access_index));
-
-struct list_head___xlane {
-	struct list_head___xlane *next;
-} __attribute__((preserve_access_index));
-
-struct sk_psock___xlane {
-	struct list_head___xlane ingress_msg;
-} __attribute__((preserve_access_index));
-
 /* sk_user_data carries flag bits below the pointer (SK_USER_DATA_*). */
 #define XLANE_SK_USER_DATA_PTRMASK (~7UL)
 
 /* Whether the socket's sk_msg queue (psock->ingress_msg) is empty. */
 static __always_inline int msg_queue_empty(struct bpf_sock *sk)
 {
-	struct sock___xlane *ksk = (struct sock___xlane *)bpf_skc_to_tcp_sock(sk);
-	struct sk_psock___xlane *psock;
+	struct sock *ksk = (struct sock *)bpf_skc_to_tcp_sock(sk);
+	struct sk_psock *psock;
 	unsigned long user_data;
 
 	if (!ksk)
@@ -201,7 +187,7 @@ static __always_inline int msg_queue_empty(struct bpf_sock *sk)
 	user_data = (unsigned long)BPF_CORE_READ(ksk, sk_user_data) & XLANE_SK_USER_DATA_PTRMASK;
 	if (!user_data)
 		return 0;
-	psock = (struct sk_psock___xlane *)user_data;
+	psock = (struct sk_psock *)user_data;
 	return (unsigned long)BPF_CORE_READ(psock, ingress_msg.next) ==
 	       user_data + bpf_core_field_offset(psock->ingress_msg);
 }
@@ -213,8 +199,8 @@ static __always_inline int msg_queue_empty(struct bpf_sock *sk)
  * which its sends hold while they redirect). Once this socket's sk_msg
  * queue is empty too, it leaves the map, which gives its receives back the
  * plain TCP code (tcp_bpf_recvmsg waits and reads differently). Checked on
- * each data segment that arrives; a peer that can never leave (bytes were
- * redirected into it) ends the checks.
+ * each segment that arrives through TCP; a peer that can never leave (bytes
+ * were redirected into it) ends the checks.
  */
 static __always_inline void leave_after_peer(struct bpf_sock_ops *skops)
 {
@@ -224,10 +210,7 @@ static __always_inline void leave_after_peer(struct bpf_sock_ops *skops)
 
 	if (!sk || !sockops_key(skops, &key))
 		return;
-	peer.local_addr = key.remote_addr;
-	peer.remote_addr = key.local_addr;
-	peer.local_port = key.remote_port;
-	peer.remote_port = key.local_port;
+	xlane_lb_swapped(&key, &peer);
 	peer_flow = bpf_map_lookup_elem(&xlane_lb_runs, &peer);
 	if (!peer_flow || (!peer_flow->released && peer_flow->received)) {
 		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &

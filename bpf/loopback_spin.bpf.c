@@ -17,9 +17,9 @@
  * then waits for readiness, and libxlane.so's receive look stops a spinner
  * after two: neither reaches the mark.
  */
+#include "kernel_sock.h"
 #include "loopback_maps.h"
 
-#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -28,33 +28,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define XLANE_MSG_DONTWAIT 0x40
 #define XLANE_MSG_ERRQUEUE 0x2000
 #define XLANE_O_NONBLOCK 04000
-
-/* The fields of the kernel's struct sock this program reads; CO-RE
- * relocates them against the running kernel's BTF (the names are matched
- * through the kernel's anonymous unions; struct in6_addr is the UAPI one,
- * read whole). */
-struct sock_common {
-	__u32 skc_daddr;
-	__u32 skc_rcv_saddr;
-	__u16 skc_dport;
-	__u16 skc_num;
-	unsigned short skc_family;
-	struct in6_addr skc_v6_daddr;
-	struct in6_addr skc_v6_rcv_saddr;
-} __attribute__((preserve_access_index));
-
-struct file {
-	unsigned int f_flags;
-} __attribute__((preserve_access_index));
-
-struct socket {
-	struct file *file;
-} __attribute__((preserve_access_index));
-
-struct sock {
-	struct sock_common __sk_common;
-	struct socket *sk_socket;
-} __attribute__((preserve_access_index));
 
 /* A receive that could not wait: MSG_DONTWAIT, or an O_NONBLOCK file. A
  * blocking receive that timed out (SO_RCVTIMEO) also fails with EAGAIN, but
