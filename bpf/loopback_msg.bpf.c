@@ -85,16 +85,18 @@ int xlane_lb_msg(struct sk_msg_md *msg)
 	cfg = xlane_lb_config();
 	if (!cfg || cfg->pass_all)
 		return pass_for_good(state, XLANE_LB_PASS_ALL, size);
+	/* Any send ends the peer's run, also one that takes TCP: a peer that
+	 * still redirects its requests is no one-way stream. */
+	peer_key(msg, &peer);
+	peer_flow = bpf_map_lookup_elem(&xlane_lb_runs, &peer);
+	if (peer_flow && peer_flow->run)
+		peer_flow->run = 0;
 	/* Without a state slot we could not remember a fall-back, and a later
 	 * redirect could overtake it: such a socket never redirects. */
 	if (!state || state->mode == XLANE_LB_MODE_KERNEL)
 		return pass_for_good(state, XLANE_LB_KERNEL, size);
 
-	peer_key(msg, &peer);
 	self = self_flow(&peer);
-	peer_flow = bpf_map_lookup_elem(&xlane_lb_runs, &peer);
-	if (peer_flow)
-		peer_flow->run = 0;
 	if (cfg->stream_run && self && is_small_stream(cfg, self, size))
 		return pass_for_good(state, XLANE_LB_DEMOTED, size);
 	if (peer_flow) {

@@ -164,8 +164,13 @@ static __always_inline void release_to_kernel(struct bpf_sock_ops *skops)
 	if (!flow || !flow->inserted)
 		return;
 	__sync_fetch_and_add(&flow->leaving, 1);
-	if (*(volatile __u32 *)&flow->received)
+	if (*(volatile __u32 *)&flow->received) {
+		/* It stays in the map, so redirects into it stay safe: take
+		 * back the announcement. A peer that saw it has passed to TCP
+		 * for good; the others keep redirecting into this socket. */
+		__sync_fetch_and_add(&flow->leaving, (__u32)-1);
 		return;
+	}
 	if (bpf_map_delete_elem(&xlane_lb_socks, &key) == 0) {
 		flow->released = 1;
 		xlane_lb_count(XLANE_LB_RELEASED, 0);

@@ -173,11 +173,13 @@ struct xlane_lb_sock_state {
 
 /*
  * Per socket, keyed by its xlane_lb_key, written by both ends (xlane_lb_runs).
- * `received` and `leaving` are only ever incremented atomically: the sender
- * adds to its peer's `received` and then reads the peer's `leaving`; a socket
- * on the kernel path adds to its own `leaving` and then reads its `received`.
+ * `received` and `leaving` change only atomically: the sender adds to its
+ * peer's `received` and then reads the peer's `leaving`; a socket on the
+ * kernel path adds to its own `leaving` and then reads its `received`.
  * So either the sender sees `leaving` and stops redirecting, or the leaving
- * socket sees `received` and stays in the map: a socket is removed from the
+ * socket sees `received` and stays in the map, and then takes its `leaving`
+ * back (a sender that saw it is on TCP for good; the others may go on
+ * redirecting into a socket that stays). A socket is removed from the
  * SOCKHASH (back to the plain TCP code, no sk_msg cost) only when no byte was
  * ever redirected into it, and none can be (release_to_kernel), or when its
  * peer is `released` and its own sk_msg queue is empty (leave_after_peer).
@@ -185,7 +187,7 @@ struct xlane_lb_sock_state {
 struct xlane_lb_flow_state {
 	__u32 run;      /* small sends in a row with no send from the peer */
 	__u32 received; /* > 0: the peer redirected into this socket */
-	__u32 leaving;  /* > 0: this socket is leaving the SOCKHASH */
+	__u32 leaving;  /* > 0: redirects into it stop (leaves, spins, SO_RCVLOWAT) */
 	__u32 inserted; /* 1: entry made at insertion (not recreated after LRU eviction) */
 	__u32 released; /* 1: release_to_kernel took this socket out of the SOCKHASH */
 };
