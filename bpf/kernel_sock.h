@@ -9,6 +9,7 @@
 
 #include <linux/in6.h>
 #include <linux/types.h>
+#include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 
 struct sock_common {
@@ -39,8 +40,42 @@ struct list_head {
 	struct list_head *next;
 } __attribute__((preserve_access_index));
 
+typedef struct {
+	int counter;
+} __attribute__((preserve_access_index)) atomic_t;
+
+typedef struct refcount_struct {
+	atomic_t refs;
+} __attribute__((preserve_access_index)) refcount_t;
+
 struct sk_psock {
 	struct list_head ingress_msg;
+	refcount_t refcnt;
 } __attribute__((preserve_access_index));
+
+/* sk_user_data carries flag bits below the pointer (SK_USER_DATA_*). */
+#define XLANE_SK_USER_DATA_PTRMASK (~7UL)
+
+/* The sockmap state (struct sk_psock) of a socket in a SOCKHASH, or 0. */
+static __always_inline struct sk_psock *xlane_psock_of(const struct sock *sk)
+{
+	return (struct sk_psock *)((unsigned long)BPF_CORE_READ(sk, sk_user_data) &
+				   XLANE_SK_USER_DATA_PTRMASK);
+}
+
+/* References held on a psock: one per map the socket is in, plus one for
+ * each send (tcp_bpf_sendmsg, for its whole call), receive (tcp_bpf_recvmsg)
+ * and redirect into it (tcp_bpf_sendmsg_redir) in progress. */
+static __always_inline int xlane_psock_refs(const struct sk_psock *psock)
+{
+	return BPF_CORE_READ(psock, refcnt.refs.counter);
+}
+
+/* Whether the psock's sk_msg queue (ingress_msg) is empty. */
+static __always_inline int xlane_psock_queue_empty(const struct sk_psock *psock)
+{
+	return (unsigned long)BPF_CORE_READ(psock, ingress_msg.next) ==
+	       (unsigned long)psock + bpf_core_field_offset(psock->ingress_msg);
+}
 
 #endif /* XLANE_KERNEL_SOCK_H */

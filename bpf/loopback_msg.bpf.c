@@ -5,6 +5,7 @@
  * (BPF_F_INGRESS). Anything it cannot or may not redirect is SK_PASS: the
  * bytes take the kernel's TCP path, never dropped.
  */
+#include "kernel_sock.h"
 #include "loopback_maps.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -59,6 +60,33 @@ static __always_inline struct xlane_lb_flow_state *self_flow(const struct xlane_
 	return bpf_map_lookup_elem(&xlane_lb_runs, &self);
 }
 
+/*
+ * Whether a redirecting socket may pass this send to TCP, from now on. Not
+ * while another send of it is in progress: tcp_bpf_send_verdict lets go of
+ * the socket's lock while it redirects, so that send's bytes may not have
+ * reached the peer's sk_msg queue yet, and this send's bytes, through TCP,
+ * could be read before them (the peer's tcp_bpf_recvmsg picks the TCP
+ * queue when it finds the sk_msg queue empty). Two threads that send on one
+ * socket at once each keep their order in the kernel's TCP, and here too.
+ * Each send holds a reference on the psock for its whole call; beyond the
+ * SOCKHASH's and this send's, a reference may also be a receive, which only
+ * defers the switch to a later send. The peer stays in the SOCKHASH while a
+ * redirect into it is possible (xlane_lb_flow_state), so going on
+ * redirecting is always safe.
+ */
+static __always_inline int may_leave_redirect(const struct xlane_lb_sock_state *state,
+					      struct bpf_sock *sk)
+{
+	struct sock *ksk;
+	struct sk_psock *psock;
+
+	if (state->mode != XLANE_LB_MODE_REDIRECT)
+		return 1;
+	ksk = (struct sock *)bpf_skc_to_tcp_sock(sk);
+	psock = ksk ? xlane_psock_of(ksk) : 0;
+	return psock && xlane_psock_refs(psock) <= 2;
+}
+
 /* Takes the socket to the kernel path for good (see enum xlane_lb_mode). */
 static __always_inline int pass_for_good(struct xlane_lb_sock_state *state, __u32 counter,
 					 __u64 bytes)
@@ -97,13 +125,14 @@ int xlane_lb_msg(struct sk_msg_md *msg)
 		return pass_for_good(state, XLANE_LB_KERNEL, size);
 
 	self = self_flow(&peer);
-	if (cfg->stream_run && self && is_small_stream(cfg, self, size))
+	if (cfg->stream_run && self && is_small_stream(cfg, self, size) &&
+	    may_leave_redirect(state, sk))
 		return pass_for_good(state, XLANE_LB_DEMOTED, size);
 	if (peer_flow) {
 		/* Announce the redirect before looking at `leaving` (see struct
 		 * xlane_lb_flow_state): the atomic add is a full barrier. */
 		__sync_fetch_and_add(&peer_flow->received, 1);
-		if (*(volatile __u32 *)&peer_flow->leaving)
+		if (*(volatile __u32 *)&peer_flow->leaving && may_leave_redirect(state, sk))
 			return pass_for_good(state, XLANE_LB_MISS, size);
 	}
 	if (bpf_msg_redirect_hash(msg, &xlane_lb_socks, &peer, BPF_F_INGRESS) != SK_PASS)
