@@ -69,9 +69,10 @@ static __always_inline struct xlane_lb_flow_state *self_flow(const struct xlane_
  * queue when it finds the sk_msg queue empty). Two threads that send on one
  * socket at once each keep their order in the kernel's TCP, and here too.
  * Each send holds a reference on the psock for its whole call; beyond the
- * SOCKHASH's and this send's, a reference may also be a receive, which only
- * defers the switch to a later send. The peer stays in the SOCKHASH while a
- * redirect into it is possible (xlane_lb_flow_state), so going on
+ * SOCKHASH's and this send's, a reference may also be a receive: a thread
+ * blocked in recv() on this socket defers the switch until a send finds
+ * the socket alone, which may be never. The peer stays in the SOCKHASH
+ * while a redirect into it is possible (xlane_lb_flow_state), so going on
  * redirecting is always safe.
  */
 static __always_inline int may_leave_redirect(const struct xlane_lb_sock_state *state,
@@ -111,11 +112,19 @@ int xlane_lb_msg(struct sk_msg_md *msg)
 		state = bpf_sk_storage_get(&xlane_lb_state, sk, NULL,
 					   BPF_SK_STORAGE_GET_F_CREATE);
 	cfg = xlane_lb_config();
-	if (!cfg || cfg->pass_all)
-		return pass_for_good(state, XLANE_LB_PASS_ALL, size);
+	peer_key(msg, &peer);
+	if (!cfg || cfg->pass_all) {
+		/* `disable`: every socket leaves the redirect at its first send
+		 * made alone. The maps stay and nothing is removed from the
+		 * SOCKHASH, so redirecting until then is safe. */
+		if (!state || may_leave_redirect(state, sk) ||
+		    bpf_msg_redirect_hash(msg, &xlane_lb_socks, &peer, BPF_F_INGRESS) != SK_PASS)
+			return pass_for_good(state, XLANE_LB_PASS_ALL, size);
+		xlane_lb_count(XLANE_LB_REDIRECTED, size);
+		return SK_PASS;
+	}
 	/* Any send ends the peer's run, also one that takes TCP: a peer that
 	 * still redirects its requests is no one-way stream. */
-	peer_key(msg, &peer);
 	peer_flow = bpf_map_lookup_elem(&xlane_lb_runs, &peer);
 	if (peer_flow && peer_flow->run)
 		peer_flow->run = 0;

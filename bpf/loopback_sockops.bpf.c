@@ -163,11 +163,14 @@ static __always_inline void release_to_kernel(struct bpf_sock_ops *skops)
 	flow = bpf_map_lookup_elem(&xlane_lb_runs, &key);
 	if (!flow || !flow->inserted)
 		return;
+	/* `received` only grows: once set, this socket stays in the map and
+	 * redirects into it stay safe, so it need not announce anything. */
+	if (*(volatile __u32 *)&flow->received)
+		return;
 	__sync_fetch_and_add(&flow->leaving, 1);
 	if (*(volatile __u32 *)&flow->received) {
-		/* It stays in the map, so redirects into it stay safe: take
-		 * back the announcement. A peer that saw it has passed to TCP
-		 * for good; the others keep redirecting into this socket. */
+		/* A redirect was announced meanwhile: it stays after all. Take
+		 * the announcement back; a peer that saw it passes to TCP. */
 		__sync_fetch_and_add(&flow->leaving, (__u32)-1);
 		return;
 	}
@@ -177,40 +180,25 @@ static __always_inline void release_to_kernel(struct bpf_sock_ops *skops)
 	}
 }
 
-/*
- * Whether nothing is queued for the socket and nothing can still arrive:
- * its sk_msg queue (psock->ingress_msg) is empty and its psock has no user
- * but the SOCKHASH's one reference. A redirect that its sender decided
- * before leaving can still be on its way: the sender's socket lock is let
- * go during the redirect (tcp_bpf_send_verdict), so another thread's send
- * can pass to TCP meanwhile. That redirect holds a psock reference
- * (tcp_bpf_sendmsg_redir) from before it waits for this socket's lock until
- * its bytes are queued. So does this socket's own receive in
- * tcp_bpf_recvmsg; then the next segment's callback looks again.
- */
-static __always_inline int psock_drained(struct bpf_sock *sk)
+/* Whether the socket's sk_msg queue (psock->ingress_msg) is empty. */
+static __always_inline int msg_queue_empty(struct bpf_sock *sk)
 {
 	struct sock *ksk = (struct sock *)bpf_skc_to_tcp_sock(sk);
 	struct sk_psock *psock = ksk ? xlane_psock_of(ksk) : 0;
 
-	return psock && xlane_psock_refs(psock) == 1 && xlane_psock_queue_empty(psock);
+	return psock && xlane_psock_queue_empty(psock);
 }
 
 /*
  * A receiving socket whose peer left the map (release_to_kernel) is never
- * redirected into again: the peer left on the kernel path for good, so its
- * later sends pass to TCP. Once a redirect it decided before has landed and
- * this socket's sk_msg queue is empty (psock_drained), the socket leaves
- * the map, which gives its receives back the plain TCP code
- * (tcp_bpf_recvmsg waits and reads differently). Checked on each segment
- * that arrives through TCP; a peer that can never leave (bytes were
- * redirected into it) ends the checks.
- *
- * One window stays open: a sending thread preempted between letting go of
- * the peer's lock and taking its reference on this psock, for as long as
- * another thread of the peer needs to send, be acknowledged, release the
- * peer and send again. Two threads sending on one socket at once, one of
- * them stalled for that long in a few instructions.
+ * redirected into again: the peer is on the kernel path for good, so its
+ * later sends pass to TCP, and no redirect it decided before is still on
+ * its way (the peer only switched once no other send of it was in progress:
+ * may_leave_redirect in loopback_msg.bpf.c). Once this socket's sk_msg
+ * queue is empty, it leaves the map, which gives its receives back the
+ * plain TCP code (tcp_bpf_recvmsg waits and reads differently). Checked on
+ * each segment that arrives through TCP; a peer that can never leave (bytes
+ * were redirected into it) ends the checks.
  */
 static __always_inline void leave_after_peer(struct bpf_sock_ops *skops)
 {
@@ -227,7 +215,7 @@ static __always_inline void leave_after_peer(struct bpf_sock_ops *skops)
 							 ~BPF_SOCK_OPS_PARSE_ALL_HDR_OPT_CB_FLAG);
 		return;
 	}
-	if (!peer_flow->released || !psock_drained(sk))
+	if (!peer_flow->released || !msg_queue_empty(sk))
 		return;
 	self_flow = bpf_map_lookup_elem(&xlane_lb_runs, &key);
 	bpf_sock_ops_cb_flags_set(skops, 0);

@@ -178,8 +178,9 @@ struct xlane_lb_sock_state {
  * kernel path adds to its own `leaving` and then reads its `received`.
  * So either the sender sees `leaving` and stops redirecting, or the leaving
  * socket sees `received` and stays in the map, and then takes its `leaving`
- * back (a sender that saw it is on TCP for good; the others may go on
- * redirecting into a socket that stays). A socket is removed from the
+ * back (a sender that saw it passed to TCP, unless another of its sends was
+ * in progress: may_leave_redirect; the others go on redirecting into a
+ * socket that stays). A socket is removed from the
  * SOCKHASH (back to the plain TCP code, no sk_msg cost) only when no byte was
  * ever redirected into it, and none can be (release_to_kernel), or when its
  * peer is `released` and its own sk_msg queue is empty (leave_after_peer).
