@@ -139,7 +139,10 @@ int xlane_lb_msg(struct sk_msg_md *msg)
 		return pass_for_good(state, XLANE_LB_DEMOTED, size);
 	if (peer_flow) {
 		/* Announce the redirect before looking at `leaving` (see struct
-		 * xlane_lb_flow_state): the atomic add is a full barrier. */
+		 * xlane_lb_flow_state): the atomic add is a full barrier on
+		 * x86, whose JIT emits a locked add. The arm64 JIT's STADD for
+		 * an add whose result is unused is not; other architectures
+		 * would need the fetching form (-mcpu=v3, result used). */
 		__sync_fetch_and_add(&peer_flow->received, 1);
 		if (*(volatile __u32 *)&peer_flow->leaving && may_leave_redirect(state, sk))
 			return pass_for_good(state, XLANE_LB_MISS, size);

@@ -173,9 +173,10 @@ struct xlane_lb_sock_state {
 
 /*
  * Per socket, keyed by its xlane_lb_key, written by both ends (xlane_lb_runs).
- * `received` and `leaving` change only atomically: the sender adds to its
- * peer's `received` and then reads the peer's `leaving`; a socket on the
- * kernel path adds to its own `leaving` and then reads its `received`.
+ * `received` and `leaving` change only atomically (a full barrier on x86
+ * only: see xlane_lb_msg): the sender adds to its peer's `received` and
+ * then reads the peer's `leaving`; a socket on the kernel path adds to its
+ * own `leaving` and then reads its `received`.
  * So either the sender sees `leaving` and stops redirecting, or the leaving
  * socket sees `received` and stays in the map, and then takes its `leaving`
  * back (a sender that saw it passed to TCP, unless another of its sends was
