@@ -98,6 +98,19 @@ static __always_inline int pass_for_good(struct xlane_lb_sock_state *state, __u3
 	return SK_PASS;
 }
 
+/* Moves this send into the peer's sk_msg queue; when the peer is no longer
+ * in the SOCKHASH (it closed), passes it to TCP for good, counted as `miss`. */
+static __always_inline int redirect_to_peer(struct sk_msg_md *msg,
+					    struct xlane_lb_sock_state *state,
+					    struct xlane_lb_key *peer, __u64 size, __u32 miss)
+{
+	if (bpf_msg_redirect_hash(msg, &xlane_lb_socks, peer, BPF_F_INGRESS) != SK_PASS)
+		return pass_for_good(state, miss, size);
+	state->mode = XLANE_LB_MODE_REDIRECT;
+	xlane_lb_count(XLANE_LB_REDIRECTED, size);
+	return SK_PASS;
+}
+
 SEC("sk_msg")
 int xlane_lb_msg(struct sk_msg_md *msg)
 {
@@ -117,11 +130,9 @@ int xlane_lb_msg(struct sk_msg_md *msg)
 		/* `disable`: every socket leaves the redirect at its first send
 		 * made alone. The maps stay and nothing is removed from the
 		 * SOCKHASH, so redirecting until then is safe. */
-		if (!state || may_leave_redirect(state, sk) ||
-		    bpf_msg_redirect_hash(msg, &xlane_lb_socks, &peer, BPF_F_INGRESS) != SK_PASS)
+		if (!state || may_leave_redirect(state, sk))
 			return pass_for_good(state, XLANE_LB_PASS_ALL, size);
-		xlane_lb_count(XLANE_LB_REDIRECTED, size);
-		return SK_PASS;
+		return redirect_to_peer(msg, state, &peer, size, XLANE_LB_PASS_ALL);
 	}
 	/* Any send ends the peer's run, also one that takes TCP: a peer that
 	 * still redirects its requests is no one-way stream. */
@@ -147,9 +158,5 @@ int xlane_lb_msg(struct sk_msg_md *msg)
 		if (*(volatile __u32 *)&peer_flow->leaving && may_leave_redirect(state, sk))
 			return pass_for_good(state, XLANE_LB_MISS, size);
 	}
-	if (bpf_msg_redirect_hash(msg, &xlane_lb_socks, &peer, BPF_F_INGRESS) != SK_PASS)
-		return pass_for_good(state, XLANE_LB_MISS, size);
-	state->mode = XLANE_LB_MODE_REDIRECT;
-	xlane_lb_count(XLANE_LB_REDIRECTED, size);
-	return SK_PASS;
+	return redirect_to_peer(msg, state, &peer, size, XLANE_LB_MISS);
 }

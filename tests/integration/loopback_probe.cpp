@@ -337,11 +337,12 @@ void case_concurrent_senders() {
             for (; at + sizeof(Record) <= have; at += sizeof(Record)) {
                 Record rec;
                 std::memcpy(&rec, buf.data() + at, sizeof(rec));
-                if (rec.thread > 1 || rec.seq != next[rec.thread]) {
+                if (rec.thread > 1) {
                     ++swapped;
-                    if (rec.thread <= 1 && rec.seq > next[rec.thread]) next[rec.thread] = rec.seq;
+                    continue;
                 }
-                if (rec.thread <= 1 && rec.seq == next[rec.thread]) ++next[rec.thread];
+                if (rec.seq != next[rec.thread]) ++swapped;
+                next[rec.thread] = rec.seq + 1;
             }
             std::memmove(buf.data(), buf.data() + at, have - at);
             have -= at;
