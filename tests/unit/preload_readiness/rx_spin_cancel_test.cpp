@@ -32,29 +32,47 @@ void* epoll_forever(void* arg) {
     return nullptr;
 }
 
-// Waits (bounded) until `done` holds.
+// Waits (bounded, `ms`) until `done` holds.
 template <typename Done>
-bool eventually(Done done) {
-    for (int i = 0; i < 5000; ++i) {
+bool eventually(Done done, int ms = 5000) {
+    for (int i = 0; i < ms; ++i) {
         if (done()) return true;
         ::usleep(1000);
     }
     return done();
 }
 
-// Starts `wait` on a new thread, cancels it once it spins (or, `in_sleep`,
-// once the spin is over and it sleeps), and joins it: true if it ended
-// cancelled.
-bool cancel_waiting_thread(void* (*wait)(void*), void* arg, bool in_sleep) {
-    const unsigned calls = poll_once_calls();
-    pthread_t thread;
-    REQUIRE(::pthread_create(&thread, nullptr, wait, arg) == 0);
-    REQUIRE(eventually([&] { return rx_spinners() == 1 && poll_once_calls() > calls; }));
-    if (in_sleep) REQUIRE(eventually([] { return rx_spinners() == 0; }));
+// Cancels `thread` and joins it: true if it ended cancelled.
+bool cancel_and_join(pthread_t thread) {
     REQUIRE(::pthread_cancel(thread) == 0);
     void* result = nullptr;
     REQUIRE(::pthread_join(thread, &result) == 0);
     return result == PTHREAD_CANCELED;
+}
+
+// Starts `wait` on a new thread, cancels it once it spins (or, `in_sleep`,
+// once the spin is over and it sleeps), and joins it: true if it ended
+// cancelled. A spin ends early when other threads keep wanting its CPU
+// (SpinYield), as under a parallel test run: a thread whose spin was over
+// before it was seen spinning is cancelled in its sleep, and a new one tries
+// again, so the spin case is still the one tested.
+bool cancel_waiting_thread(void* (*wait)(void*), void* arg, bool in_sleep) {
+    for (int attempt = 0; attempt < 20; ++attempt) {
+        const unsigned calls = poll_once_calls();
+        pthread_t thread;
+        REQUIRE(::pthread_create(&thread, nullptr, wait, arg) == 0);
+        // Seen within the spin's length (kSpinUs), or its spin was cut short.
+        const bool spinning = eventually(
+            [&] { return rx_spinners() == 1 && poll_once_calls() > calls; }, kSpinUs / 1000);
+        if (in_sleep) {
+            REQUIRE(eventually([] { return rx_spinners() == 0; }));
+            return cancel_and_join(thread);
+        }
+        if (spinning) return cancel_and_join(thread);
+        REQUIRE(cancel_and_join(thread));  // its spin was over: a sleep case
+    }
+    FAIL("the waiting thread's spin always ended before it was seen (20 tries)");
+    return false;
 }
 
 struct AcceleratedUdp {
