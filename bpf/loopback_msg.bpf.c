@@ -155,8 +155,13 @@ int xlane_lb_msg(struct sk_msg_md *msg)
 		 * an add whose result is unused is not; other architectures
 		 * would need the fetching form (-mcpu=v3, result used). */
 		__sync_fetch_and_add(&peer_flow->received, 1);
-		if (*(volatile __u32 *)&peer_flow->leaving && may_leave_redirect(state, sk))
+		if (*(volatile __u32 *)&peer_flow->leaving && may_leave_redirect(state, sk)) {
+			/* Not redirected after all: take the announcement back,
+			 * so that a peer nothing was ever redirected into can
+			 * still leave the map (release_to_kernel). */
+			__sync_fetch_and_add(&peer_flow->received, (__u32)-1);
 			return pass_for_good(state, XLANE_LB_MISS, size);
+		}
 	}
 	return redirect_to_peer(msg, state, &peer, size, XLANE_LB_MISS);
 }

@@ -139,45 +139,47 @@ static __always_inline void insert(struct bpf_sock_ops *skops, struct xlane_lb_c
 					     BPF_SOCK_OPS_PARSE_ALL_HDR_OPT_CB_FLAG);
 }
 
+/* What a check for leaving the SOCKHASH found. */
+enum leave_result {
+	LEAVE_NOT_YET = 0, /* look again at a later callback */
+	LEAVE_DONE = 1,    /* out of the map (or never will be): no more callbacks */
+	LEAVE_NEVER = 2,   /* this way out is closed for good */
+};
+
 /*
  * A socket the sk_msg program moved to the kernel path for good still pays
  * for the sk_msg layer on every send. Take it out of the SOCKHASH, which
  * gives it back the plain TCP code, unless its peer ever redirected into it:
  * removal would drop bytes still queued for it (see xlane_lb_flow_state).
  */
-static __always_inline void release_to_kernel(struct bpf_sock_ops *skops)
+static __always_inline enum leave_result release_to_kernel(struct bpf_sock_ops *skops)
 {
-	struct xlane_lb_sock_state *state;
 	struct xlane_lb_flow_state *flow;
 	struct xlane_lb_key key = {};
-	struct bpf_sock *sk = skops->sk;
 
-	if (!sk)
-		return;
-	state = bpf_sk_storage_get(&xlane_lb_state, sk, NULL, 0);
-	if (!state || state->mode != XLANE_LB_MODE_KERNEL)
-		return;
-	bpf_sock_ops_cb_flags_set(skops, 0); /* decided once, either way */
 	if (!sockops_key(skops, &key))
-		return;
+		return LEAVE_DONE;
 	flow = bpf_map_lookup_elem(&xlane_lb_runs, &key);
 	if (!flow || !flow->inserted)
-		return;
-	/* `received` only grows: once set, this socket stays in the map and
-	 * redirects into it stay safe, so it need not announce anything. */
+		return LEAVE_DONE; /* we no longer know what it received: it stays */
+	/* `received` counts redirects into this socket (a sender that saw
+	 * `leaving` takes its announcement back): once set, it stays set, and
+	 * this socket can only leave after its peer. */
 	if (*(volatile __u32 *)&flow->received)
-		return;
+		return LEAVE_NEVER;
 	__sync_fetch_and_add(&flow->leaving, 1);
 	if (*(volatile __u32 *)&flow->received) {
 		/* A redirect was announced meanwhile: it stays after all. Take
 		 * the announcement back; a peer that saw it passes to TCP. */
 		__sync_fetch_and_add(&flow->leaving, (__u32)-1);
-		return;
+		return LEAVE_NEVER;
 	}
+	bpf_sock_ops_cb_flags_set(skops, 0);
 	if (bpf_map_delete_elem(&xlane_lb_socks, &key) == 0) {
 		flow->released = 1;
 		xlane_lb_count(XLANE_LB_RELEASED, 0);
 	}
+	return LEAVE_DONE;
 }
 
 /* Whether the socket's sk_msg queue (psock->ingress_msg) is empty. */
@@ -197,26 +199,24 @@ static __always_inline int msg_queue_empty(struct bpf_sock *sk)
  * may_leave_redirect in loopback_msg.bpf.c). Once this socket's sk_msg
  * queue is empty, it leaves the map, which gives its receives back the
  * plain TCP code (tcp_bpf_recvmsg waits and reads differently). Checked on
- * each segment that arrives through TCP; a peer that can never leave (bytes
- * were redirected into it) ends the checks.
+ * segments that arrive through TCP (header callback: slow path only) and on
+ * ACKs of this socket's own TCP data (RTT callback, fast path too); a peer
+ * that can never leave (bytes were redirected into it) ends the checks.
  */
-static __always_inline void leave_after_peer(struct bpf_sock_ops *skops)
+static __always_inline enum leave_result leave_after_peer(struct bpf_sock_ops *skops)
 {
 	struct xlane_lb_flow_state *self_flow, *peer_flow;
 	struct xlane_lb_key key = {}, peer = {};
 	struct bpf_sock *sk = skops->sk;
 
 	if (!sk || !sockops_key(skops, &key))
-		return;
+		return LEAVE_NEVER;
 	xlane_lb_swapped(&key, &peer);
 	peer_flow = bpf_map_lookup_elem(&xlane_lb_runs, &peer);
-	if (!peer_flow || (!peer_flow->released && peer_flow->received)) {
-		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &
-							 ~BPF_SOCK_OPS_PARSE_ALL_HDR_OPT_CB_FLAG);
-		return;
-	}
+	if (!peer_flow || (!peer_flow->released && peer_flow->received))
+		return LEAVE_NEVER;
 	if (!peer_flow->released || !msg_queue_empty(sk))
-		return;
+		return LEAVE_NOT_YET;
 	self_flow = bpf_map_lookup_elem(&xlane_lb_runs, &key);
 	bpf_sock_ops_cb_flags_set(skops, 0);
 	if (bpf_map_delete_elem(&xlane_lb_socks, &key) == 0) {
@@ -224,6 +224,42 @@ static __always_inline void leave_after_peer(struct bpf_sock_ops *skops)
 			self_flow->released = 1;
 		xlane_lb_count(XLANE_LB_RELEASED, 0);
 	}
+	return LEAVE_DONE;
+}
+
+/*
+ * RTT callback: an ACK of this socket's TCP data, so it sends on the kernel
+ * path (the sk_msg program decides the mode first; redirected bytes are
+ * never acknowledged). It tries release_to_kernel once; a socket that
+ * stays goes on checking leave_after_peer on later ACKs, which arrive on
+ * the fast path too, where the header callback never runs.
+ */
+static __always_inline void on_kernel_path_ack(struct bpf_sock_ops *skops)
+{
+	struct xlane_lb_sock_state *state;
+	enum leave_result r;
+
+	if (!skops->sk)
+		return;
+	state = bpf_sk_storage_get(&xlane_lb_state, skops->sk, NULL, 0);
+	if (!state || state->mode != XLANE_LB_MODE_KERNEL)
+		return;
+	if (!(state->flags & XLANE_LB_SOCK_STAYS)) {
+		if (release_to_kernel(skops) == LEAVE_DONE)
+			return;
+		state->flags |= XLANE_LB_SOCK_STAYS;
+	}
+	r = leave_after_peer(skops);
+	if (r == LEAVE_NEVER)
+		bpf_sock_ops_cb_flags_set(skops, 0); /* both ways out are closed */
+}
+
+/* Header callback: a segment that took TCP's slow path. */
+static __always_inline void on_slow_path_segment(struct bpf_sock_ops *skops)
+{
+	if (leave_after_peer(skops) == LEAVE_NEVER)
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &
+						 ~BPF_SOCK_OPS_PARSE_ALL_HDR_OPT_CB_FLAG);
 }
 
 SEC("sockops")
@@ -241,11 +277,11 @@ int xlane_lb_sops(struct bpf_sock_ops *skops)
 		break;
 	case BPF_SOCK_OPS_RTT_CB:
 		if (cfg->insert)
-			release_to_kernel(skops);
+			on_kernel_path_ack(skops);
 		break;
 	case BPF_SOCK_OPS_PARSE_HDR_OPT_CB:
 		if (cfg->insert)
-			leave_after_peer(skops);
+			on_slow_path_segment(skops);
 		break;
 	}
 	return 1;

@@ -202,6 +202,37 @@ assert got == data, len(got)" || xl_fail "one-way stream for the receiver's rele
 [ "$(counter released)" -ge $((released_before + 2)) ] ||
     xl_fail "sender and receiver of a one-way stream did not both leave the map ($released_before -> $(counter released))"
 xl_log "one-way stream: sender and receiver back on plain TCP"
+# 5c. Both ends spinning: each end's spin moves the other's sends to TCP, and
+# a send that passes takes its announcement back, so an end nothing was
+# redirected into leaves the map at its first ACK; the other leaves after it
+# at a later ACK (fast path: no header callback). Counted while open.
+released_before=$(counter released)
+in_cg timeout 30 python3 - "$XLANE" "$released_before" <<'PY' || xl_fail "both ends spinning"
+import json, socket, subprocess, sys, threading, time
+xlane, before = sys.argv[1], int(sys.argv[2])
+l = socket.create_server(('127.0.0.1', 0)); c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+for x in (c, s): x.setblocking(False)
+def spin_recv(sock, n):
+    got, deadline = b'', time.monotonic() + 10
+    while len(got) < n:
+        try: got += sock.recv(n - len(got))
+        except BlockingIOError:
+            if time.monotonic() > deadline: raise TimeoutError(n - len(got))
+    return got
+def serve():
+    for _ in range(300):
+        req = spin_recv(s, 4); s.sendall(req * 25)
+t = threading.Thread(target=serve); t.start()
+time.sleep(0.05)  # the server spins past the mark before the first request
+for i in range(300):
+    req = i.to_bytes(4, 'big'); c.sendall(req)
+    assert spin_recv(c, 100) == req * 25, i
+t.join()
+out = subprocess.run([xlane, 'loopback', 'status', '--json'], capture_output=True, text=True, check=True)
+released = json.loads(out.stdout)['counters']['released']['count'] - before
+assert released == 2, f'{released} of the 2 spinning ends left the map while the connection was open'
+PY
+xl_log "both ends spinning: both back on plain TCP while open"
 
 # 6. --spin-reads 0 switches the spinning-receiver policy off.
 xl_in "$NS" "$XLANE" loopback disable >/dev/null || xl_fail "disable failed"

@@ -157,6 +157,8 @@ enum xlane_lb_mode {
 /* Bits of xlane_lb_sock_state.flags, each written under the socket's lock. */
 #define XLANE_LB_SOCK_INSERTED (1u << 0) /* sock_ops put this socket in the SOCKHASH */
 #define XLANE_LB_SOCK_RCVLOWAT (1u << 1) /* it set SO_RCVLOWAT > 1: receive on TCP */
+#define XLANE_LB_SOCK_STAYS (1u << 2)    /* on the kernel path, but redirected into: */
+					 /* it may only leave after its peer */
 
 struct xlane_lb_sock_state {
 	__u32 mode;  /* enum xlane_lb_mode */
@@ -181,14 +183,16 @@ struct xlane_lb_sock_state {
  * socket sees `received` and stays in the map, and then takes its `leaving`
  * back (a sender that saw it passed to TCP, unless another of its sends was
  * in progress: may_leave_redirect; the others go on redirecting into a
- * socket that stays). A socket is removed from the
+ * socket that stays). A sender that saw `leaving` and passed to TCP takes
+ * its add to `received` back: only real redirects keep a socket in the map.
+ * A socket is removed from the
  * SOCKHASH (back to the plain TCP code, no sk_msg cost) only when no byte was
  * ever redirected into it, and none can be (release_to_kernel), or when its
  * peer is `released` and its own sk_msg queue is empty (leave_after_peer).
  */
 struct xlane_lb_flow_state {
 	__u32 run;      /* small sends in a row with no send from the peer */
-	__u32 received; /* > 0: the peer redirected into this socket */
+	__u32 received; /* redirects into it, and sends still deciding (above) */
 	__u32 leaving;  /* > 0: redirects into it stop (leaves, spins, SO_RCVLOWAT) */
 	__u32 inserted; /* 1: entry made at insertion (not recreated after LRU eviction) */
 	__u32 released; /* 1: release_to_kernel took this socket out of the SOCKHASH */
