@@ -148,20 +148,28 @@ int xlane_lb_msg(struct sk_msg_md *msg)
 	if (cfg->stream_run && self && is_small_stream(cfg, self, size) &&
 	    may_leave_redirect(state, sk))
 		return pass_for_good(state, XLANE_LB_DEMOTED, size);
-	if (peer_flow) {
-		/* Announce the redirect before looking at `leaving` (see struct
-		 * xlane_lb_flow_state): the atomic add is a full barrier on
-		 * x86, whose JIT emits a locked add. The arm64 JIT's STADD for
-		 * an add whose result is unused is not; other architectures
-		 * would need the fetching form (-mcpu=v3, result used). */
-		__sync_fetch_and_add(&peer_flow->received, 1);
+	if (peer_flow && !*(volatile __u32 *)&peer_flow->received) {
+		/* A first redirect into the peer: announce it before looking
+		 * at `leaving` (see struct xlane_lb_flow_state). The atomic add
+		 * is a full barrier on x86, whose JIT emits a locked add. The
+		 * arm64 JIT's STADD for an add whose result is unused is not;
+		 * other architectures would need the fetching form (-mcpu=v3,
+		 * result used). */
+		__sync_fetch_and_add(&peer_flow->announcing, 1);
 		if (*(volatile __u32 *)&peer_flow->leaving && may_leave_redirect(state, sk)) {
-			/* Not redirected after all: take the announcement back,
-			 * so that a peer nothing was ever redirected into can
-			 * still leave the map (release_to_kernel). */
-			__sync_fetch_and_add(&peer_flow->received, (__u32)-1);
+			__sync_fetch_and_add(&peer_flow->announcing, (__u32)-1);
 			return pass_for_good(state, XLANE_LB_MISS, size);
 		}
+		/* Set before the add is taken back: a leaving peer that finds
+		 * no announcement finds `received`. */
+		*(volatile __u32 *)&peer_flow->received = 1;
+		__sync_fetch_and_add(&peer_flow->announcing, (__u32)-1);
+	} else if (peer_flow && *(volatile __u32 *)&peer_flow->leaving &&
+		   may_leave_redirect(state, sk)) {
+		/* A peer that was redirected into never leaves the map through
+		 * release_to_kernel, so no announcement is needed: `leaving`
+		 * here is the spin or SO_RCVLOWAT policy's request. */
+		return pass_for_good(state, XLANE_LB_MISS, size);
 	}
 	return redirect_to_peer(msg, state, &peer, size, XLANE_LB_MISS);
 }

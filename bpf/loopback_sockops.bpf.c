@@ -131,10 +131,11 @@ static __always_inline void insert(struct bpf_sock_ops *skops, struct xlane_lb_c
 	state->flags |= XLANE_LB_SOCK_INSERTED;
 	xlane_lb_count(XLANE_LB_INSERTED, 0);
 	/* ACKs only flow once the socket sends on the kernel path: then the
-	 * RTT callback can take it out of the map (release_to_kernel). Data
-	 * segments only arrive once its peer sends on the kernel path: then
-	 * the header callback can take it out after its peer
-	 * (leave_after_peer). Redirected bytes trigger neither. */
+	 * RTT callback can take it out of the map (release_to_kernel), or
+	 * after its peer (leave_after_peer). Data segments only arrive once
+	 * its peer sends on the kernel path: then the header callback (slow
+	 * path only) can take it out after its peer. Redirected bytes
+	 * trigger neither. */
 	bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_RTT_CB_FLAG |
 					     BPF_SOCK_OPS_PARSE_ALL_HDR_OPT_CB_FLAG);
 }
@@ -142,7 +143,7 @@ static __always_inline void insert(struct bpf_sock_ops *skops, struct xlane_lb_c
 /* What a check for leaving the SOCKHASH found. */
 enum leave_result {
 	LEAVE_NOT_YET = 0, /* look again at a later callback */
-	LEAVE_DONE = 1,    /* out of the map (or never will be): no more callbacks */
+	LEAVE_DONE = 1,    /* out of the map, or in it for good: callbacks off */
 	LEAVE_NEVER = 2,   /* this way out is closed for good */
 };
 
@@ -157,22 +158,22 @@ static __always_inline enum leave_result release_to_kernel(struct bpf_sock_ops *
 	struct xlane_lb_flow_state *flow;
 	struct xlane_lb_key key = {};
 
-	if (!sockops_key(skops, &key))
+	flow = sockops_key(skops, &key) ? bpf_map_lookup_elem(&xlane_lb_runs, &key) : 0;
+	if (!flow || !flow->inserted) {
+		/* We no longer know what it received: it stays, for good. */
+		bpf_sock_ops_cb_flags_set(skops, 0);
 		return LEAVE_DONE;
-	flow = bpf_map_lookup_elem(&xlane_lb_runs, &key);
-	if (!flow || !flow->inserted)
-		return LEAVE_DONE; /* we no longer know what it received: it stays */
-	/* `received` counts redirects into this socket (a sender that saw
-	 * `leaving` takes its announcement back): once set, it stays set, and
-	 * this socket can only leave after its peer. */
+	}
 	if (*(volatile __u32 *)&flow->received)
-		return LEAVE_NEVER;
+		return LEAVE_NEVER; /* only after its peer */
+	if (*(volatile __u32 *)&flow->announcing)
+		return LEAVE_NOT_YET; /* a send is deciding: look again */
 	__sync_fetch_and_add(&flow->leaving, 1);
-	if (*(volatile __u32 *)&flow->received) {
-		/* A redirect was announced meanwhile: it stays after all. Take
-		 * the announcement back; a peer that saw it passes to TCP. */
+	if (*(volatile __u32 *)&flow->announcing || *(volatile __u32 *)&flow->received) {
+		/* A redirect was announced meanwhile: stay. Take the raise
+		 * back; a peer that saw it passes to TCP. */
 		__sync_fetch_and_add(&flow->leaving, (__u32)-1);
-		return LEAVE_NEVER;
+		return *(volatile __u32 *)&flow->received ? LEAVE_NEVER : LEAVE_NOT_YET;
 	}
 	bpf_sock_ops_cb_flags_set(skops, 0);
 	if (bpf_map_delete_elem(&xlane_lb_socks, &key) == 0) {
@@ -230,9 +231,13 @@ static __always_inline enum leave_result leave_after_peer(struct bpf_sock_ops *s
 /*
  * RTT callback: an ACK of this socket's TCP data, so it sends on the kernel
  * path (the sk_msg program decides the mode first; redirected bytes are
- * never acknowledged). It tries release_to_kernel once; a socket that
- * stays goes on checking leave_after_peer on later ACKs, which arrive on
- * the fast path too, where the header callback never runs.
+ * never acknowledged). It tries release_to_kernel until that is decided; a
+ * socket that was redirected into then checks leave_after_peer, on later
+ * ACKs too, which arrive on TCP's fast path as well, where the header
+ * callback never runs. A peer that keeps redirecting never lets it leave,
+ * so the looking stops after XLANE_LB_LEAVE_CHECKS ACKs that found nothing:
+ * a few microseconds per connection, not a program run on every ACK for
+ * its life.
  */
 static __always_inline void on_kernel_path_ack(struct bpf_sock_ops *skops)
 {
@@ -244,14 +249,26 @@ static __always_inline void on_kernel_path_ack(struct bpf_sock_ops *skops)
 	state = bpf_sk_storage_get(&xlane_lb_state, skops->sk, NULL, 0);
 	if (!state || state->mode != XLANE_LB_MODE_KERNEL)
 		return;
+	r = LEAVE_NEVER;
 	if (!(state->flags & XLANE_LB_SOCK_STAYS)) {
-		if (release_to_kernel(skops) == LEAVE_DONE)
+		r = release_to_kernel(skops);
+		if (r == LEAVE_DONE)
 			return;
-		state->flags |= XLANE_LB_SOCK_STAYS;
+		if (r == LEAVE_NEVER)
+			state->flags |= XLANE_LB_SOCK_STAYS;
 	}
-	r = leave_after_peer(skops);
-	if (r == LEAVE_NEVER)
-		bpf_sock_ops_cb_flags_set(skops, 0); /* both ways out are closed */
+	if (r == LEAVE_NEVER) {
+		r = leave_after_peer(skops);
+		if (r == LEAVE_DONE)
+			return;
+		if (r == LEAVE_NEVER) {
+			bpf_sock_ops_cb_flags_set(skops, 0); /* both ways out are closed */
+			return;
+		}
+	}
+	if (++state->leave_checks >= XLANE_LB_LEAVE_CHECKS)
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &
+						 ~BPF_SOCK_OPS_RTT_CB_FLAG);
 }
 
 /* Header callback: a segment that took TCP's slow path. */

@@ -160,10 +160,16 @@ bool loopback_may_redirect_into(int fd) {
     attr.key = reinterpret_cast<uintptr_t>(&key);
     attr.value = reinterpret_cast<uintptr_t>(&flow);
     if (bpf_call(BPF_MAP_LOOKUP_ELEM, attr) != 0) return false;  // never inserted
-    // Released to the kernel path (leaving, nothing ever redirected in): the
-    // peer stops redirecting before it could, so the TCP queue is all there is.
-    const bool released = flow.leaving != 0 && flow.received == 0;
-    return flow.inserted != 0 && !released;
+    if (flow.inserted == 0) return false;
+    if (flow.leaving == 0 || flow.received != 0 || flow.announcing != 0) return true;
+    // Leaving, and nothing redirected in or announced: the peer stops
+    // redirecting before it could, so the TCP queue is all there is. The
+    // copy reads `received` before `announcing`, and a first redirect sets
+    // `received` before it takes its announcement back, so one copy could
+    // miss both; a second copy, made once `leaving` was seen, cannot (struct
+    // xlane_lb_flow_state).
+    if (bpf_call(BPF_MAP_LOOKUP_ELEM, attr) != 0) return false;
+    return flow.received != 0 || flow.announcing != 0;
 }
 
 ssize_t splice_socket_to_pipe(int socket_fd, int pipe_fd, size_t len, unsigned flags) {

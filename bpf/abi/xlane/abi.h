@@ -159,6 +159,7 @@ enum xlane_lb_mode {
 #define XLANE_LB_SOCK_RCVLOWAT (1u << 1) /* it set SO_RCVLOWAT > 1: receive on TCP */
 #define XLANE_LB_SOCK_STAYS (1u << 2)    /* on the kernel path, but redirected into: */
 					 /* it may only leave after its peer */
+#define XLANE_LB_LEAVE_CHECKS 64
 
 struct xlane_lb_sock_state {
 	__u32 mode;  /* enum xlane_lb_mode */
@@ -169,33 +170,39 @@ struct xlane_lb_sock_state {
 	 * receiving on one socket at once may lose counts, which only delays
 	 * the decision. */
 	__u32 empty_reads;
+	/* RTT callbacks that looked for a way out of the map and found none
+	 * yet (on_kernel_path_ack): at XLANE_LB_LEAVE_CHECKS it stops looking. */
+	__u32 leave_checks;
 };
 
 #define XLANE_LB_SPINNING 0xffffffffu
 
 /*
  * Per socket, keyed by its xlane_lb_key, written by both ends (xlane_lb_runs).
- * `received` and `leaving` change only atomically (a full barrier on x86
- * only: see xlane_lb_msg): the sender adds to its peer's `received` and
- * then reads the peer's `leaving`; a socket on the kernel path adds to its
- * own `leaving` and then reads its `received`.
- * So either the sender sees `leaving` and stops redirecting, or the leaving
- * socket sees `received` and stays in the map, and then takes its `leaving`
- * back (a sender that saw it passed to TCP, unless another of its sends was
- * in progress: may_leave_redirect; the others go on redirecting into a
- * socket that stays). A sender that saw `leaving` and passed to TCP takes
- * its add to `received` back: only real redirects keep a socket in the map.
- * A socket is removed from the
- * SOCKHASH (back to the plain TCP code, no sk_msg cost) only when no byte was
- * ever redirected into it, and none can be (release_to_kernel), or when its
- * peer is `released` and its own sk_msg queue is empty (leave_after_peer).
+ * A sender's first redirect into a socket is announced: the sender adds to
+ * the socket's `announcing`, then reads its `leaving`; if it redirects, it
+ * sets `received` (for good) before it takes its add back, and from then on
+ * it never announces again. A socket on the kernel path that would leave the
+ * map adds to its own `leaving`, then reads `announcing`, then `received`.
+ * The adds are atomic (a full barrier on x86 only: see xlane_lb_msg). So
+ * either the sender sees `leaving` and stops redirecting (and takes its add
+ * back), or the leaving socket sees the announcement or `received` and stays
+ * in the map, taking its `leaving` back (a sender that saw it passed to TCP,
+ * unless another of its sends was in progress: may_leave_redirect; the
+ * others go on redirecting into a socket that stays). `received` is 0 or 1,
+ * so it cannot wrap back to 0 however many sends were redirected.
+ * A socket is removed from the SOCKHASH (back to the plain TCP code, no
+ * sk_msg cost) only when no byte was ever redirected into it, and none can
+ * be (release_to_kernel), or when its peer is `released` and its own sk_msg
+ * queue is empty (leave_after_peer).
  */
 struct xlane_lb_flow_state {
-	__u32 run;      /* small sends in a row with no send from the peer */
-	__u32 received; /* redirects into it, and sends still deciding (above) */
-	__u32 leaving;  /* > 0: redirects into it stop (leaves, spins, SO_RCVLOWAT) */
-	__u32 inserted; /* 1: entry made at insertion (not recreated after LRU eviction) */
-	__u32 released; /* 1: release_to_kernel took this socket out of the SOCKHASH */
+	__u32 run;        /* small sends in a row with no send from the peer */
+	__u32 received;   /* 1: the peer redirected into this socket (for good) */
+	__u32 leaving;    /* > 0: redirects into it stop (leaves, spins, SO_RCVLOWAT) */
+	__u32 inserted;   /* 1: entry made at insertion (not recreated after LRU eviction) */
+	__u32 released;   /* 1: taken out of the SOCKHASH (release_to_kernel, leave_after_peer) */
+	__u32 announcing; /* sends deciding on a first redirect into this socket */
 };
 
 /* Per-CPU counters in xlane_lb_stats (packets = sockets or messages). */
