@@ -91,10 +91,13 @@ static __always_inline void xlane_lb_swapped(const struct xlane_lb_key *key,
 }
 
 /*
- * Stops every later redirect into the socket keyed `key`: its peer's sk_msg
- * reads `leaving` after announcing a redirect in `received` (see struct
- * xlane_lb_flow_state) and from then on passes to TCP. Bytes redirected
- * before stay queued and are read first, so nothing is reordered.
+ * Stops every later redirect into the socket keyed `key`, for good: its
+ * peer's sk_msg reads `leaving` (after announcing a first redirect in
+ * `announcing`, see struct xlane_lb_flow_state) and from then on passes to
+ * TCP, once no other send of it is in progress. Bytes redirected before stay
+ * queued and are read first, so nothing is reordered. The raise is
+ * XLANE_LB_LEAVING_FOR_GOOD, never taken back, which libxlane.so tells apart
+ * from release_to_kernel's raise of 1, which may be.
  */
 static __always_inline void xlane_lb_stop_redirects_into(const struct xlane_lb_key *key)
 {
@@ -107,7 +110,7 @@ static __always_inline void xlane_lb_stop_redirects_into(const struct xlane_lb_k
 		flow = bpf_map_lookup_elem(&xlane_lb_runs, key);
 	}
 	if (flow)
-		__sync_fetch_and_add(&flow->leaving, 1);
+		__sync_fetch_and_add(&flow->leaving, XLANE_LB_LEAVING_FOR_GOOD);
 }
 
 /* IPv4 as ::ffff:a.b.c.d, the same bytes an AF_INET6 socket reports for a

@@ -25,6 +25,9 @@ namespace xlane::preload {
 namespace {
 
 constexpr int kMapUnknown = -1;
+// The pinned map is there but its entries are not this library's
+// xlane_lb_flow_state (a different xlane version): never looked up.
+constexpr int kMapMismatch = -2;
 // How often a process re-checks for the pinned map when it was absent: the
 // loopback path may be enabled while the program runs.
 constexpr int64_t kRetryNs = 1'000'000'000;
@@ -75,9 +78,21 @@ bool runs_map_path(char* out, size_t size) {
 
 // The read-only fd of the pinned xlane_lb_runs map, opened on first need;
 // -1 while the loopback path is not enabled in this namespace.
+// Whether the map's key and value are the ones this library was built with:
+// a lookup writes value_size bytes into our buffer.
+bool runs_map_matches(int fd) {
+    bpf_map_info info{};
+    bpf_attr attr{};
+    attr.info.bpf_fd = static_cast<uint32_t>(fd);
+    attr.info.info_len = sizeof(info);
+    attr.info.info = reinterpret_cast<uintptr_t>(&info);
+    return bpf_call(BPF_OBJ_GET_INFO_BY_FD, attr) == 0 && info.key_size == sizeof(xlane_lb_key) &&
+           info.value_size == sizeof(xlane_lb_flow_state);
+}
+
 int runs_map_fd() {
     int fd = g_runs_map_fd.load(std::memory_order_acquire);
-    if (fd >= 0) return fd;
+    if (fd >= 0 || fd == kMapMismatch) return fd;
     const int64_t now = coarse_now_ns();
     if (now < g_next_open_ns.load(std::memory_order_relaxed)) return -1;
     g_next_open_ns.store(now + kRetryNs, std::memory_order_relaxed);
@@ -89,9 +104,13 @@ int runs_map_fd() {
     attr.file_flags = BPF_F_RDONLY;
     fd = static_cast<int>(bpf_call(BPF_OBJ_GET, attr));  // bpf fds are always O_CLOEXEC
     if (fd < 0) return -1;
+    if (!runs_map_matches(fd)) {
+        libc::close(fd);
+        fd = kMapMismatch;
+    }
     int expected = kMapUnknown;
     if (!g_runs_map_fd.compare_exchange_strong(expected, fd, std::memory_order_acq_rel)) {
-        libc::close(fd);  // another thread opened it first
+        if (fd >= 0) libc::close(fd);  // another thread opened it first
         return expected;
     }
     return fd;
@@ -151,6 +170,7 @@ long pipe_room(int pipe_fd) {
 
 bool loopback_may_redirect_into(int fd) {
     const int map = runs_map_fd();
+    if (map == kMapMismatch) return is_tcp_socket(fd);  // cannot tell: assume it may
     if (map < 0 || !is_tcp_socket(fd)) return false;
     xlane_lb_key key{};
     if (!socket_key(fd, key)) return false;
@@ -160,16 +180,22 @@ bool loopback_may_redirect_into(int fd) {
     attr.key = reinterpret_cast<uintptr_t>(&key);
     attr.value = reinterpret_cast<uintptr_t>(&flow);
     if (bpf_call(BPF_MAP_LOOKUP_ELEM, attr) != 0) return false;  // never inserted
-    if (flow.inserted == 0) return false;
-    if (flow.leaving == 0 || flow.received != 0 || flow.announcing != 0) return true;
-    // Leaving, and nothing redirected in or announced: the peer stops
-    // redirecting before it could, so the TCP queue is all there is. The
-    // copy reads `received` before `announcing`, and a first redirect sets
-    // `received` before it takes its announcement back, so one copy could
-    // miss both; a second copy, made once `leaving` was seen, cannot (struct
-    // xlane_lb_flow_state).
+    // Out of the SOCKHASH: its receives are plain TCP again.
+    if (flow.released != 0) return false;
+    // Recreated after an LRU eviction: what it received is unknown.
+    if (flow.inserted == 0) return true;
+    // Only the spin and SO_RCVLOWAT policies stop redirects into a socket
+    // for good; release_to_kernel's raise of `leaving` may be taken back.
+    if (flow.leaving < XLANE_LB_LEAVING_FOR_GOOD || flow.received != 0 || flow.announcing != 0)
+        return true;
+    // Stopped for good, and nothing redirected in or announced: the peer
+    // saw `leaving` before any redirect, so the TCP queue is all there is.
+    // One copy of the entry could still miss a first redirect that set
+    // `received` and took its announcement back while the copy was made
+    // (the copy's order of fields is not defined); a second one, made once
+    // `leaving` was seen, cannot (struct xlane_lb_flow_state).
     if (bpf_call(BPF_MAP_LOOKUP_ELEM, attr) != 0) return false;
-    return flow.received != 0 || flow.announcing != 0;
+    return flow.released == 0 && (flow.received != 0 || flow.announcing != 0);
 }
 
 ssize_t splice_socket_to_pipe(int socket_fd, int pipe_fd, size_t len, unsigned flags) {

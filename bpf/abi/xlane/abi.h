@@ -161,6 +161,10 @@ enum xlane_lb_mode {
 					 /* it may only leave after its peer */
 #define XLANE_LB_LEAVE_CHECKS 64
 
+/* What the spin and SO_RCVLOWAT policies add to a socket's `leaving`, for
+ * good; release_to_kernel adds 1 and may take it back. */
+#define XLANE_LB_LEAVING_FOR_GOOD (1u << 16)
+
 struct xlane_lb_sock_state {
 	__u32 mode;  /* enum xlane_lb_mode */
 	__u32 flags; /* XLANE_LB_SOCK_* */
@@ -199,7 +203,8 @@ struct xlane_lb_sock_state {
 struct xlane_lb_flow_state {
 	__u32 run;        /* small sends in a row with no send from the peer */
 	__u32 received;   /* 1: the peer redirected into this socket (for good) */
-	__u32 leaving;    /* > 0: redirects into it stop (leaves, spins, SO_RCVLOWAT) */
+	__u32 leaving;    /* > 0: redirects into it stop (leaves: 1; spins, SO_RCVLOWAT: */
+			  /* XLANE_LB_LEAVING_FOR_GOOD) */
 	__u32 inserted;   /* 1: entry made at insertion (not recreated after LRU eviction) */
 	__u32 released;   /* 1: taken out of the SOCKHASH (release_to_kernel, leave_after_peer) */
 	__u32 announcing; /* sends deciding on a first redirect into this socket */
