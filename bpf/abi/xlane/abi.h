@@ -193,8 +193,11 @@ struct xlane_lb_sock_state {
  * back), or the leaving socket sees the announcement or `received` and stays
  * in the map, taking its `leaving` back (a sender that saw it passed to TCP,
  * unless another of its sends was in progress: may_leave_redirect; the
- * others go on redirecting into a socket that stays). `received` is 0 or 1,
- * so it cannot wrap back to 0 however many sends were redirected.
+ * others go on redirecting into a socket that stays). Only a sender in
+ * REDIRECT mode may go on redirecting past `leaving`, and its first redirect
+ * set the peer's `received` (or found no entry for the peer, which then
+ * never leaves through release_to_kernel): so the peer stays. `received` is
+ * 0 or 1, so it cannot wrap back to 0 however many sends were redirected.
  * A socket is removed from the SOCKHASH (back to the plain TCP code, no
  * sk_msg cost) only when no byte was ever redirected into it, and none can
  * be (release_to_kernel), or when its peer is `released` and its own sk_msg
