@@ -249,7 +249,6 @@ static __always_inline void on_kernel_path_ack(struct bpf_sock_ops *skops)
 	state = bpf_sk_storage_get(&xlane_lb_state, skops->sk, NULL, 0);
 	if (!state || state->mode != XLANE_LB_MODE_KERNEL)
 		return;
-	r = LEAVE_NEVER;
 	if (!(state->flags & XLANE_LB_SOCK_STAYS)) {
 		r = release_to_kernel(skops);
 		if (r == LEAVE_DONE)
@@ -257,7 +256,7 @@ static __always_inline void on_kernel_path_ack(struct bpf_sock_ops *skops)
 		if (r == LEAVE_NEVER)
 			state->flags |= XLANE_LB_SOCK_STAYS;
 	}
-	if (r == LEAVE_NEVER) {
+	if (state->flags & XLANE_LB_SOCK_STAYS) {
 		r = leave_after_peer(skops);
 		if (r == LEAVE_DONE)
 			return;

@@ -76,8 +76,6 @@ bool runs_map_path(char* out, size_t size) {
            append(out, size, &used, "/loopback/xlane_lb_runs");
 }
 
-// The read-only fd of the pinned xlane_lb_runs map, opened on first need;
-// -1 while the loopback path is not enabled in this namespace.
 // Whether the map's key and value are the ones this library was built with:
 // a lookup writes value_size bytes into our buffer.
 bool runs_map_matches(int fd) {
@@ -90,6 +88,9 @@ bool runs_map_matches(int fd) {
            info.value_size == sizeof(xlane_lb_flow_state);
 }
 
+// The read-only fd of the pinned xlane_lb_runs map, opened on first need;
+// -1 while the loopback path is not enabled in this namespace, kMapMismatch
+// for good when the pinned map is not this library's.
 int runs_map_fd() {
     int fd = g_runs_map_fd.load(std::memory_order_acquire);
     if (fd >= 0 || fd == kMapMismatch) return fd;
