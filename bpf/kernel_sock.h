@@ -56,10 +56,14 @@ struct sk_psock {
 /* sk_user_data carries flag bits below the pointer (SK_USER_DATA_*). */
 #define XLANE_SK_USER_DATA_PTRMASK (~7UL)
 
-/* The sockmap state (struct sk_psock) of a socket in a SOCKHASH, or 0. */
-static __always_inline struct sk_psock *xlane_psock_of(const struct sock *sk)
+/* The sockmap state (struct sk_psock) of a TCP socket in a SOCKHASH, or 0. */
+static __always_inline struct sk_psock *xlane_psock_of(struct bpf_sock *sk)
 {
-	return (struct sk_psock *)((unsigned long)BPF_CORE_READ(sk, sk_user_data) &
+	const struct sock *ksk = (const struct sock *)bpf_skc_to_tcp_sock(sk);
+
+	if (!ksk)
+		return 0;
+	return (struct sk_psock *)((unsigned long)BPF_CORE_READ(ksk, sk_user_data) &
 				   XLANE_SK_USER_DATA_PTRMASK);
 }
 

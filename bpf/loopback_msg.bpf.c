@@ -78,14 +78,40 @@ static __always_inline struct xlane_lb_flow_state *self_flow(const struct xlane_
 static __always_inline int may_leave_redirect(const struct xlane_lb_sock_state *state,
 					      struct bpf_sock *sk)
 {
-	struct sock *ksk;
 	struct sk_psock *psock;
 
 	if (state->mode != XLANE_LB_MODE_REDIRECT)
 		return 1;
-	ksk = (struct sock *)bpf_skc_to_tcp_sock(sk);
-	psock = ksk ? xlane_psock_of(ksk) : 0;
+	psock = xlane_psock_of(sk);
 	return psock && xlane_psock_refs(psock) <= 2;
+}
+
+/*
+ * Whether the peer asked that sends into it stop (`leaving`: it leaves the
+ * map, spins, or wants SO_RCVLOWAT) and this send may switch now. A first
+ * redirect into the peer is announced before `leaving` is read (see struct
+ * xlane_lb_flow_state): the atomic add is a full barrier on x86, whose JIT
+ * emits a locked add. The arm64 JIT's STADD for an add whose result is
+ * unused is not; other architectures would need the fetching form
+ * (-mcpu=v3, result used). A peer already redirected into never leaves the
+ * map through release_to_kernel, so later sends need no announcement.
+ */
+static __always_inline int peer_stops_redirects(struct xlane_lb_flow_state *peer_flow,
+						const struct xlane_lb_sock_state *state,
+						struct bpf_sock *sk)
+{
+	int stop;
+
+	if (*(volatile __u32 *)&peer_flow->received)
+		return *(volatile __u32 *)&peer_flow->leaving && may_leave_redirect(state, sk);
+	__sync_fetch_and_add(&peer_flow->announcing, 1);
+	stop = *(volatile __u32 *)&peer_flow->leaving && may_leave_redirect(state, sk);
+	/* Set before the add is taken back: a leaving peer that finds no
+	 * announcement finds `received`. */
+	if (!stop)
+		*(volatile __u32 *)&peer_flow->received = 1;
+	__sync_fetch_and_add(&peer_flow->announcing, (__u32)-1);
+	return stop;
 }
 
 /* Takes the socket to the kernel path for good (see enum xlane_lb_mode). */
@@ -148,28 +174,7 @@ int xlane_lb_msg(struct sk_msg_md *msg)
 	if (cfg->stream_run && self && is_small_stream(cfg, self, size) &&
 	    may_leave_redirect(state, sk))
 		return pass_for_good(state, XLANE_LB_DEMOTED, size);
-	if (peer_flow && !*(volatile __u32 *)&peer_flow->received) {
-		/* A first redirect into the peer: announce it before looking
-		 * at `leaving` (see struct xlane_lb_flow_state). The atomic add
-		 * is a full barrier on x86, whose JIT emits a locked add. The
-		 * arm64 JIT's STADD for an add whose result is unused is not;
-		 * other architectures would need the fetching form (-mcpu=v3,
-		 * result used). */
-		__sync_fetch_and_add(&peer_flow->announcing, 1);
-		if (*(volatile __u32 *)&peer_flow->leaving && may_leave_redirect(state, sk)) {
-			__sync_fetch_and_add(&peer_flow->announcing, (__u32)-1);
-			return pass_for_good(state, XLANE_LB_MISS, size);
-		}
-		/* Set before the add is taken back: a leaving peer that finds
-		 * no announcement finds `received`. */
-		*(volatile __u32 *)&peer_flow->received = 1;
-		__sync_fetch_and_add(&peer_flow->announcing, (__u32)-1);
-	} else if (peer_flow && *(volatile __u32 *)&peer_flow->leaving &&
-		   may_leave_redirect(state, sk)) {
-		/* A peer that was redirected into never leaves the map through
-		 * release_to_kernel, so no announcement is needed: `leaving`
-		 * here is the spin or SO_RCVLOWAT policy's request. */
+	if (peer_flow && peer_stops_redirects(peer_flow, state, sk))
 		return pass_for_good(state, XLANE_LB_MISS, size);
-	}
 	return redirect_to_peer(msg, state, &peer, size, XLANE_LB_MISS);
 }

@@ -186,8 +186,7 @@ static __always_inline enum leave_result release_to_kernel(struct bpf_sock_ops *
 /* Whether the socket's sk_msg queue (psock->ingress_msg) is empty. */
 static __always_inline int msg_queue_empty(struct bpf_sock *sk)
 {
-	struct sock *ksk = (struct sock *)bpf_skc_to_tcp_sock(sk);
-	struct sk_psock *psock = ksk ? xlane_psock_of(ksk) : 0;
+	struct sk_psock *psock = xlane_psock_of(sk);
 
 	return psock && xlane_psock_queue_empty(psock);
 }
