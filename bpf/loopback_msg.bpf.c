@@ -114,12 +114,38 @@ static __always_inline int peer_stops_redirects(struct xlane_lb_flow_state *peer
 	return stop;
 }
 
-/* Takes the socket to the kernel path for good (see enum xlane_lb_mode). */
-static __always_inline int pass_for_good(struct xlane_lb_sock_state *state, __u32 counter,
-					 __u64 bytes)
+/*
+ * Takes the socket to the kernel path for good (see enum xlane_lb_mode).
+ * Later sends run the program under the same socket lock and find the
+ * mode. When no other send of it is redirecting either (may_leave_redirect:
+ * true for a socket that never redirected), no redirect of this socket is on
+ * its way, nor will be, and `on_tcp` tells its peer so (leave_after_peer).
+ * Only a redirect that missed (the peer left the SOCKHASH, and no longer
+ * looks) switches the mode without that check having held; if another send
+ * was redirecting then, `on_tcp` stays 0.
+ * Ordering: the peer reads `on_tcp` and then its own queue, both under its
+ * socket lock; on x86 (TSO) the store cannot pass the earlier redirects'
+ * queueing, which the sender saw done through the psock's reference count.
+ * Weaker architectures would need a release store here and an acquire load
+ * there, as for `announcing`.
+ */
+static __always_inline int pass_for_good(struct xlane_lb_sock_state *state,
+					 struct bpf_sock *sk, const struct xlane_lb_key *peer,
+					 __u32 counter, __u64 bytes)
 {
-	if (state)
+	struct xlane_lb_flow_state *self;
+	int alone;
+
+	if (state && state->mode != XLANE_LB_MODE_KERNEL) {
+		alone = may_leave_redirect(state, sk);
 		state->mode = XLANE_LB_MODE_KERNEL;
+		/* Checks made while it redirected do not count against the ones
+		 * to come (xlane_lb_sock_state.leave_checks). */
+		state->leave_checks = 0;
+		self = alone ? self_flow(peer) : NULL;
+		if (self)
+			*(volatile __u32 *)&self->on_tcp = 1;
+	}
 	xlane_lb_count(counter, bytes);
 	return SK_PASS;
 }
@@ -127,11 +153,11 @@ static __always_inline int pass_for_good(struct xlane_lb_sock_state *state, __u3
 /* Moves this send into the peer's sk_msg queue; when the peer is no longer
  * in the SOCKHASH (it closed), passes it to TCP for good, counted as `miss`. */
 static __always_inline int redirect_to_peer(struct sk_msg_md *msg,
-					    struct xlane_lb_sock_state *state,
+					    struct xlane_lb_sock_state *state, struct bpf_sock *sk,
 					    struct xlane_lb_key *peer, __u64 size, __u32 miss)
 {
 	if (bpf_msg_redirect_hash(msg, &xlane_lb_socks, peer, BPF_F_INGRESS) != SK_PASS)
-		return pass_for_good(state, miss, size);
+		return pass_for_good(state, sk, peer, miss, size);
 	state->mode = XLANE_LB_MODE_REDIRECT;
 	xlane_lb_count(XLANE_LB_REDIRECTED, size);
 	return SK_PASS;
@@ -157,8 +183,8 @@ int xlane_lb_msg(struct sk_msg_md *msg)
 		 * made alone. The maps stay and nothing is removed from the
 		 * SOCKHASH, so redirecting until then is safe. */
 		if (!state || may_leave_redirect(state, sk))
-			return pass_for_good(state, XLANE_LB_PASS_ALL, size);
-		return redirect_to_peer(msg, state, &peer, size, XLANE_LB_PASS_ALL);
+			return pass_for_good(state, sk, &peer, XLANE_LB_PASS_ALL, size);
+		return redirect_to_peer(msg, state, sk, &peer, size, XLANE_LB_PASS_ALL);
 	}
 	/* Any send ends the peer's run, also one that takes TCP: a peer that
 	 * still redirects its requests is no one-way stream. */
@@ -168,13 +194,21 @@ int xlane_lb_msg(struct sk_msg_md *msg)
 	/* Without a state slot we could not remember a fall-back, and a later
 	 * redirect could overtake it: such a socket never redirects. */
 	if (!state || state->mode == XLANE_LB_MODE_KERNEL)
-		return pass_for_good(state, XLANE_LB_KERNEL, size);
+		return pass_for_good(state, sk, &peer, XLANE_LB_KERNEL, size);
+	/* A socket found spinning (xlane_lb_spin) already gets its peer's
+	 * sends through TCP. Its own go there too: with both directions on
+	 * TCP both ends leave the map and the connection runs the plain TCP
+	 * code. Redirecting only the spinner's requests was never faster than
+	 * that, and was 0.88x the kernel on a host whose idle CPUs poll
+	 * (docs/loopback.md, "Spinning receivers"). */
+	if (state->empty_reads == XLANE_LB_SPINNING && may_leave_redirect(state, sk))
+		return pass_for_good(state, sk, &peer, XLANE_LB_KERNEL, size);
 
 	self = self_flow(&peer);
 	if (cfg->stream_run && self && is_small_stream(cfg, self, size) &&
 	    may_leave_redirect(state, sk))
-		return pass_for_good(state, XLANE_LB_DEMOTED, size);
+		return pass_for_good(state, sk, &peer, XLANE_LB_DEMOTED, size);
 	if (peer_flow && peer_stops_redirects(peer_flow, state, sk))
-		return pass_for_good(state, XLANE_LB_MISS, size);
-	return redirect_to_peer(msg, state, &peer, size, XLANE_LB_MISS);
+		return pass_for_good(state, sk, &peer, XLANE_LB_MISS, size);
+	return redirect_to_peer(msg, state, sk, &peer, size, XLANE_LB_MISS);
 }

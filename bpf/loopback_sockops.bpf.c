@@ -145,6 +145,8 @@ enum leave_result {
 	LEAVE_NOT_YET = 0, /* look again at a later callback */
 	LEAVE_DONE = 1,    /* out of the map, or in it for good: callbacks off */
 	LEAVE_NEVER = 2,   /* this way out is closed for good */
+	LEAVE_REDIRECTS_GO_ON = 3, /* it or its peer may still redirect: look */
+				   /* again, XLANE_LB_LEAVE_CHECKS times at most */
 };
 
 /*
@@ -192,16 +194,19 @@ static __always_inline int msg_queue_empty(struct bpf_sock *sk)
 }
 
 /*
- * A receiving socket whose peer left the map (release_to_kernel) is never
- * redirected into again: the peer is on the kernel path for good, so its
- * later sends pass to TCP, and no redirect it decided before is still on
- * its way (the peer only switched once no other send of it was in progress:
- * may_leave_redirect in loopback_msg.bpf.c). Once this socket's sk_msg
- * queue is empty, it leaves the map, which gives its receives back the
- * plain TCP code (tcp_bpf_recvmsg waits and reads differently). Checked on
- * segments that arrive through TCP (header callback: slow path only) and on
- * ACKs of this socket's own TCP data (RTT callback, fast path too); a peer
- * that can never leave (bytes were redirected into it) ends the checks.
+ * A receiving socket whose peer sends on TCP for good (`on_tcp`, set by the
+ * sk_msg program, or `released`) is never redirected into again, and no
+ * redirect the peer decided before is still on its way (the peer only
+ * switched once no other send of it was in progress: may_leave_redirect in
+ * loopback_msg.bpf.c). Once this socket's sk_msg queue is empty, it leaves
+ * the map, which gives its receives back the plain TCP code
+ * (tcp_bpf_recvmsg waits and reads differently). Both ends of a connection
+ * that were each redirected into can leave this way once both send on TCP
+ * (a spinner and its peer). Checked on segments that arrive through TCP
+ * (header callback: slow path only; they come from a peer on TCP, so the
+ * wait is for this socket's queue to drain) and on ACKs of this socket's
+ * own TCP data (RTT callback, fast path too, capped by the caller: the peer
+ * may keep redirecting).
  */
 static __always_inline enum leave_result leave_after_peer(struct bpf_sock_ops *skops)
 {
@@ -213,9 +218,11 @@ static __always_inline enum leave_result leave_after_peer(struct bpf_sock_ops *s
 		return LEAVE_NEVER;
 	xlane_lb_swapped(&key, &peer);
 	peer_flow = bpf_map_lookup_elem(&xlane_lb_runs, &peer);
-	if (!peer_flow || (!peer_flow->released && peer_flow->received))
-		return LEAVE_NEVER;
-	if (!peer_flow->released || !msg_queue_empty(sk))
+	if (!peer_flow)
+		return LEAVE_NEVER; /* evicted or closed: what it does is unknown */
+	if (!*(volatile __u32 *)&peer_flow->on_tcp && !*(volatile __u32 *)&peer_flow->released)
+		return LEAVE_REDIRECTS_GO_ON;
+	if (!msg_queue_empty(sk))
 		return LEAVE_NOT_YET;
 	self_flow = bpf_map_lookup_elem(&xlane_lb_runs, &key);
 	bpf_sock_ops_cb_flags_set(skops, 0);
@@ -269,10 +276,29 @@ static __always_inline void on_kernel_path_ack(struct bpf_sock_ops *skops)
 						 ~BPF_SOCK_OPS_RTT_CB_FLAG);
 }
 
-/* Header callback: a segment that took TCP's slow path. */
+/*
+ * Header callback: a segment that took TCP's slow path. Data comes this way
+ * only from a peer on TCP, so the usual wait is for this socket's sk_msg
+ * queue to drain, however long its reader takes. A socket that still
+ * redirects stays: one of its redirects may be on its way, and its next
+ * send, on plain TCP once out of the map, could overtake it (the RTT
+ * callback only looks at sockets on the kernel path). That case, and
+ * segments from a peer that still redirects (its ACKs), count towards the
+ * cap of the RTT callback's checks.
+ */
 static __always_inline void on_slow_path_segment(struct bpf_sock_ops *skops)
 {
-	if (leave_after_peer(skops) == LEAVE_NEVER)
+	struct xlane_lb_sock_state *state;
+	enum leave_result r = LEAVE_NEVER;
+
+	state = skops->sk ? bpf_sk_storage_get(&xlane_lb_state, skops->sk, NULL, 0) : NULL;
+	if (state) {
+		r = state->mode == XLANE_LB_MODE_REDIRECT ? LEAVE_REDIRECTS_GO_ON
+							  : leave_after_peer(skops);
+		if (r == LEAVE_REDIRECTS_GO_ON && ++state->leave_checks >= XLANE_LB_LEAVE_CHECKS)
+			r = LEAVE_NEVER;
+	}
+	if (r == LEAVE_NEVER)
 		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags &
 						 ~BPF_SOCK_OPS_PARSE_ALL_HDR_OPT_CB_FLAG);
 }

@@ -13,9 +13,11 @@
  *
  * So once an inserted socket's non-blocking receives come back empty
  * `spin_reads` times in a row with nothing read between, its peer sends via
- * TCP from then on (xlane_lb_stop_redirects_into). An event loop reads until one EAGAIN and
- * then waits for readiness, and libxlane.so's receive look stops a spinner
- * after two: neither reaches the mark.
+ * TCP from then on (xlane_lb_stop_redirects_into), and so does the spinner
+ * from its next send made alone (xlane_lb_msg): both ends then leave the
+ * map. An event loop reads until one EAGAIN and then waits for readiness,
+ * and libxlane.so's receive look stops a spinner after two: neither reaches
+ * the mark.
  */
 #include "kernel_sock.h"
 #include "loopback_maps.h"

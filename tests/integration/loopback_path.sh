@@ -233,6 +233,44 @@ released = json.loads(out.stdout)['counters']['released']['count'] - before
 assert released == 2, f'{released} of the 2 spinning ends left the map while the connection was open'
 PY
 xl_log "both ends spinning: both back on plain TCP while open"
+# 5d. One end spinning, after both ends were redirected into: the spinner's
+# peer sends via TCP, and so does the spinner from its next send; each end
+# then leaves the map after the other went to TCP (both had received, so
+# neither could leave first through release_to_kernel). Counted while open.
+released_before=$(counter released)
+redirected_before=$(counter redirected)
+spinners_before=$(counter spinning_receiver)
+in_cg timeout 30 python3 - "$XLANE" "$released_before" "$redirected_before" "$spinners_before" <<'PY' || xl_fail "one end spinning"
+import json, socket, subprocess, sys, threading, time
+xlane, released_before, redirected_before, spinners_before = (int(a) if i else a for i, a in enumerate(sys.argv[1:]))
+def counter(name):
+    out = subprocess.run([xlane, 'loopback', 'status', '--json'], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)['counters'][name]['count']
+l = socket.create_server(('127.0.0.1', 0)); c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+def recv_exact(sock, n, spin):
+    got, deadline = b'', time.monotonic() + 10
+    while len(got) < n:
+        try: got += sock.recv(n - len(got))
+        except BlockingIOError:
+            if not spin or time.monotonic() > deadline: raise TimeoutError(n - len(got))
+    return got
+def serve():  # blocks in recv() throughout
+    for _ in range(320):
+        s.sendall(recv_exact(s, 4, False) * 25)
+t = threading.Thread(target=serve, daemon=True); t.start()
+for i in range(320):
+    if i == 20:
+        # Both blocking so far: every request and answer was redirected.
+        assert counter('redirected') - redirected_before >= 40, 'the first 20 exchanges were not redirected'
+        c.setblocking(False)
+    req = i.to_bytes(4, 'big'); c.sendall(req)
+    assert recv_exact(c, 100, i >= 20) == req * 25, i
+t.join()
+assert counter('spinning_receiver') - spinners_before == 1, 'the client was not counted as a spinner'
+released = counter('released') - released_before
+assert released == 2, f'{released} of the 2 ends left the map while the connection was open'
+PY
+xl_log "one end spinning after both were redirected into: both back on plain TCP while open"
 
 # 6. --spin-reads 0 switches the spinning-receiver policy off.
 xl_in "$NS" "$XLANE" loopback disable >/dev/null || xl_fail "disable failed"

@@ -139,8 +139,9 @@ struct xlane_lb_config {
 	 * back empty (EAGAIN) `spin_reads` times in a row, with nothing read
 	 * between, is spinning (xlane_lb_spin). Its peer then sends via TCP for
 	 * good: a redirect must take the receiver's socket lock, which the
-	 * spinner holds in every receive, and sleeps on it. 0 switches the
-	 * policy off. */
+	 * spinner holds in every receive, and sleeps on it. The spinner's own
+	 * sends follow (xlane_lb_msg), and both ends leave the map. 0 switches
+	 * the policy off. */
 	__u32 spin_reads;
 };
 
@@ -174,8 +175,12 @@ struct xlane_lb_sock_state {
 	 * receiving on one socket at once may lose counts, which only delays
 	 * the decision. */
 	__u32 empty_reads;
-	/* RTT callbacks that looked for a way out of the map and found none
-	 * yet (on_kernel_path_ack): at XLANE_LB_LEAVE_CHECKS it stops looking. */
+	/* Callbacks that looked for a way out of the map and found none yet:
+	 * RTT callbacks (on_kernel_path_ack), and header callbacks while it or
+	 * its peer still redirects (on_slow_path_segment). At
+	 * XLANE_LB_LEAVE_CHECKS that callback stops looking. Reset when the
+	 * socket moves to the kernel path, so checks made while it still
+	 * redirected do not use up the ones after. */
 	__u32 leave_checks;
 };
 
@@ -200,8 +205,8 @@ struct xlane_lb_sock_state {
  * 0 or 1, so it cannot wrap back to 0 however many sends were redirected.
  * A socket is removed from the SOCKHASH (back to the plain TCP code, no
  * sk_msg cost) only when no byte was ever redirected into it, and none can
- * be (release_to_kernel), or when its peer is `released` and its own sk_msg
- * queue is empty (leave_after_peer).
+ * be (release_to_kernel), or when its peer sends on TCP for good (`on_tcp`
+ * or `released`) and its own sk_msg queue is empty (leave_after_peer).
  */
 struct xlane_lb_flow_state {
 	__u32 run;        /* small sends in a row with no send from the peer */
@@ -211,6 +216,9 @@ struct xlane_lb_flow_state {
 	__u32 inserted;   /* 1: entry made at insertion (not recreated after LRU eviction) */
 	__u32 released;   /* 1: taken out of the SOCKHASH (release_to_kernel, leave_after_peer) */
 	__u32 announcing; /* sends deciding on a first redirect into this socket */
+	__u32 on_tcp;     /* 1: this socket's sends take TCP for good (sk_msg mode KERNEL, */
+			  /* set when no other send of it was redirecting): none of */
+			  /* its redirects is on its way, nor will be */
 };
 
 /* Per-CPU counters in xlane_lb_stats (packets = sockets or messages). */
@@ -222,12 +230,12 @@ enum xlane_lb_counter {
 	XLANE_LB_SKIP_EARLY_DATA = 4, /* data moved before insertion (TFO): kernel */
 	XLANE_LB_REDIRECTED = 5,      /* messages/bytes put in the peer's queue */
 	XLANE_LB_MISS = 6,            /* peer not in the map: SK_PASS */
-	XLANE_LB_KERNEL = 7,          /* socket already on the kernel path: SK_PASS */
+	XLANE_LB_KERNEL = 7,          /* socket on the kernel path (or a spinner moving there): SK_PASS */
 	XLANE_LB_PASS_ALL = 8,        /* disabling: SK_PASS */
 	XLANE_LB_DEMOTED = 9,         /* small-message stream moved to the kernel path */
 	XLANE_LB_RELEASED = 10,       /* kernel-path socket left the map (plain TCP again) */
 	XLANE_LB_RCVLOWAT = 11,       /* socket with SO_RCVLOWAT > 1: its peer sends via TCP */
-	XLANE_LB_SPINNER = 12,        /* socket spinning on empty receives: its peer sends via TCP */
+	XLANE_LB_SPINNER = 12,        /* socket spinning on empty receives: both ends send via TCP */
 	XLANE_LB_COUNTER_COUNT = 13
 };
 
