@@ -33,6 +33,9 @@ constexpr int kMapMismatch = -2;
 constexpr int64_t kRetryNs = 1'000'000'000;
 
 std::atomic<int> g_runs_map_fd{kMapUnknown};
+// The pinned SOCKHASH (xlane_lb_socks), opened with the runs map and set
+// before it: -1 when it could not be opened or is not this library's.
+std::atomic<int> g_socks_map_fd{kMapUnknown};
 std::atomic<int64_t> g_next_open_ns{0};
 
 int64_t coarse_now_ns() {
@@ -54,9 +57,10 @@ bool append(char* out, size_t size, size_t* used, const char* text) {
     return true;
 }
 
-// The pin path as userspace/bpf/bpffs.cpp builds it (XLANE_BPFFS, then
-// xlane/netns-<inode>/loopback/), without allocating (no snprintf).
-bool runs_map_path(char* out, size_t size) {
+// The path of the loopback pin `name` as userspace/bpf/bpffs.cpp builds it
+// (XLANE_BPFFS, then xlane/netns-<inode>/loopback/), without allocating (no
+// snprintf).
+bool loopback_pin_path(char* out, size_t size, const char* name) {
     const char* root = ::secure_getenv("XLANE_BPFFS");
     if (root == nullptr || root[0] != '/') root = "/sys/fs/bpf";
     struct stat ns {};
@@ -73,24 +77,45 @@ bool runs_map_path(char* out, size_t size) {
     out[0] = '\0';
     return append(out, size, &used, root) && append(out, size, &used, "/xlane/netns-") &&
            append(out, size, &used, digits + d) &&
-           append(out, size, &used, "/loopback/xlane_lb_runs");
+           append(out, size, &used, "/loopback/") && append(out, size, &used, name);
 }
 
-// Whether the map's key and value are the ones this library was built with:
-// a lookup writes value_size bytes into our buffer.
-bool runs_map_matches(int fd) {
-    bpf_map_info info{};
+// A read-only fd of a pinned map whose key and value sizes are the given
+// ones (a lookup writes value_size bytes into our buffer): -1 when there is
+// no such pin, kMapMismatch when its sizes differ (another xlane version).
+int open_pinned_map(const char* name, uint32_t key_size, uint32_t value_size) {
+    char path[512];
+    if (!loopback_pin_path(path, sizeof(path), name)) return -1;
     bpf_attr attr{};
-    attr.info.bpf_fd = static_cast<uint32_t>(fd);
-    attr.info.info_len = sizeof(info);
-    attr.info.info = reinterpret_cast<uintptr_t>(&info);
-    return bpf_call(BPF_OBJ_GET_INFO_BY_FD, attr) == 0 && info.key_size == sizeof(xlane_lb_key) &&
-           info.value_size == sizeof(xlane_lb_flow_state);
+    attr.pathname = reinterpret_cast<uintptr_t>(path);
+    attr.file_flags = BPF_F_RDONLY;
+    const int fd = static_cast<int>(bpf_call(BPF_OBJ_GET, attr));  // always O_CLOEXEC
+    if (fd < 0) return -1;
+    bpf_map_info info{};
+    bpf_attr info_attr{};
+    info_attr.info.bpf_fd = static_cast<uint32_t>(fd);
+    info_attr.info.info_len = sizeof(info);
+    info_attr.info.info = reinterpret_cast<uintptr_t>(&info);
+    if (bpf_call(BPF_OBJ_GET_INFO_BY_FD, info_attr) == 0 && info.key_size == key_size &&
+        info.value_size == value_size)
+        return fd;
+    libc::close(fd);
+    return kMapMismatch;
+}
+
+// Publishes `fd` in `slot` unless another thread did first (then closes it
+// and returns theirs).
+int publish_fd(std::atomic<int>& slot, int fd) {
+    int expected = kMapUnknown;
+    if (slot.compare_exchange_strong(expected, fd, std::memory_order_acq_rel)) return fd;
+    if (fd >= 0) libc::close(fd);
+    return expected;
 }
 
 // The read-only fd of the pinned xlane_lb_runs map, opened on first need;
 // -1 while the loopback path is not enabled in this namespace, kMapMismatch
-// for good when the pinned map is not this library's.
+// for good when the pinned map is not this library's. The SOCKHASH is
+// opened first and published before it.
 int runs_map_fd() {
     int fd = g_runs_map_fd.load(std::memory_order_acquire);
     if (fd >= 0 || fd == kMapMismatch) return fd;
@@ -98,23 +123,29 @@ int runs_map_fd() {
     if (now < g_next_open_ns.load(std::memory_order_relaxed)) return -1;
     g_next_open_ns.store(now + kRetryNs, std::memory_order_relaxed);
 
-    char path[512];
-    if (!runs_map_path(path, sizeof(path))) return -1;
+    fd = open_pinned_map("xlane_lb_runs", sizeof(xlane_lb_key), sizeof(xlane_lb_flow_state));
+    if (fd == -1) return -1;
+    if (g_socks_map_fd.load(std::memory_order_acquire) == kMapUnknown) {
+        const int socks = open_pinned_map("xlane_lb_socks", sizeof(xlane_lb_key), sizeof(uint64_t));
+        (void)publish_fd(g_socks_map_fd, socks >= 0 ? socks : -1);
+    }
+    return publish_fd(g_runs_map_fd, fd);
+}
+
+// Whether the SOCKHASH holds this very socket: its key maps to its cookie
+// (a lookup from user space gives the socket's cookie). Asked when the
+// socket has no xlane_lb_runs entry, which an LRU eviction can cause.
+bool in_sockhash(int fd, const xlane_lb_key& key) {
+    const int map = g_socks_map_fd.load(std::memory_order_acquire);
+    if (map < 0) return false;
+    uint64_t own = 0, found = 0;
+    socklen_t len = sizeof(own);
+    if (libc::getsockopt(fd, SOL_SOCKET, SO_COOKIE, &own, &len) != 0) return false;
     bpf_attr attr{};
-    attr.pathname = reinterpret_cast<uintptr_t>(path);
-    attr.file_flags = BPF_F_RDONLY;
-    fd = static_cast<int>(bpf_call(BPF_OBJ_GET, attr));  // bpf fds are always O_CLOEXEC
-    if (fd < 0) return -1;
-    if (!runs_map_matches(fd)) {
-        libc::close(fd);
-        fd = kMapMismatch;
-    }
-    int expected = kMapUnknown;
-    if (!g_runs_map_fd.compare_exchange_strong(expected, fd, std::memory_order_acq_rel)) {
-        if (fd >= 0) libc::close(fd);  // another thread opened it first
-        return expected;
-    }
-    return fd;
+    attr.map_fd = static_cast<uint32_t>(map);
+    attr.key = reinterpret_cast<uintptr_t>(&key);
+    attr.value = reinterpret_cast<uintptr_t>(&found);
+    return bpf_call(BPF_MAP_LOOKUP_ELEM, attr) == 0 && found == own;
 }
 
 // The socket's xlane_lb_key, as xlane_lb_sops builds it from its own side:
@@ -180,7 +211,10 @@ bool loopback_may_redirect_into(int fd) {
     attr.map_fd = static_cast<uint32_t>(map);
     attr.key = reinterpret_cast<uintptr_t>(&key);
     attr.value = reinterpret_cast<uintptr_t>(&flow);
-    if (bpf_call(BPF_MAP_LOOKUP_ELEM, attr) != 0) return false;  // never inserted
+    // No entry: never inserted, or the LRU evicted it (entries of closed
+    // connections stay until then). A socket still in the SOCKHASH may be
+    // redirected into, whatever it was.
+    if (bpf_call(BPF_MAP_LOOKUP_ELEM, attr) != 0) return in_sockhash(fd, key);
     // Out of the SOCKHASH: its receives are plain TCP again.
     if (flow.released != 0) return false;
     // Recreated after an LRU eviction: what it received is unknown.

@@ -19,7 +19,10 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
+#include <linux/bpf.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,6 +35,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "xlane/abi.h"
 
 namespace {
 
@@ -618,23 +623,21 @@ void case_epoll() {
     report("poll() sleeping reader is woken by a send", woke);
 }
 
-void case_splice_sendfile() {
-    Pair p = make_pair();
-    const auto data = pattern(300000, 8);
-    // splice: socket -> pipe -> compare.
-    bool ok = write_all(p.client.fd, data.data(), data.size());
-    ::fcntl(p.server.fd, F_SETFL, O_NONBLOCK);  // splice may never see the bytes: no hang
+// Splices everything `from` receives, up to `want` bytes, through a pipe
+// into `got` (non-blocking, 5 s at most); true when a splice returned 0 (EOF)
+// although the peer never closed.
+bool splice_all(int from, size_t want, std::vector<uint8_t>& got) {
+    ::fcntl(from, F_SETFL, O_NONBLOCK);  // splice may never see the bytes: no hang
     int pipefd[2];
     if (::pipe(pipefd) != 0) die("pipe");
     ::fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
-    std::vector<uint8_t> got;
     bool wrong_zero = false;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (got.size() < data.size() && std::chrono::steady_clock::now() < deadline) {
-        if (!wait_fd(p.server.fd, POLLIN, 1000)) continue;
-        ssize_t s = ::splice(p.server.fd, nullptr, pipefd[1], nullptr, 65536, SPLICE_F_NONBLOCK);
+    while (got.size() < want && std::chrono::steady_clock::now() < deadline) {
+        if (!wait_fd(from, POLLIN, 1000)) continue;
+        ssize_t s = ::splice(from, nullptr, pipefd[1], nullptr, 65536, SPLICE_F_NONBLOCK);
         if (s == 0) {
-            wrong_zero = true;  // EOF although the peer never closed
+            wrong_zero = true;
             break;
         }
         if (s < 0) {
@@ -647,6 +650,16 @@ void case_splice_sendfile() {
     }
     ::close(pipefd[0]);
     ::close(pipefd[1]);
+    return wrong_zero;
+}
+
+void case_splice_sendfile() {
+    Pair p = make_pair();
+    const auto data = pattern(300000, 8);
+    // splice: socket -> pipe -> compare.
+    bool ok = write_all(p.client.fd, data.data(), data.size());
+    std::vector<uint8_t> got;
+    const bool wrong_zero = splice_all(p.server.fd, data.size(), got);
     report("splice() from the socket gives the bytes, never a wrong 0",
            ok && !wrong_zero && got == data,
            wrong_zero ? "splice returned 0 while the peer was open"
@@ -671,6 +684,79 @@ void case_splice_sendfile() {
     std::vector<uint8_t> back(data.size());
     ok = sent == data.size() && read_exact(q.server.fd, back.data(), back.size()) && back == data;
     report("sendfile() into the socket gives the bytes", ok);
+}
+
+// The socket's xlane_lb_key as xlane_lb_sops builds it (IPv4 addresses
+// IPv4-mapped, ports in host order).
+bool lb_key_of(int fd, xlane_lb_key& key) {
+    sockaddr_storage ends[2]{};
+    socklen_t len[2] = {sizeof(ends[0]), sizeof(ends[1])};
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ends[0]), &len[0]) != 0 ||
+        ::getpeername(fd, reinterpret_cast<sockaddr*>(&ends[1]), &len[1]) != 0)
+        return false;
+    key = {};
+    xlane_addr* addrs[2] = {&key.local_addr, &key.remote_addr};
+    uint16_t* ports[2] = {&key.local_port, &key.remote_port};
+    for (int i = 0; i < 2; ++i) {
+        if (ends[i].ss_family == AF_INET) {
+            const auto& in = reinterpret_cast<const sockaddr_in&>(ends[i]);
+            addrs[i]->bytes[10] = addrs[i]->bytes[11] = 0xff;
+            std::memcpy(&addrs[i]->bytes[12], &in.sin_addr, 4);
+            *ports[i] = ntohs(in.sin_port);
+        } else {
+            const auto& in6 = reinterpret_cast<const sockaddr_in6&>(ends[i]);
+            std::memcpy(addrs[i]->bytes, &in6.sin6_addr, 16);
+            *ports[i] = ntohs(in6.sin6_port);
+        }
+    }
+    return true;
+}
+
+// Deletes the socket's entry from the pinned xlane_lb_runs map, as an LRU
+// eviction would: "" when done, else why not.
+std::string evict_runs_entry(int fd) {
+    const char* root = std::getenv("XLANE_BPFFS");
+    struct stat ns {};
+    if (::stat("/proc/self/ns/net", &ns) != 0) return "no netns";
+    const std::string path = std::string(root && root[0] == '/' ? root : "/sys/fs/bpf") +
+                             "/xlane/netns-" + std::to_string(ns.st_ino) + "/loopback/xlane_lb_runs";
+    bpf_attr attr{};
+    attr.pathname = reinterpret_cast<uintptr_t>(path.c_str());
+    const int map = static_cast<int>(::syscall(SYS_bpf, BPF_OBJ_GET, &attr, sizeof(attr)));
+    if (map < 0) return "cannot open " + path + ": " + std::strerror(errno);
+    xlane_lb_key key{};
+    std::string why = lb_key_of(fd, key) ? "" : "no key";
+    if (why.empty()) {
+        attr = {};
+        attr.map_fd = static_cast<uint32_t>(map);
+        attr.key = reinterpret_cast<uintptr_t>(&key);
+        if (::syscall(SYS_bpf, BPF_MAP_DELETE_ELEM, &attr, sizeof(attr)) != 0)
+            why = std::string("no entry to delete: ") + std::strerror(errno);
+    }
+    ::close(map);
+    return why;
+}
+
+long tcp_data_segs_out(int fd);
+
+// libxlane.so decides splice() by the socket's xlane_lb_runs entry. Entries
+// live in an LRU map, so a busy host can evict a live socket's entry; the
+// socket is still in the SOCKHASH and still redirected into, and a plain
+// splice would never see those bytes. The library then asks the SOCKHASH.
+void case_splice_after_eviction() {
+    Pair p = make_pair();
+    const auto data = pattern(300000, 12);
+    bool ok = write_all(p.client.fd, data.data(), data.size());
+    const bool redirected = tcp_data_segs_out(p.client.fd) == 0;
+    const std::string evicted = evict_runs_entry(p.server.fd);
+    std::vector<uint8_t> got;
+    const bool wrong_zero = ok && evicted.empty() && splice_all(p.server.fd, data.size(), got);
+    report("splice() after the socket's xlane_lb_runs entry was evicted gives the bytes",
+           ok && redirected && evicted.empty() && !wrong_zero && got == data,
+           !redirected       ? "the bytes went through TCP: nothing to test"
+           : !evicted.empty() ? evicted
+           : wrong_zero       ? "splice returned 0 while the peer was open"
+                              : std::to_string(got.size()) + " of " + std::to_string(data.size()));
 }
 
 // A blocking splice() that waits for the bytes: the peer sends only after
@@ -1149,6 +1235,7 @@ int main(int argc, char** argv) {
     if (mode == "preloaded") {  // the gaps libxlane.so works around (run under it)
         case_splice_sendfile();
         case_splice_blocking();
+        case_splice_after_eviction();
         case_blocking_duplex_threads();
         case_spinning_receiver(true);
         case_spin_policy(8, true);
