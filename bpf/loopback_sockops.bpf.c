@@ -88,6 +88,20 @@ static __always_inline int wants_rcvlowat(struct bpf_sock_ops *skops,
 	return lowat > 1;
 }
 
+/*
+ * The state callback stays on for the life of every socket that got an
+ * xlane_lb_runs entry: at close the entry goes (forget_at_close). The map is
+ * an LRU, so entries of closed connections would otherwise stay until
+ * evicted, and under connection churn push out the entries of live ones.
+ */
+#define XLANE_LB_CLOSE_CB BPF_SOCK_OPS_STATE_CB_FLAG
+
+/* Ends the checks for leaving the map; the close callback stays. */
+static __always_inline void stop_leave_checks(struct bpf_sock_ops *skops)
+{
+	bpf_sock_ops_cb_flags_set(skops, XLANE_LB_CLOSE_CB);
+}
+
 static __always_inline void insert(struct bpf_sock_ops *skops, struct xlane_lb_config *cfg)
 {
 	struct xlane_lb_flow_state fresh = { .inserted = 1 };
@@ -124,6 +138,7 @@ static __always_inline void insert(struct bpf_sock_ops *skops, struct xlane_lb_c
 		return;
 	}
 	bpf_map_update_elem(&xlane_lb_runs, &key, &fresh, BPF_ANY);
+	bpf_sock_ops_cb_flags_set(skops, XLANE_LB_CLOSE_CB);
 	if (bpf_sock_hash_update(skops, &xlane_lb_socks, &key, BPF_NOEXIST) != 0) {
 		xlane_lb_count(XLANE_LB_INSERT_FAILED, 0);
 		return;
@@ -137,7 +152,7 @@ static __always_inline void insert(struct bpf_sock_ops *skops, struct xlane_lb_c
 	 * path only) can take it out after its peer. Redirected bytes
 	 * trigger neither. */
 	bpf_sock_ops_cb_flags_set(skops, BPF_SOCK_OPS_RTT_CB_FLAG |
-					     BPF_SOCK_OPS_PARSE_ALL_HDR_OPT_CB_FLAG);
+					     BPF_SOCK_OPS_PARSE_ALL_HDR_OPT_CB_FLAG | XLANE_LB_CLOSE_CB);
 }
 
 /* What a check for leaving the SOCKHASH found. */
@@ -163,7 +178,7 @@ static __always_inline enum leave_result release_to_kernel(struct bpf_sock_ops *
 	flow = sockops_key(skops, &key) ? bpf_map_lookup_elem(&xlane_lb_runs, &key) : 0;
 	if (!flow || !flow->inserted) {
 		/* We no longer know what it received: it stays, for good. */
-		bpf_sock_ops_cb_flags_set(skops, 0);
+		stop_leave_checks(skops);
 		return LEAVE_DONE;
 	}
 	if (*(volatile __u32 *)&flow->received)
@@ -177,7 +192,7 @@ static __always_inline enum leave_result release_to_kernel(struct bpf_sock_ops *
 		__sync_fetch_and_add(&flow->leaving, (__u32)-1);
 		return *(volatile __u32 *)&flow->received ? LEAVE_NEVER : LEAVE_NOT_YET;
 	}
-	bpf_sock_ops_cb_flags_set(skops, 0);
+	stop_leave_checks(skops);
 	if (bpf_map_delete_elem(&xlane_lb_socks, &key) == 0) {
 		flow->released = 1;
 		xlane_lb_count(XLANE_LB_RELEASED, 0);
@@ -225,7 +240,7 @@ static __always_inline enum leave_result leave_after_peer(struct bpf_sock_ops *s
 	if (!msg_queue_empty(sk))
 		return LEAVE_NOT_YET;
 	self_flow = bpf_map_lookup_elem(&xlane_lb_runs, &key);
-	bpf_sock_ops_cb_flags_set(skops, 0);
+	stop_leave_checks(skops);
 	if (bpf_map_delete_elem(&xlane_lb_socks, &key) == 0) {
 		if (self_flow)
 			self_flow->released = 1;
@@ -267,7 +282,7 @@ static __always_inline void on_kernel_path_ack(struct bpf_sock_ops *skops)
 		if (r == LEAVE_DONE)
 			return;
 		if (r == LEAVE_NEVER) {
-			bpf_sock_ops_cb_flags_set(skops, 0); /* both ways out are closed */
+			stop_leave_checks(skops); /* both ways out are closed */
 			return;
 		}
 	}
@@ -303,6 +318,18 @@ static __always_inline void on_slow_path_segment(struct bpf_sock_ops *skops)
 						 ~BPF_SOCK_OPS_PARSE_ALL_HDR_OPT_CB_FLAG);
 }
 
+/* The socket closes: its runs entry goes. A peer that looks it up later
+ * finds none and stays in the map (leave_after_peer: unknown), which is
+ * safe; its sk_msg program then finds no `leaving` to obey, and its
+ * redirects miss, since a closed socket has left the SOCKHASH. */
+static __always_inline void forget_at_close(struct bpf_sock_ops *skops)
+{
+	struct xlane_lb_key key = {};
+
+	if (skops->args[1] == BPF_TCP_CLOSE && sockops_key(skops, &key))
+		bpf_map_delete_elem(&xlane_lb_runs, &key);
+}
+
 SEC("sockops")
 int xlane_lb_sops(struct bpf_sock_ops *skops)
 {
@@ -323,6 +350,9 @@ int xlane_lb_sops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_PARSE_HDR_OPT_CB:
 		if (cfg->insert)
 			on_slow_path_segment(skops);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		forget_at_close(skops);
 		break;
 	}
 	return 1;

@@ -271,6 +271,33 @@ released = counter('released') - released_before
 assert released == 2, f'{released} of the 2 ends left the map while the connection was open'
 PY
 xl_log "one end spinning after both were redirected into: both back on plain TCP while open"
+# 5e. A connection's xlane_lb_runs entries go when it closes (sock_ops state
+# callback): the map is an LRU, and entries of closed connections would push
+# out those of live ones under churn. Checked through the pinned map.
+pins=$(xl_in "$NS" "$XLANE" loopback status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['pins'])")
+in_cg timeout 30 python3 - "$pins/xlane_lb_runs" <<'PY' || xl_fail "runs entries of closed connections"
+import json, socket, subprocess, sys, time
+runs = sys.argv[1]
+def entry_keys():
+    out = subprocess.run(['bpftool', '-j', 'map', 'dump', 'pinned', runs], capture_output=True, text=True, check=True)
+    return {(k['local_port'], k['remote_port']) for k in (e.get('formatted', e)['key'] for e in json.loads(out.stdout))}
+l = socket.create_server(('127.0.0.1', 0)); pairs = []
+for _ in range(20):
+    c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+    c.sendall(b'q'); assert s.recv(1) == b'q'; s.sendall(b'a'); assert c.recv(1) == b'a'
+    pairs.append((c, s))
+lport = l.getsockname()[1]
+ours = {k for c, _ in pairs for k in ((c.getsockname()[1], lport), (lport, c.getsockname()[1]))}
+assert ours <= entry_keys(), f'{len(ours - entry_keys())} of the 40 open ends have no entry'
+for c, s in pairs:
+    c.close(); s.close()
+deadline = time.monotonic() + 5
+while (ours & entry_keys()) and time.monotonic() < deadline:
+    time.sleep(0.05)
+left = ours & entry_keys()
+assert not left, f'{len(left)} of the 40 closed ends still have an entry'
+PY
+xl_log "closed connections leave no xlane_lb_runs entries"
 
 # 6. --spin-reads 0 switches the spinning-receiver policy off.
 xl_in "$NS" "$XLANE" loopback disable >/dev/null || xl_fail "disable failed"
