@@ -158,7 +158,7 @@ static __always_inline void insert(struct bpf_sock_ops *skops, struct xlane_lb_c
 /* What a check for leaving the SOCKHASH found. */
 enum leave_result {
 	LEAVE_NOT_YET = 0, /* look again at a later callback */
-	LEAVE_DONE = 1,    /* out of the map, or in it for good: callbacks off */
+	LEAVE_DONE = 1,    /* out of the map, or in it for good: checks off */
 	LEAVE_NEVER = 2,   /* this way out is closed for good */
 	LEAVE_REDIRECTS_GO_ON = 3, /* it or its peer may still redirect: look */
 				   /* again, XLANE_LB_LEAVE_CHECKS times at most */
