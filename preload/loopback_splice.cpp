@@ -138,14 +138,16 @@ int runs_map_fd() {
 bool in_sockhash(int fd, const xlane_lb_key& key) {
     const int map = g_socks_map_fd.load(std::memory_order_acquire);
     if (map < 0) return false;
-    uint64_t own = 0, found = 0;
-    socklen_t len = sizeof(own);
-    if (libc::getsockopt(fd, SOL_SOCKET, SO_COOKIE, &own, &len) != 0) return false;
+    uint64_t found = 0, own = 0;
     bpf_attr attr{};
     attr.map_fd = static_cast<uint32_t>(map);
     attr.key = reinterpret_cast<uintptr_t>(&key);
     attr.value = reinterpret_cast<uintptr_t>(&found);
-    return bpf_call(BPF_MAP_LOOKUP_ELEM, attr) == 0 && found == own;
+    // Most sockets asked about were never inserted (not local): the lookup
+    // fails and the cookie is not needed.
+    if (bpf_call(BPF_MAP_LOOKUP_ELEM, attr) != 0) return false;
+    socklen_t len = sizeof(own);
+    return libc::getsockopt(fd, SOL_SOCKET, SO_COOKIE, &own, &len) == 0 && found == own;
 }
 
 // The socket's xlane_lb_key, as xlane_lb_sops builds it from its own side:

@@ -36,6 +36,11 @@ in_cg() {
     bash -c 'echo $$ > "$0/cgroup.procs" && exec nsenter --net="/run/netns/$1" "${@:2}"' \
         "$CG" "$ns" "$@"
 }
+pin_dir() {  # pin_dir NETNS -> the loopback pin directory `status` names
+    xl_in "$1" "$XLANE" loopback status --json |
+        python3 -c "import json,sys; print(json.load(sys.stdin)['pins'])"
+}
+
 counter() {  # counter NAME -> count of a loopback counter
     xl_in "$NS" "$XLANE" loopback status --json |
         python3 -c "import json,sys; print(json.load(sys.stdin)['counters']['$1']['count'])"
@@ -54,7 +59,7 @@ done
 cg_progs=$(bpftool cgroup show "$CG")
 grep -q "cgroup_sock_ops.*xlane_lb_sops" <<<"$cg_progs" || xl_fail "sock_ops not on $CG: $cg_progs"
 grep -q "cgroup_setsockopt.*xlane_lb_lowat" <<<"$cg_progs" || xl_fail "setsockopt hook not on $CG: $cg_progs"
-pins=$(xl_in "$NS" "$XLANE" loopback status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['pins'])")
+pins=$(pin_dir "$NS")
 spin_prog=$(bpftool link show pinned "$pins/xlane_lb_spin_link" | awk '{ for (i = 1; i < NF; i++) if ($i == "prog") print $(i + 1) }')
 xl_output_has "name xlane_lb_spin" bpftool prog show id "${spin_prog:-none}" ||
     xl_fail "the pinned tracepoint link does not hold xlane_lb_spin: $(bpftool link show pinned "$pins/xlane_lb_spin_link")"
@@ -145,7 +150,7 @@ sleep 1
 xl_in "$NS" "$XLANE" loopback disable || xl_fail "disable failed"
 wait $pid || xl_fail "stream across disable: $(cat "$out")"
 xl_in "$NS" "$XLANE" loopback status | grep "loopback: disabled" >/dev/null || xl_fail "still enabled"
-pins=$(xl_in "$NS" "$XLANE" loopback status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['pins'])")
+pins=$(pin_dir "$NS")
 [ ! -e "$pins" ] || xl_fail "disable left pins in $pins"
 : >"$out"  # emptied now: the background `>` would truncate it only later, and its "ready" is old
 in_cg timeout 30 "$PROBE" stream 127.0.0.1 3 >"$out" &
@@ -274,7 +279,7 @@ xl_log "one end spinning after both were redirected into: both back on plain TCP
 # 5e. A connection's xlane_lb_runs entries go when it closes (sock_ops state
 # callback): the map is an LRU, and entries of closed connections would push
 # out those of live ones under churn. Checked through the pinned map.
-pins=$(xl_in "$NS" "$XLANE" loopback status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['pins'])")
+pins=$(pin_dir "$NS")
 in_cg timeout 30 python3 - "$pins/xlane_lb_runs" <<'PY' || xl_fail "runs entries of closed connections"
 import json, socket, subprocess, sys, time
 runs = sys.argv[1]
@@ -326,7 +331,7 @@ connect_port 5401 || xl_fail "connection on a listed port"
 # named after the namespace's inode number, which a new namespace can get.
 # Their cookie is not this namespace's (made so here): status shows the path
 # disabled, and enable takes the directory over.
-pins=$(xl_in "$NS" "$XLANE" loopback status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['pins'])")
+pins=$(pin_dir "$NS")
 bpftool map update pinned "$pins/xlane_lb_cfg" key 0 0 0 0 \
     value 0xff 0xff 0xff 0xff 0xff 0xff 0xff 0x7f 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 ||
     xl_fail "cannot age the configuration's cookie"
@@ -345,7 +350,7 @@ xl_log "stale pins of a namespace that is gone: taken over"
 DEAD_NS="xl-lo-dead-$$"
 ip netns add "$DEAD_NS" || xl_fail "cannot create namespace $DEAD_NS"
 xl_on_exit "ip netns del $DEAD_NS"
-dead_pins=$(xl_in "$DEAD_NS" "$XLANE" loopback status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['pins'])")
+dead_pins=$(pin_dir "$DEAD_NS")
 [ "$dead_pins" != "$pins" ] || xl_fail "two live namespaces share the pin directory $pins"
 xl_on_exit "rm -rf $dead_pins; rmdir $(dirname "$dead_pins")"
 xl_in "$DEAD_NS" "$XLANE" loopback enable --cgroup "$CG" >/dev/null || xl_fail "enable in $DEAD_NS"
