@@ -3,6 +3,13 @@
 // it may adopt) go to fast_udp; every other fd goes straight to libc (the _chk
 // variants to libc's _chk, which keeps its buffer-overflow check and abort
 // message). The fast path sees every call as sendmsg/recvmsg.
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+#include <new>
+
+#include "fast_tcp.h"
 #include "fast_udp.h"
 #include "interpose.h"
 #include "kernel_spin.h"
@@ -198,12 +205,96 @@ XLANE_INTERPOSE int sendmmsg(int fd, mmsghdr* msgs, unsigned count, int flags) {
     return ret;
 }
 
-// sendfile to a UDP socket is rare enough to leave with the kernel socket
-// (which is bound and connected like the fast one, so the datagram leaves).
+namespace {
+
+// The most one sendfile() moves, as Linux (MAX_RW_COUNT).
+constexpr size_t kSendfileMax = 0x7ffff000;
+// Bytes read from the file per fast send: a few dozen segments, and one
+// buffer per thread that calls sendfile into a fast TCP socket.
+constexpr size_t kSendfileChunk = 128 * 1024;
+
+// sendfile() into a TCP socket the fast path serves. The kernel's sendfile
+// would write into the shadow socket, which the fast path never connects
+// (the connection lives in the engine), and fail: nginx's static files
+// stopped after the headers. So the file is read here (pread at *offset, or
+// at the file position, which then moves past what was sent, as sendfile
+// moves it) and sent through the fast path, with sendfile's results: the
+// bytes sent, short when the socket takes no more (non-blocking) or a signal
+// interrupts, and an error only when nothing was sent. A file without a
+// position (a pipe) gets EINVAL, as the kernel's sendfile gives for an
+// in_fd it cannot read at an offset.
+ssize_t fast_tcp_sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
+    thread_local std::unique_ptr<char[]> chunk;
+    off_t position = 0;
+    if (offset != nullptr) {
+        position = *offset;
+    } else {
+        position = ::lseek(in_fd, 0, SEEK_CUR);
+        if (position < 0) {
+            if (errno == ESPIPE) errno = EINVAL;
+            return -1;
+        }
+    }
+    if (position < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (chunk == nullptr) chunk.reset(new (std::nothrow) char[kSendfileChunk]);
+    if (chunk == nullptr) {
+        errno = ENOMEM;
+        return -1;
+    }
+    count = std::min(count, kSendfileMax);
+    size_t total = 0;
+    int error = 0;
+    while (total < count) {
+        const ssize_t got = ::pread(in_fd, chunk.get(), std::min(kSendfileChunk, count - total),
+                                        position + off_t(total));
+        if (got <= 0) {  // end of file, or an error to report if nothing went
+            if (got < 0) error = errno;
+            break;
+        }
+        ssize_t sent = 0;
+        if (!fast_send(out_fd, chunk.get(), size_t(got), 0, nullptr, 0, &sent))
+            sent = libc::write(out_fd, chunk.get(), size_t(got));  // left the fast path meanwhile
+        if (sent < 0) {
+            error = errno;
+            break;
+        }
+        total += size_t(sent);
+        if (sent < got) break;  // the socket took no more now
+    }
+    if (total == 0 && error != 0) {
+        errno = error;
+        return -1;
+    }
+    if (offset != nullptr) {
+        *offset = position + off_t(total);
+    } else if (::lseek(in_fd, position + off_t(total), SEEK_SET) < 0) {
+        return -1;
+    }
+    return ssize_t(total);
+}
+
+ssize_t any_sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
+    ssize_t ret = 0;
+    if (xlane::preload::fast::tcp::serves(out_fd)) {
+        ret = fast_tcp_sendfile(out_fd, in_fd, offset, count);
+        stats_hooks::sent(out_fd, ret);
+    } else {
+        // sendfile to a UDP socket is rare enough to leave with the kernel
+        // socket (bound and connected like the fast one, so the datagram leaves).
+        ret = libc::sendfile(out_fd, in_fd, offset, count);
+    }
+    return ret;
+}
+
+}  // namespace
+
 XLANE_INTERPOSE ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) noexcept {
-    return libc::sendfile(out_fd, in_fd, offset, count);
+    return any_sendfile(out_fd, in_fd, offset, count);
 }
 
 XLANE_INTERPOSE ssize_t sendfile64(int out_fd, int in_fd, off_t* offset, size_t count) noexcept {
-    return libc::sendfile64(out_fd, in_fd, offset, count);
+    return any_sendfile(out_fd, in_fd, offset, count);
 }

@@ -6,7 +6,8 @@
 # counters), and the path must have carried the traffic (sockets inserted,
 # messages redirected).
 #   loopback_apps.sh XLANE_BIN LIBXLANE
-. "$(dirname "$0")/lib.sh"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+. "$HERE/lib.sh"
 xl_require_root
 XLANE="$1"
 LIBXLANE="$2"
@@ -158,61 +159,8 @@ EOF
     in_cg memcached -u root -l 127.0.0.1 -p $((P + 11)) -U 0 -m 128 -I 2m -t 2 >"$w/memcached.out" 2>&1 &
     mc_pid=$!
     xl_wait_for 100 listening $((P + 11)) || xl_fail "memcached did not start: $(cat "$w/memcached.out")"
-    in_cg timeout 60 python3 - "$((P + 11))" <<'EOF' || xl_fail "memcached through the loopback path"
-import os, random, socket, sys, threading
-random.seed(7)
-
-def read_until(c, buf, end):
-    while end not in buf:
-        d = c.recv(1 << 20)
-        if not d:
-            raise EOFError("connection closed")
-        buf += d
-    i = buf.index(end) + len(end)
-    return buf[:i], buf[i:]
-
-def read_n(c, buf, n):
-    while len(buf) < n:
-        d = c.recv(1 << 20)
-        if not d:
-            raise EOFError("connection closed")
-        buf += d
-    return buf[:n], buf[n:]
-
-def session(tag, sizes):
-    c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-    values = {f"{tag}-{i}": os.urandom(n) for i, n in enumerate(sizes)}
-    buf = b""
-    for k, v in values.items():
-        c.sendall(b"set %s 0 0 %d\r\n%s\r\n" % (k.encode(), len(v), v))
-        line, buf = read_until(c, buf, b"\r\n")
-        assert line == b"STORED\r\n", line
-    # All back in one multi-get.
-    c.sendall(b"get " + b" ".join(k.encode() for k in values) + b"\r\n")
-    got = {}
-    while True:
-        line, buf = read_until(c, buf, b"\r\n")
-        if line == b"END\r\n":
-            break
-        _, key, _, n = line.split()
-        data, buf = read_n(c, buf, int(n) + 2)
-        got[key.decode()] = data[:-2]
-    assert got == values, (tag, len(got), len(values))
-    c.close()
-
-sizes = [1, 2, 100, 1000, 4096, 65536, 100000, 1000000] + [random.randint(1, 300000) for _ in range(40)]
-session("one", sizes)
-errors = []
-def run(tag):
-    try:
-        session(tag, sizes[:20])
-    except Exception as e:  # the main thread reports it
-        errors.append(f"{tag}: {e!r}")
-threads = [threading.Thread(target=run, args=(f"t{i}",)) for i in range(6)]
-for t in threads: t.start()
-for t in threads: t.join()
-assert not errors, errors
-EOF
+    in_cg timeout 60 python3 "$HERE/memcache_check.py" 127.0.0.1 $((P + 11)) ||
+        xl_fail "memcached through the loopback path"
     kill "$mc_pid"
     wait "$mc_pid" 2>/dev/null
     carried memcached "$ins0" "$red0"

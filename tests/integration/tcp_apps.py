@@ -31,6 +31,15 @@
                                             same socket for POLLOUT in between:
                                             the epoll wait still wakes for data,
                                             and sleeps (no CPU) while none comes
+  tcp_apps.py sendfile ADDR PORT SIZE       accept one connection and send it a
+                                            file of SIZE pattern bytes with libc's
+                                            sendfile(): a third with an offset (the
+                                            file position must not move), a third
+                                            from the file position (which must move
+                                            past it), the rest on the socket made
+                                            non-blocking (short counts and EAGAIN
+                                            waited out with select); then close
+  tcp_apps.py fetch ADDR PORT SIZE          sendfile's client: read to EOF, compare
   tcp_apps.py client ADDR PORT SIZE [blocking|nonblocking|epoll]
                                             send SIZE pattern bytes, half-close,
                                             read the echo to EOF, compare;
@@ -39,8 +48,11 @@
 Prints "listening" once the server listens and "OK ..." per good exchange;
 exits non-zero on any mismatch or error.
 """
+import ctypes
 import hashlib
+import os
 import selectors
+import tempfile
 import socket
 import struct
 import sys
@@ -340,6 +352,83 @@ def client_nonblocking(addr, port, payload, use_epoll=False):
                 echo.append(chunk)
 
 
+def libc_sendfile():
+    """libc's sendfile() as the program calls it (the preloaded library's
+    when there is one), so that a NULL offset can be passed."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    call = libc.sendfile
+    call.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_long), ctypes.c_size_t]
+    call.restype = ctypes.c_ssize_t
+    return call
+
+
+def sendfile_server(addr, port, size):
+    send = libc_sendfile()
+    payload = pattern(size)
+    with tempfile.TemporaryFile() as f:
+        f.write(payload)
+        f.flush()
+        fd = f.fileno()
+        listener = socket.socket(family_of(addr), socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((addr, port))
+        listener.listen(1)
+        print("listening", flush=True)
+        conn, _ = listener.accept()
+        third = size // 3
+        # 1. With an offset: *offset advances, the file position stays.
+        os.lseek(fd, 0, os.SEEK_SET)
+        offset = ctypes.c_long(0)
+        while offset.value < third:
+            n = send(conn.fileno(), fd, ctypes.byref(offset), third - offset.value)
+            if n <= 0:
+                raise RuntimeError("sendfile with an offset: %d, errno %d" % (n, ctypes.get_errno()))
+        if os.lseek(fd, 0, os.SEEK_CUR) != 0:
+            raise RuntimeError("sendfile with an offset moved the file position")
+        # 2. From the file position (NULL offset): the position moves.
+        os.lseek(fd, third, os.SEEK_SET)
+        sent = 0
+        while sent < third:
+            n = send(conn.fileno(), fd, None, third - sent)
+            if n <= 0:
+                raise RuntimeError("sendfile from the position: %d, errno %d" % (n, ctypes.get_errno()))
+            sent += n
+        if os.lseek(fd, 0, os.SEEK_CUR) != 2 * third:
+            raise RuntimeError("sendfile from the position left it at %d, not %d"
+                               % (os.lseek(fd, 0, os.SEEK_CUR), 2 * third))
+        # 3. Non-blocking: short counts and EAGAIN until the socket drains.
+        conn.setblocking(False)
+        offset = ctypes.c_long(2 * third)
+        waits = 0
+        while offset.value < size:
+            n = send(conn.fileno(), fd, ctypes.byref(offset), size - offset.value)
+            if n < 0:
+                if ctypes.get_errno() != 11:  # EAGAIN
+                    raise RuntimeError("non-blocking sendfile: errno %d" % ctypes.get_errno())
+                waits += 1
+                sel = selectors.DefaultSelector()
+                sel.register(conn, selectors.EVENT_WRITE)
+                sel.select(10)
+                sel.close()
+            elif n == 0:
+                raise RuntimeError("non-blocking sendfile sent 0 before the end")
+        conn.setblocking(True)
+        conn.shutdown(socket.SHUT_WR)
+        read_to_end(conn)
+        conn.close()
+        listener.close()
+    print("OK sent %d bytes by sendfile (%d waits for room)" % (size, waits), flush=True)
+
+
+def fetch(addr, port, size):
+    sock = socket.create_connection((addr, port), timeout=30)
+    data = read_to_end(sock)
+    sock.close()
+    if data != pattern(size):
+        raise RuntimeError("got %d bytes, expected %d, or they differ" % (len(data), size))
+    print("OK %d bytes fetched" % size)
+
+
 def main():
     mode = sys.argv[1]
     addr, port = sys.argv[2], int(sys.argv[3])
@@ -363,6 +452,12 @@ def main():
         return
     if mode == "levels":
         levels(addr, port, int(sys.argv[4]))
+        return
+    if mode == "sendfile":
+        sendfile_server(addr, port, int(sys.argv[4]))
+        return
+    if mode == "fetch":
+        fetch(addr, port, int(sys.argv[4]))
         return
     size = int(sys.argv[4])
     mode = sys.argv[5] if len(sys.argv) > 5 else "blocking"
