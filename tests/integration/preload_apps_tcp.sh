@@ -429,6 +429,16 @@ http {
 }
 EOF
 }
+# fetch_big RUN ADDR ADDR6 PORT NAME: curl (run by RUN: in_a or preloaded)
+# gets big.bin from nginx on PORT at both addresses, byte for byte.
+fetch_big() {
+    local host
+    for host in "$2" "[$3]"; do
+        "$1" timeout 30 curl -sSf -o "$work/curl-big" "http://$host:$4/big.bin" ||
+            { show_logs; xl_fail "$5: curl of big.bin at $host failed"; }
+        cmp -s "$work/curl-big" "$work/html/big.bin" || xl_fail "$5: big.bin at $host differs"
+    done
+}
 # wrk_ok OUT: wrk made requests, all answered in full (no socket error).
 wrk_ok() {
     grep -q "requests in" "$1" || xl_fail "wrk gave no result: $(cat "$1")"
@@ -439,11 +449,7 @@ mark
 spawn "$work/nginx-b.out" preloaded nginx -p "$work" -c "$work/nginx-5706.conf"
 nginx_pid=$SPAWNED
 wait_listen "$XL_NS_B" 5706
-for host in "$XL_ADDR_B" "[$XL_ADDR6_B]"; do
-    in_a timeout 30 curl -sSf -o "$work/curl-big" "http://$host:5706/big.bin" ||
-        { show_logs; xl_fail "curl from nginx (preloaded) at $host"; }
-    cmp -s "$work/curl-big" "$work/html/big.bin" || xl_fail "nginx (preloaded): big.bin to $host differs"
-done
+fetch_big in_a "$XL_ADDR_B" "$XL_ADDR6_B" 5706 "nginx (preloaded)"
 in_a timeout 30 wrk -t 2 -c 8 -d 2s "http://$XL_ADDR_B:5706/medium.bin" >"$work/wrk.out" 2>&1 ||
     { cat "$work/wrk.out" >&2; xl_fail "wrk against nginx (preloaded) failed"; }
 wrk_ok "$work/wrk.out"
@@ -457,11 +463,7 @@ mark
 spawn "$work/nginx.out" in_a nginx -p "$work" -c "$work/nginx-5704.conf"
 nginx_pid=$SPAWNED
 wait_listen "$XL_NS_A" 5704
-for host in "$XL_ADDR_A" "[$XL_ADDR6_A]"; do
-    preloaded timeout 30 curl -sSf -o "$work/curl-big" "http://$host:5704/big.bin" ||
-        { show_logs; xl_fail "curl (preloaded) from nginx at $host"; }
-    cmp -s "$work/curl-big" "$work/html/big.bin" || xl_fail "curl (preloaded): big.bin from $host differs"
-done
+fetch_big preloaded "$XL_ADDR_A" "$XL_ADDR6_A" 5704 "curl (preloaded)"
 # One thread: wrk sizes its event table per thread from its connection
 # count (10 + 3 per connection) and the library's own descriptors (about
 # 16, and one eventfd per fast socket) take low numbers, so with -t 2 -c 8

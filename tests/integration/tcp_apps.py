@@ -65,6 +65,18 @@ def family_of(addr):
     return socket.AF_INET6 if ":" in addr else socket.AF_INET
 
 
+def listen_on(addr, port, backlog, announce=True):
+    """A listening socket on (addr, port); prints "listening" (the scripts
+    wait for it) unless `announce` is False."""
+    listener = socket.socket(family_of(addr), socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((addr, port))
+    listener.listen(backlog)
+    if announce:
+        print("listening", flush=True)
+    return listener
+
+
 def pattern(size):
     block = hashlib.sha256(str(size).encode()).digest() * 64
     return (block * (size // len(block) + 1))[:size]
@@ -108,11 +120,7 @@ def read_to_end(sock):
 
 
 def server(addr, port, count):
-    listener = socket.socket(family_of(addr), socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((addr, port))
-    listener.listen(8)
-    print("listening", flush=True)
+    listener = listen_on(addr, port, 8)
     for _ in range(count):
         conn, peer = listener.accept()
         data = read_to_end(conn)
@@ -126,11 +134,7 @@ def forking(addr, port, count, who):
     """A server that forks per connection (socketserver.ForkingTCPServer):
     the connection is established, with data both ways, before fork()."""
     import os
-    listener = socket.socket(family_of(addr), socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((addr, port))
-    listener.listen(8)
-    print("listening", flush=True)
+    listener = listen_on(addr, port, 8)
     def serve(conn, size):
         conn.sendall(read_exactly(conn, size))
         if conn.recv(1) != b"":
@@ -168,11 +172,7 @@ def forking(addr, port, count, who):
 
 
 def drip(addr, port, rounds):
-    listener = socket.socket(family_of(addr), socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((addr, port))
-    listener.listen(1)
-    print("listening", flush=True)
+    listener = listen_on(addr, port, 1)
     conn, _ = listener.accept()
     for i in range(rounds):
         if conn.recv(1) != b"g":
@@ -261,10 +261,7 @@ def prefork(addr, port, workers):
     """A pre-forking server (nginx's master and workers): the listener is
     made before fork() and only the children accept."""
     import os
-    listener = socket.socket(family_of(addr), socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((addr, port))
-    listener.listen(64)
+    listener = listen_on(addr, port, 64, announce=False)
     children = []
     for _ in range(workers):
         pid = os.fork()
@@ -369,11 +366,7 @@ def sendfile_server(addr, port, size):
         f.write(payload)
         f.flush()
         fd = f.fileno()
-        listener = socket.socket(family_of(addr), socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((addr, port))
-        listener.listen(1)
-        print("listening", flush=True)
+        listener = listen_on(addr, port, 1)
         conn, _ = listener.accept()
         third = size // 3
         # 1. With an offset: *offset advances, the file position stays.
