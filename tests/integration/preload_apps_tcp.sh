@@ -439,10 +439,15 @@ fetch_big() {
         cmp -s "$work/curl-big" "$work/html/big.bin" || xl_fail "$5: big.bin at $host differs"
     done
 }
-# wrk_ok OUT: wrk made requests, all answered in full (no socket error).
-wrk_ok() {
-    grep -q "requests in" "$1" || xl_fail "wrk gave no result: $(cat "$1")"
-    ! grep -Eq "Socket errors|Non-2xx" "$1" || { show_logs; xl_fail "wrk saw errors: $(cat "$1")"; }
+# run_wrk RUN THREADS CONNECTIONS URL: 2 s of wrk (run by RUN: in_a or
+# preloaded); every request answered in full (no socket error, no non-2xx).
+run_wrk() {
+    local out="$work/wrk.out"
+    "$1" timeout 30 wrk -t "$2" -c "$3" -d 2s "$4" >"$out" 2>&1 ||
+        { cat "$out" >&2; show_logs; xl_fail "wrk ($1) on $4 failed"; }
+    grep -q "requests in" "$out" || xl_fail "wrk ($1) gave no result: $(cat "$out")"
+    ! grep -Eq "Socket errors|Non-2xx" "$out" || { show_logs; xl_fail "wrk ($1) saw errors: $(cat "$out")"; }
+    xl_log "wrk ($1): $(grep -E "requests in|Latency" "$out" | tr -s ' ')"
 }
 nginx_conf "$XL_ADDR_B" "$XL_ADDR6_B" 5706 off
 mark
@@ -450,9 +455,7 @@ spawn "$work/nginx-b.out" preloaded nginx -p "$work" -c "$work/nginx-5706.conf"
 nginx_pid=$SPAWNED
 wait_listen "$XL_NS_B" 5706
 fetch_big in_a "$XL_ADDR_B" "$XL_ADDR6_B" 5706 "nginx (preloaded)"
-in_a timeout 30 wrk -t 2 -c 8 -d 2s "http://$XL_ADDR_B:5706/medium.bin" >"$work/wrk.out" 2>&1 ||
-    { cat "$work/wrk.out" >&2; xl_fail "wrk against nginx (preloaded) failed"; }
-wrk_ok "$work/wrk.out"
+run_wrk in_a 2 8 "http://$XL_ADDR_B:5706/medium.bin"
 ! grep -Eq "\[(error|crit|alert|emerg)\]" "$work/nginx-error.log" ||
     xl_fail "nginx (preloaded) logged errors: $(cat "$work/nginx-error.log")"
 stop "$nginx_pid"
@@ -469,10 +472,7 @@ fetch_big preloaded "$XL_ADDR_A" "$XL_ADDR6_A" 5704 "curl (preloaded)"
 # 16, and one eventfd per fast socket) take low numbers, so with -t 2 -c 8
 # some of its sockets fall outside the table and count as connect errors
 # (README, "fork" and below).
-preloaded timeout 30 wrk -t 1 -c 16 -d 2s "http://$XL_ADDR_A:5704/medium.bin" >"$work/wrk.out" 2>&1 ||
-    { cat "$work/wrk.out" >&2; show_logs; xl_fail "wrk (preloaded) failed"; }
-wrk_ok "$work/wrk.out"
-xl_log "wrk (preloaded): $(grep -E "requests in|Latency" "$work/wrk.out" | tr -s ' ')"
+run_wrk preloaded 1 16 "http://$XL_ADDR_A:5704/medium.bin"
 stop "$nginx_pid"
 expect_fast "curl and wrk (preloaded) against nginx" 1000
 
