@@ -2,7 +2,8 @@
 // the UDP fast path serves (and UDP sockets sending for the first time, which
 // it may adopt) go to fast_udp; every other fd goes straight to libc (the _chk
 // variants to libc's _chk, which keeps its buffer-overflow check and abort
-// message). The fast path sees every call as sendmsg/recvmsg.
+// message). The fast path sees every call as sendmsg/recvmsg. sendfile into a
+// fast TCP socket is read from the file and sent through the engine here.
 #include <unistd.h>
 
 #include <algorithm>
@@ -249,7 +250,7 @@ ssize_t fast_tcp_sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
     int error = 0;
     while (total < count) {
         const ssize_t got = ::pread(in_fd, chunk.get(), std::min(kSendfileChunk, count - total),
-                                        position + off_t(total));
+                                    position + off_t(total));
         if (got <= 0) {  // end of file, or an error to report if nothing went
             if (got < 0) error = errno;
             break;
