@@ -27,6 +27,7 @@ XLANE="${2:?usage: preload_apps_tcp.sh LIBXLANE XLANE_BINARY}"
 XL_TAG=ptcpa
 HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/lib.sh"
+. "$HERE/apps_lib.sh"
 xl_require_root
 xl_preload_test_setup
 for tool in curl iperf3 sockperf nginx wrk redis-server redis-cli redis-benchmark memcached; do
@@ -336,36 +337,15 @@ xl_log "loopback: OK (kernel path)"
 
 # 6b. Real servers and clients on the fast path. One process at a time owns
 #     B's AF_XDP sockets, so each stops before the next starts.
+XL_APP_FAILURE_HOOK=show_logs
 stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
-check_redis_counter() {  # check_redis_counter HOST PORT: 40000 INCRs counted
-    local n
-    n=$(in_a timeout 10 redis-cli -h "$1" -p "$2" --raw GET counter:__rand_int__)
-    [ "$n" = 40000 ] || { cat "$work/rb.out" >&2; show_logs; xl_fail "redis: counter is '$n' after 40000 INCRs"; }
-}
-# redis_benchmark HOST PORT [preloaded]: 10 clients, then 16-deep pipelines;
-# without -r every INCR hits the one key "counter:__rand_int__".
-redis_benchmark() {
-    local run=in_a
-    [ "${3:-}" = preloaded ] && run=preloaded
-    $run timeout 60 redis-benchmark -h "$1" -p "$2" -q -c 10 -n 20000 -t incr,set,get \
-        >"$work/rb.out" 2>&1 || { cat "$work/rb.out" >&2; show_logs; xl_fail "redis-benchmark failed"; }
-    $run timeout 60 redis-benchmark -h "$1" -p "$2" -q -c 4 -n 20000 -P 16 -t incr \
-        >>"$work/rb.out" 2>&1 || { cat "$work/rb.out" >&2; show_logs; xl_fail "redis-benchmark -P 16 failed"; }
-}
 mark
 spawn "$work/redis-b.out" preloaded redis-server --port 5701 --bind "$XL_ADDR_B" --save "" \
     --appendonly no --dir "$work" --protected-mode no
 redis_pid=$SPAWNED
 wait_listen "$XL_NS_B" 5701
-head -c 3000000 /dev/urandom | base64 -w0 >"$work/redis-value"
-in_a timeout 30 redis-cli -h "$XL_ADDR_B" -p 5701 -x SET big <"$work/redis-value" | grep -q OK ||
-    { show_logs; xl_fail "redis: SET of a 4 MB value"; }
-in_a timeout 30 redis-cli -h "$XL_ADDR_B" -p 5701 --raw GET big >"$work/redis-got" ||
-    { show_logs; xl_fail "redis: GET of a 4 MB value"; }
-printf '\n' >>"$work/redis-value"  # --raw ends the reply with a newline
-cmp -s "$work/redis-value" "$work/redis-got" || xl_fail "redis: the 4 MB value came back different"
-redis_benchmark "$XL_ADDR_B" 5701
-check_redis_counter "$XL_ADDR_B" 5701
+xl_redis_value in_a "$XL_ADDR_B" 5701 "$work"
+xl_redis_counts in_a in_a "$XL_ADDR_B" 5701 "$work"
 stop "$redis_pid"
 expect_fast "redis-server (preloaded) with redis-cli and redis-benchmark" 1000
 
@@ -383,8 +363,7 @@ spawn "$work/redis-a.out" in_a redis-server --port 5703 --bind "$XL_ADDR_A" --sa
     --appendonly no --dir "$work" --protected-mode no
 redis_pid=$SPAWNED
 wait_listen "$XL_NS_A" 5703
-redis_benchmark "$XL_ADDR_A" 5703 preloaded
-check_redis_counter "$XL_ADDR_A" 5703
+xl_redis_counts preloaded in_a "$XL_ADDR_A" 5703 "$work"
 stop "$redis_pid"
 expect_fast "redis-benchmark (preloaded)" 1000
 
@@ -400,35 +379,9 @@ in_a timeout 30 "$PY" "$APPS" fetch "$XL_ADDR_B" 5705 3000000 >"$work/fetch.out"
 wait "$sendfile_pid" || { cat "$work/sendfile.out" >&2; show_logs; xl_fail "sendfile (preloaded) failed"; }
 expect_fast "sendfile (preloaded): $(tail -1 "$work/sendfile.out")" 100
 
-mkdir -p "$work/html" "$work/nginx-temp"
+mkdir -p "$work/html"
 head -c 24000000 /dev/urandom >"$work/html/big.bin"
 head -c 100000 /dev/urandom >"$work/html/medium.bin"
-# nginx_conf ADDR ADDR6 PORT MASTER: serves $work/html with sendfile; MASTER
-# "off" is one process (the fast path then serves it: with workers, their
-# connections take the kernel path, README "fork").
-nginx_conf() {
-    cat >"$work/nginx-$3.conf" <<EOF
-daemon off;
-master_process $4;
-worker_processes 2;
-user root;
-pid $work/nginx-$3.pid;
-error_log $work/nginx-error.log warn;
-events { worker_connections 256; }
-http {
-    access_log off;
-    sendfile on;
-    default_type application/octet-stream;
-    client_body_temp_path $work/nginx-temp/body;
-    proxy_temp_path $work/nginx-temp/proxy;
-    server {
-        listen $1:$3;
-        listen [$2]:$3;
-        root $work/html;
-    }
-}
-EOF
-}
 # fetch_big RUN ADDR ADDR6 PORT NAME: curl (run by RUN: in_a or preloaded)
 # gets big.bin from nginx on PORT at both addresses, byte for byte.
 fetch_big() {
@@ -439,31 +392,27 @@ fetch_big() {
         cmp -s "$work/curl-big" "$work/html/big.bin" || xl_fail "$5: big.bin at $host differs"
     done
 }
-# run_wrk RUN THREADS CONNECTIONS URL: 2 s of wrk (run by RUN: in_a or
-# preloaded); every request answered in full (no socket error, no non-2xx).
-run_wrk() {
-    local out="$work/wrk.out"
-    "$1" timeout 30 wrk -t "$2" -c "$3" -d 2s "$4" >"$out" 2>&1 ||
-        { cat "$out" >&2; show_logs; xl_fail "wrk ($1) on $4 failed"; }
-    grep -q "requests in" "$out" || xl_fail "wrk ($1) gave no result: $(cat "$out")"
-    ! grep -Eq "Socket errors|Non-2xx" "$out" || { show_logs; xl_fail "wrk ($1) saw errors: $(cat "$out")"; }
-    xl_log "wrk ($1): $(grep -E "requests in|Latency" "$out" | tr -s ' ')"
-}
-nginx_conf "$XL_ADDR_B" "$XL_ADDR6_B" 5706 off
+# nginx_dir PORT: a directory for one nginx (pid, log, temporary files).
+nginx_dir() { mkdir -p "$work/nginx-$1/nginx-temp" && echo "$work/nginx-$1"; }
+
+# One process (master_process off): with workers, their connections take the
+# kernel path (README, "fork").
+dir=$(nginx_dir 5706)
+xl_nginx_conf "$dir/nginx.conf" "$work/html" "$dir" off "$XL_ADDR_B:5706" "[$XL_ADDR6_B]:5706"
 mark
-spawn "$work/nginx-b.out" preloaded nginx -p "$work" -c "$work/nginx-5706.conf"
+spawn "$dir/nginx.out" preloaded nginx -p "$dir" -c "$dir/nginx.conf"
 nginx_pid=$SPAWNED
 wait_listen "$XL_NS_B" 5706
 fetch_big in_a "$XL_ADDR_B" "$XL_ADDR6_B" 5706 "nginx (preloaded)"
-run_wrk in_a 2 8 "http://$XL_ADDR_B:5706/medium.bin"
-! grep -Eq "\[(error|crit|alert|emerg)\]" "$work/nginx-error.log" ||
-    xl_fail "nginx (preloaded) logged errors: $(cat "$work/nginx-error.log")"
+xl_wrk in_a 2 8 "http://$XL_ADDR_B:5706/medium.bin" "$work/wrk.out"
+xl_nginx_clean "$dir"
 stop "$nginx_pid"
 expect_fast "nginx (preloaded, sendfile) with curl and wrk" 1000
 
-nginx_conf "$XL_ADDR_A" "$XL_ADDR6_A" 5704 on
+dir=$(nginx_dir 5704)
+xl_nginx_conf "$dir/nginx.conf" "$work/html" "$dir" on "$XL_ADDR_A:5704" "[$XL_ADDR6_A]:5704"
 mark
-spawn "$work/nginx.out" in_a nginx -p "$work" -c "$work/nginx-5704.conf"
+spawn "$dir/nginx.out" in_a nginx -p "$dir" -c "$dir/nginx.conf"
 nginx_pid=$SPAWNED
 wait_listen "$XL_NS_A" 5704
 fetch_big preloaded "$XL_ADDR_A" "$XL_ADDR6_A" 5704 "curl (preloaded)"
@@ -471,8 +420,8 @@ fetch_big preloaded "$XL_ADDR_A" "$XL_ADDR6_A" 5704 "curl (preloaded)"
 # count (10 + 3 per connection) and the library's own descriptors (about
 # 16, and one eventfd per fast socket) take low numbers, so with -t 2 -c 8
 # some of its sockets fall outside the table and count as connect errors
-# (README, "fork" and below).
-run_wrk preloaded 1 16 "http://$XL_ADDR_A:5704/medium.bin"
+# (README, "Not yet").
+xl_wrk preloaded 1 16 "http://$XL_ADDR_A:5704/medium.bin" "$work/wrk.out"
 stop "$nginx_pid"
 expect_fast "curl and wrk (preloaded) against nginx" 1000
 
