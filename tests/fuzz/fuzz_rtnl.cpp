@@ -31,7 +31,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             XLANE_FUZZ_REQUIRE(route.value().family == AF_INET || route.value().family == AF_INET6);
         if (auto neighbour = net::decode_neighbour(*msg))
             (void)neighbour.value().address.to_string();
-        if (auto link = net::decode_link(*msg)) (void)link.value().name.size();
+        if (auto link = net::decode_link(*msg))
+            (void)(link.value().name.size() + link.value().kind.size() + link.value().qdisc.size());
+        if (auto id = net::decode_netns_id(*msg)) (void)id.value();
         if (auto address = net::decode_address(*msg)) addresses.push_back(address.value());
     }
     for (uint32_t ifindex = 0; ifindex < 4; ++ifindex) {

@@ -1,6 +1,8 @@
 // `xlane attach IFACE [--mode native|skb] [--force]` and `xlane detach IFACE`:
-// thin wrappers over userspace/xdp/attach.h.
+// thin wrappers over userspace/xdp/attach.h, plus the queue a veth peer
+// needs in front of a native XDP attachment (userspace/net/veth_peer.h).
 #include <bpf/libbpf.h>
+#include <net/if.h>
 
 #include <cstdarg>
 #include <cstdio>
@@ -9,6 +11,7 @@
 
 #include "commands.h"
 #include "engine/stale_steering.h"
+#include "net/veth_peer.h"
 #include "steering/steering_table.h"
 #include "xdp/attach.h"
 #include "xlane/abi.h"
@@ -21,6 +24,7 @@ struct AttachOptions {
     std::string ifname;
     std::string mode = "native";
     bool force = false;
+    bool leave_peer = false;
 };
 
 struct DetachOptions {
@@ -35,6 +39,77 @@ int libbpf_debug_print(libbpf_print_level /*level*/, const char* format, va_list
     return std::vfprintf(stderr, format, args);
 }
 
+// A native attachment on a veth receives through a 256-slot ring; a peer
+// without a queue drops what does not fit (net/veth_peer.h). Best effort:
+// the attachment itself stands either way, and a failure says how to fix it.
+void queue_veth_peer(const AttachOptions& options, unsigned ifindex) {
+    auto found = net::find_veth_peer(ifindex);
+    if (!found) {
+        std::fprintf(stderr, "xlane: warning: cannot look up the veth peer of %s: %s\n",
+                     options.ifname.c_str(), found.error().describe().c_str());
+        return;
+    }
+    if (!found->has_value() || found->value().qdisc != "noqueue") return;
+    const net::VethPeer& peer = found->value();
+    const std::string where = net::describe_peer_namespace(peer);
+    const std::string manual =
+        "tc qdisc add dev " + peer.name + " root " + net::peer_queue_kind(peer);
+    if (options.leave_peer) {
+        std::fprintf(stderr,
+                     "xlane: warning: the veth peer %s %s has no queue: frames it sends beyond "
+                     "the 256 slots of %s's XDP ring are dropped. Left as it is (--leave-peer); "
+                     "`%s` in its namespace would queue them\n",
+                     peer.name.c_str(), where.c_str(), options.ifname.c_str(), manual.c_str());
+        return;
+    }
+    if (auto added = net::add_peer_queue(peer); !added) {
+        std::fprintf(stderr,
+                     "xlane: warning: the veth peer %s %s has no queue, so frames it sends beyond "
+                     "the 256 slots of %s's XDP ring are dropped, and xlane could not give it "
+                     "one: %s. Run `%s` in its namespace\n",
+                     peer.name.c_str(), where.c_str(), options.ifname.c_str(),
+                     added.error().describe().c_str(), manual.c_str());
+        return;
+    }
+    std::printf(
+        "gave the veth peer %s %s a queue (root qdisc %s, handle %x:): what it sends beyond the "
+        "256 "
+        "slots of %s's XDP ring now waits instead of being dropped; `xlane detach %s` "
+        "removes it\n",
+        peer.name.c_str(), where.c_str(), net::peer_queue_kind(peer), net::kPeerQueueHandle >> 16,
+        options.ifname.c_str(), options.ifname.c_str());
+    if (!net::kernel_has_veth_backpressure())
+        std::fprintf(stderr,
+                     "xlane: warning: kernels before 6.16 drop at a full veth XDP ring even when "
+                     "the peer has a queue\n");
+}
+
+// The peer whose queue `xlane detach` may have to remove, looked up while
+// the interface still exists; nullopt for other devices and vanished ones.
+std::optional<net::VethPeer> veth_peer_of(const std::string& ifname) {
+    const unsigned ifindex = if_nametoindex(ifname.c_str());
+    if (ifindex == 0) return std::nullopt;
+    auto found = net::find_veth_peer(ifindex);
+    if (!found) {
+        std::fprintf(stderr, "xlane: warning: cannot look up the veth peer of %s: %s\n",
+                     ifname.c_str(), found.error().describe().c_str());
+        return std::nullopt;
+    }
+    return found.value();
+}
+
+void unqueue_veth_peer(const std::optional<net::VethPeer>& peer) {
+    if (!peer) return;
+    auto removed = net::remove_peer_queue(*peer);
+    if (!removed) {
+        std::fprintf(stderr, "xlane: warning: cannot remove the queue of the veth peer %s: %s\n",
+                     peer->name.c_str(), removed.error().describe().c_str());
+    } else if (removed.value()) {
+        std::printf("removed the queue xlane had given the veth peer %s %s\n", peer->name.c_str(),
+                    net::describe_peer_namespace(*peer).c_str());
+    }
+}
+
 void run_attach(const AttachOptions& options) {
     libbpf_set_print(libbpf_debug_print);
     auto mode = parse_xdp_mode(options.mode);
@@ -42,6 +117,7 @@ void run_attach(const AttachOptions& options) {
     auto outcome = attach_xdp(AttachRequest{options.ifname, mode.value(), options.force});
     if (!outcome) fail(outcome.error());
     const auto& o = outcome.value();
+    if (mode.value() == XdpMode::native) queue_veth_peer(options, o.ifindex);
     if (o.already_attached) {
         // Re-attaching is also how an operator tidies up: steering entries of
         // processes that died (SIGKILL) go, live ones stay.
@@ -69,10 +145,12 @@ void run_detach(const DetachOptions& options) {
     if (options.ifname.empty() && !options.stale)
         fail(make_error(EINVAL, "detach needs an interface name or --stale"));
     if (!options.ifname.empty()) {
+        const auto peer = veth_peer_of(options.ifname);
         auto outcome = detach_xdp(options.ifname);
         if (!outcome) fail(outcome.error());
         std::printf("detached xlane from %s (program id %u); removed %s\n", options.ifname.c_str(),
                     outcome->prog_id, outcome->pin_dir.c_str());
+        unqueue_veth_peer(peer);
     }
     if (options.stale) {
         auto removed = remove_stale_attachments();
@@ -97,6 +175,11 @@ void add_attach_commands(CLI::App& app) {
         ->check(CLI::IsMember({"native", "skb"}));
     attach->add_flag("--force", attach_options->force,
                      "Replace a foreign XDP program attached through netlink (ip link)");
+    attach->add_flag(
+        "--leave-peer", attach_options->leave_peer,
+        "On a veth whose peer has no queue, do not give it one (native mode; by "
+        "default xlane adds a root qdisc, mq or pfifo_fast with handle 7861:, so that frames "
+        "beyond the 256-slot XDP ring wait instead of being dropped)");
     attach->callback([attach_options] { run_attach(*attach_options); });
 
     auto detach_options = std::make_shared<DetachOptions>();

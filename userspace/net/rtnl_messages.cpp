@@ -4,6 +4,8 @@
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
+#include <linux/net_namespace.h>
+#include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -71,6 +73,26 @@ bool decode_metrics(const nlattr* metrics, uint32_t& mtu) {
     while (remaining > 0) {
         if (!mnl_attr_ok(attr, remaining)) return false;
         if (mnl_attr_get_type(attr) == RTAX_MTU && !u32_attribute(attr, mtu)) return false;
+        remaining -= static_cast<int>(MNL_ALIGN(attr->nla_len));
+        attr = mnl_attr_next(attr);
+    }
+    return true;
+}
+
+bool string_attribute(const nlattr* attr, std::string& out) {
+    if (mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) != 0) return false;
+    out = mnl_attr_get_str(attr);
+    return true;
+}
+
+// IFLA_LINKINFO's IFLA_INFO_KIND; the rest of the nest (driver data) is skipped.
+bool decode_link_kind(const nlattr* linkinfo, std::string& kind) {
+    auto* attr = static_cast<const nlattr*>(mnl_attr_get_payload(linkinfo));
+    int remaining = mnl_attr_get_payload_len(linkinfo);
+    while (remaining > 0) {
+        if (!mnl_attr_ok(attr, remaining)) return false;
+        if (mnl_attr_get_type(attr) == IFLA_INFO_KIND && !string_attribute(attr, kind))
+            return false;
         remaining -= static_cast<int>(MNL_ALIGN(attr->nla_len));
         attr = mnl_attr_next(attr);
     }
@@ -203,9 +225,21 @@ Result<LinkEntry> decode_link(const nlmsghdr& msg) {
             case IFLA_MTU:
                 return u32_attribute(attr, link.mtu);
             case IFLA_IFNAME:
-                if (mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) != 0) return false;
-                link.name = mnl_attr_get_str(attr);
+                return string_attribute(attr, link.name);
+            case IFLA_QDISC:
+                return string_attribute(attr, link.qdisc);
+            case IFLA_LINK:
+                return u32_attribute(attr, link.link);
+            case IFLA_NUM_TX_QUEUES:
+                return u32_attribute(attr, link.tx_queues);
+            case IFLA_LINK_NETNSID: {
+                uint32_t id = 0;
+                if (!u32_attribute(attr, id)) return false;
+                link.link_netnsid = static_cast<int32_t>(id);
                 return true;
+            }
+            case IFLA_LINKINFO:
+                return decode_link_kind(attr, link.kind);
             default:
                 return true;
         }
@@ -284,6 +318,50 @@ nlmsghdr* encode_link_get(uint8_t* buffer, uint32_t ifindex) {
     auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(msg, sizeof(ifinfomsg)));
     ifi->ifi_family = AF_UNSPEC;
     ifi->ifi_index = static_cast<int>(ifindex);
+    return msg;
+}
+
+nlmsghdr* encode_netns_id_get(uint8_t* buffer, int netns_fd) {
+    nlmsghdr* msg = start_request(buffer, RTM_GETNSID, NLM_F_ACK);
+    auto* gen = static_cast<rtgenmsg*>(mnl_nlmsg_put_extra_header(msg, sizeof(rtgenmsg)));
+    gen->rtgen_family = AF_UNSPEC;
+    mnl_attr_put_u32(msg, NETNSA_FD, static_cast<uint32_t>(netns_fd));
+    return msg;
+}
+
+Result<int32_t> decode_netns_id(const nlmsghdr& msg) {
+    if (fixed_header<rtgenmsg>(msg) == nullptr) return malformed("netns id");
+    int32_t id = NETNSA_NSID_NOT_ASSIGNED;
+    const bool ok = for_each_attribute(msg, sizeof(rtgenmsg), [&](const nlattr* attr) {
+        if (mnl_attr_get_type(attr) != NETNSA_NSID) return true;
+        uint32_t raw = 0;
+        if (!u32_attribute(attr, raw)) return false;
+        id = static_cast<int32_t>(raw);
+        return true;
+    });
+    if (!ok) return malformed("netns id");
+    return id;
+}
+
+nlmsghdr* encode_root_qdisc_add(uint8_t* buffer, uint32_t ifindex, uint32_t handle,
+                                const char* kind) {
+    nlmsghdr* msg = start_request(buffer, RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
+    auto* tcm = static_cast<tcmsg*>(mnl_nlmsg_put_extra_header(msg, sizeof(tcmsg)));
+    tcm->tcm_family = AF_UNSPEC;
+    tcm->tcm_ifindex = static_cast<int>(ifindex);
+    tcm->tcm_parent = TC_H_ROOT;
+    tcm->tcm_handle = handle;
+    mnl_attr_put_strz(msg, TCA_KIND, kind);
+    return msg;
+}
+
+nlmsghdr* encode_root_qdisc_delete(uint8_t* buffer, uint32_t ifindex, uint32_t handle) {
+    nlmsghdr* msg = start_request(buffer, RTM_DELQDISC, NLM_F_ACK);
+    auto* tcm = static_cast<tcmsg*>(mnl_nlmsg_put_extra_header(msg, sizeof(tcmsg)));
+    tcm->tcm_family = AF_UNSPEC;
+    tcm->tcm_ifindex = static_cast<int>(ifindex);
+    tcm->tcm_parent = TC_H_ROOT;
+    tcm->tcm_handle = handle;
     return msg;
 }
 

@@ -44,6 +44,11 @@ struct LinkEntry {
     uint32_t ifindex = 0;
     uint32_t mtu = 0;
     std::string name;
+    std::string kind;   // IFLA_INFO_KIND: "veth", "bridge", ...; empty for none
+    uint32_t link = 0;  // IFLA_LINK: a veth's peer ifindex (in the peer's namespace)
+    std::optional<int32_t> link_netnsid;  // IFLA_LINK_NETNSID: absent when the peer is in ours
+    std::string qdisc;                    // IFLA_QDISC: the root qdisc's kind ("noqueue", ...)
+    uint32_t tx_queues = 0;               // IFLA_NUM_TX_QUEUES: allocated, not only the active ones
 };
 
 struct AddressEntry {
@@ -85,6 +90,17 @@ nlmsghdr* encode_route_get(uint8_t* buffer, const IpAddress& destination);
 nlmsghdr* encode_neighbour_resolve(uint8_t* buffer, uint32_t ifindex, const IpAddress& address);
 // RTM_GETLINK for one interface.
 nlmsghdr* encode_link_get(uint8_t* buffer, uint32_t ifindex);
+// RTM_GETNSID for the namespace behind the file descriptor `netns_fd`: the
+// answer's NETNSA_NSID is that namespace's id as this one sees it.
+nlmsghdr* encode_netns_id_get(uint8_t* buffer, int netns_fd);
+// RTM_NEWQDISC as `tc qdisc add dev IFINDEX root handle HANDLE KIND` (no
+// options): NLM_F_EXCL, so a queue someone else configured is never replaced.
+nlmsghdr* encode_root_qdisc_add(uint8_t* buffer, uint32_t ifindex, uint32_t handle,
+                                const char* kind);
+// RTM_DELQDISC of the root qdisc, refused by the kernel unless its handle is `handle`.
+nlmsghdr* encode_root_qdisc_delete(uint8_t* buffer, uint32_t ifindex, uint32_t handle);
+// Decodes RTM_NEWNSID; the id, or -1 (NETNSA_NSID_NOT_ASSIGNED) when there is none.
+[[nodiscard]] Result<int32_t> decode_netns_id(const nlmsghdr& msg);
 // A dump request (RTM_GETNEIGH, RTM_GETADDR, ...) for one family or AF_UNSPEC.
 nlmsghdr* encode_dump(uint8_t* buffer, uint16_t type, uint8_t family);
 

@@ -8,6 +8,8 @@
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
+#include <linux/net_namespace.h>
+#include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 
 #include <array>
@@ -213,6 +215,39 @@ TEST_CASE("links decode their index, name and MTU") {
     CHECK(entry->mtu == 1400);
 }
 
+TEST_CASE("a veth link decodes its kind, peer, peer namespace, root qdisc and queues") {
+    Canned veth(RTM_NEWLINK, sizeof(ifinfomsg));
+    veth.header<ifinfomsg>().ifi_index = 2;
+    mnl_attr_put_strz(&veth.msg(), IFLA_IFNAME, "xb1234");
+    mnl_attr_put_strz(&veth.msg(), IFLA_QDISC, "noqueue");
+    veth.u32(IFLA_NUM_TX_QUEUES, 2).u32(IFLA_LINK, 7).u32(IFLA_LINK_NETNSID, 3);
+    nlattr* info = mnl_attr_nest_start(&veth.msg(), IFLA_LINKINFO);
+    mnl_attr_put_strz(&veth.msg(), IFLA_INFO_KIND, "veth");
+    mnl_attr_nest_end(&veth.msg(), info);
+    auto entry = decode_link(veth.msg());
+    REQUIRE(entry.ok());
+    CHECK(entry->kind == "veth");
+    CHECK(entry->link == 7);
+    CHECK(entry->link_netnsid == 3);
+    CHECK(entry->qdisc == "noqueue");
+    CHECK(entry->tx_queues == 2);
+
+    // A link with none of them (lo) decodes with none; a kind that is not a
+    // NUL-terminated string is refused.
+    Canned plain(RTM_NEWLINK, sizeof(ifinfomsg));
+    plain.header<ifinfomsg>().ifi_index = 1;
+    auto lo = decode_link(plain.msg());
+    REQUIRE(lo.ok());
+    CHECK(lo->kind.empty());
+    CHECK_FALSE(lo->link_netnsid.has_value());
+    Canned bad(RTM_NEWLINK, sizeof(ifinfomsg));
+    bad.header<ifinfomsg>().ifi_index = 1;
+    nlattr* bad_info = mnl_attr_nest_start(&bad.msg(), IFLA_LINKINFO);
+    bad.bytes(IFLA_INFO_KIND, {'v', 'e'});
+    mnl_attr_nest_end(&bad.msg(), bad_info);
+    CHECK_FALSE(decode_link(bad.msg()).ok());
+}
+
 TEST_CASE("addresses: IFA_LOCAL is ours (IFA_ADDRESS may be the peer), IFA_FLAGS extends") {
     Canned point_to_point(RTM_NEWADDR, sizeof(ifaddrmsg));
     point_to_point.header<ifaddrmsg>().ifa_family = AF_INET;
@@ -292,10 +327,46 @@ TEST_CASE("requests: route lookup, neighbour resolution, link query, dumps") {
     CHECK(link->nlmsg_type == RTM_GETLINK);
     CHECK(static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(link))->ifi_index == 11);
 
+    nlmsghdr* nsid = encode_netns_id_get(buffer, 5);
+    CHECK(nsid->nlmsg_type == RTM_GETNSID);
+    const auto* fd_attr =
+        static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(nsid, sizeof(rtgenmsg)));
+    CHECK(mnl_attr_get_type(fd_attr) == NETNSA_FD);
+    CHECK(mnl_attr_get_u32(fd_attr) == 5);
+
+    // `tc qdisc add dev 4 root handle 7861: mq`: never replaces (NLM_F_EXCL).
+    nlmsghdr* add = encode_root_qdisc_add(buffer, 4, 0x78610000, "mq");
+    CHECK(add->nlmsg_type == RTM_NEWQDISC);
+    CHECK(add->nlmsg_flags == (NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK));
+    const auto* tcm = static_cast<const tcmsg*>(mnl_nlmsg_get_payload(add));
+    CHECK(tcm->tcm_ifindex == 4);
+    CHECK(tcm->tcm_parent == TC_H_ROOT);
+    CHECK(tcm->tcm_handle == 0x78610000);
+    const auto* kind = static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(add, sizeof(tcmsg)));
+    CHECK(mnl_attr_get_type(kind) == TCA_KIND);
+    CHECK(std::string(mnl_attr_get_str(kind)) == "mq");
+    nlmsghdr* del = encode_root_qdisc_delete(buffer, 4, 0x78610000);
+    CHECK(del->nlmsg_type == RTM_DELQDISC);
+    CHECK(static_cast<const tcmsg*>(mnl_nlmsg_get_payload(del))->tcm_handle == 0x78610000);
+
     nlmsghdr* dump = encode_dump(buffer, RTM_GETADDR, AF_INET6);
     CHECK(dump->nlmsg_flags == (NLM_F_REQUEST | NLM_F_DUMP));
     CHECK(dump->nlmsg_len == NLMSG_LENGTH(sizeof(ifaddrmsg)));
     CHECK(static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(dump))->ifa_family == AF_INET6);
+}
+
+TEST_CASE("netns id answers: the id, or -1 when none is assigned") {
+    Canned answer(RTM_NEWNSID, sizeof(rtgenmsg));
+    answer.u32(NETNSA_NSID, 3);
+    auto id = decode_netns_id(answer.msg());
+    REQUIRE(id.ok());
+    CHECK(id.value() == 3);
+    Canned none(RTM_NEWNSID, sizeof(rtgenmsg));
+    none.u32(NETNSA_NSID, static_cast<uint32_t>(NETNSA_NSID_NOT_ASSIGNED));
+    CHECK(decode_netns_id(none.msg()).value() == -1);
+    Canned cut(RTM_NEWNSID, sizeof(rtgenmsg));
+    cut.bytes(NETNSA_NSID, {1, 0});
+    CHECK_FALSE(decode_netns_id(cut.msg()).ok());
 }
 
 TEST_CASE("neighbour states are named as `ip neigh` names them") {

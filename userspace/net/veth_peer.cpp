@@ -1,0 +1,192 @@
+#include "net/veth_peer.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/rtnetlink.h>
+#include <sched.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "common/unique_fd.h"
+#include "net/netlink_socket.h"
+#include "net/rtnl_messages.h"
+
+namespace xlane::net {
+
+namespace {
+
+constexpr std::chrono::milliseconds kAnswerTimeout{2000};
+
+Result<LinkEntry> get_link(NetlinkSocket& nl, uint32_t ifindex) {
+    std::optional<Result<LinkEntry>> answer;
+    uint8_t buffer[kRequestBufferSize];
+    auto status = nl.request(encode_link_get(buffer, ifindex), [&](const nlmsghdr& msg) {
+        if (msg.nlmsg_type == RTM_NEWLINK) answer.emplace(decode_link(msg));
+    });
+    if (!status) return status.error();
+    if (!answer) return make_error(ENODEV, "the kernel answered RTM_GETLINK without the link");
+    return std::move(*answer);
+}
+
+// The id this namespace gives the namespace behind `fd` (-1 when none).
+Result<int32_t> netns_id_of(NetlinkSocket& nl, int fd) {
+    std::optional<Result<int32_t>> answer;
+    uint8_t buffer[kRequestBufferSize];
+    auto status = nl.request(encode_netns_id_get(buffer, fd), [&](const nlmsghdr& msg) {
+        if (msg.nlmsg_type == RTM_NEWNSID) answer.emplace(decode_netns_id(msg));
+    });
+    if (!status) return status.error();
+    if (!answer) return make_error(EPROTO, "the kernel answered RTM_GETNSID without an id");
+    return std::move(*answer);
+}
+
+// Every path a network namespace can be opened by: the named ones first
+// (`ip netns add`), then each process's.
+std::vector<std::string> namespace_candidates() {
+    std::vector<std::string> paths;
+    for (const char* dir : {"/run/netns", "/proc"}) {
+        DIR* d = ::opendir(dir);
+        if (d == nullptr) continue;
+        const bool named = std::string(dir) == "/run/netns";
+        while (const dirent* e = ::readdir(d)) {
+            const std::string name = e->d_name;
+            if (name == "." || name == "..") continue;
+            if (named) {
+                paths.push_back("/run/netns/" + name);
+            } else if (name.find_first_not_of("0123456789") == std::string::npos) {
+                paths.push_back("/proc/" + name + "/ns/net");
+            }
+        }
+        ::closedir(d);
+    }
+    return paths;
+}
+
+struct OpenedNamespace {
+    UniqueFd fd;
+    std::string path;
+};
+
+// The namespace this one knows as `netnsid`: the kernel can name it by id
+// but not open it, so each candidate is opened and asked for its id.
+Result<OpenedNamespace> open_namespace_by_id(int32_t netnsid) {
+    auto nl = NetlinkSocket::open_requests(kAnswerTimeout);
+    if (!nl) return nl.error();
+    std::set<std::pair<dev_t, ino_t>> seen;
+    for (const auto& path : namespace_candidates()) {
+        UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!fd) continue;  // a process that exited, or a stale name
+        struct stat st {};
+        if (::fstat(fd.get(), &st) != 0 || !seen.insert({st.st_dev, st.st_ino}).second) continue;
+        auto id = netns_id_of(nl.value(), fd.get());
+        if (id && id.value() == netnsid) return OpenedNamespace{std::move(fd), path};
+    }
+    return make_error(ENOENT,
+                      "no named namespace and no process is in the veth peer's namespace (id " +
+                          std::to_string(netnsid) + ")");
+}
+
+// A NETLINK_ROUTE socket of another namespace: a socket stays in the
+// namespace it was made in, so the thread enters it, makes the socket and
+// comes back.
+Result<NetlinkSocket> open_requests_in(int netns_fd) {
+    UniqueFd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    if (!home) return errno_error("cannot open this thread's network namespace");
+    if (::setns(netns_fd, CLONE_NEWNET) != 0)
+        return errno_error("cannot enter the veth peer's network namespace");
+    auto nl = NetlinkSocket::open_requests(kAnswerTimeout);
+    if (::setns(home.get(), CLONE_NEWNET) != 0) {
+        // Going on in the wrong namespace would act on the wrong interfaces.
+        std::perror("xlane: cannot return to the original network namespace");
+        std::abort();
+    }
+    return nl;
+}
+
+// A socket in the peer's namespace (ours when the peer shares it).
+Result<NetlinkSocket> open_peer_socket(const VethPeer& peer) {
+    if (!peer.netnsid) return NetlinkSocket::open_requests(kAnswerTimeout);
+    UniqueFd fd(::open(peer.netns_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return errno_error("cannot open the veth peer's namespace " + peer.netns_path);
+    return open_requests_in(fd.get());
+}
+
+}  // namespace
+
+Result<std::optional<VethPeer>> find_veth_peer(uint32_t ifindex) {
+    auto nl = NetlinkSocket::open_requests(kAnswerTimeout);
+    if (!nl) return nl.error();
+    auto link = get_link(nl.value(), ifindex);
+    if (!link) return link.error();
+    if (link->kind != "veth") return std::optional<VethPeer>{};
+    if (link->link == 0) return make_error(ENODEV, "veth " + link->name + " reports no peer");
+
+    VethPeer peer;
+    peer.ifindex = link->link;
+    peer.netnsid = link->link_netnsid;
+    std::optional<NetlinkSocket> peer_socket;
+    if (peer.netnsid) {
+        auto ns = open_namespace_by_id(*peer.netnsid);
+        if (!ns) return ns.error();
+        peer.netns_path = ns->path;
+        auto in_peer = open_requests_in(ns->fd.get());
+        if (!in_peer) return in_peer.error();
+        peer_socket.emplace(std::move(in_peer.value()));
+    }
+    auto peer_link = get_link(peer_socket ? *peer_socket : nl.value(), peer.ifindex);
+    if (!peer_link) return peer_link.error();
+    peer.name = peer_link->name;
+    peer.qdisc = peer_link->qdisc;
+    peer.tx_queues = peer_link->tx_queues;
+    return std::optional<VethPeer>{std::move(peer)};
+}
+
+const char* peer_queue_kind(const VethPeer& peer) {
+    // mq refuses a device with a single transmit queue.
+    return peer.tx_queues > 1 ? "mq" : "pfifo_fast";
+}
+
+Status add_peer_queue(const VethPeer& peer) {
+    auto nl = open_peer_socket(peer);
+    if (!nl) return nl.error();
+    uint8_t buffer[kRequestBufferSize];
+    return nl->request(
+        encode_root_qdisc_add(buffer, peer.ifindex, kPeerQueueHandle, peer_queue_kind(peer)),
+        [](const nlmsghdr&) {});
+}
+
+Result<bool> remove_peer_queue(const VethPeer& peer) {
+    auto nl = open_peer_socket(peer);
+    if (!nl) return nl.error();
+    uint8_t buffer[kRequestBufferSize];
+    auto status = nl->request(encode_root_qdisc_delete(buffer, peer.ifindex, kPeerQueueHandle),
+                              [](const nlmsghdr&) {});
+    // EINVAL: the root qdisc has another handle; ENOENT: it is the default one.
+    if (!status && (status.error().errnum == EINVAL || status.error().errnum == ENOENT))
+        return false;
+    if (!status) return status.error();
+    return true;
+}
+
+std::string describe_peer_namespace(const VethPeer& peer) {
+    if (!peer.netnsid) return "in this namespace";
+    return "in namespace id " + std::to_string(*peer.netnsid) + " (" + peer.netns_path + ")";
+}
+
+bool kernel_has_veth_backpressure() {
+    utsname u{};
+    if (::uname(&u) != 0) return true;
+    int major = 0;
+    int minor = 0;
+    if (std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return true;
+    return major > 6 || (major == 6 && minor >= 16);
+}
+
+}  // namespace xlane::net
