@@ -76,8 +76,8 @@ bool loopback_pin_path(char* out, size_t size, const char* name) {
     size_t used = 0;
     out[0] = '\0';
     return append(out, size, &used, root) && append(out, size, &used, "/xlane/netns-") &&
-           append(out, size, &used, digits + d) &&
-           append(out, size, &used, "/loopback/") && append(out, size, &used, name);
+           append(out, size, &used, digits + d) && append(out, size, &used, "/loopback/") &&
+           append(out, size, &used, name);
 }
 
 // A read-only fd of a pinned map whose key and value sizes are the given
@@ -156,8 +156,7 @@ bool socket_key(int fd, xlane_lb_key& key) {
     sockaddr_storage local{}, remote{};
     socklen_t local_len = sizeof(local), remote_len = sizeof(remote);
     if (libc::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0) return false;
-    if (libc::getpeername(fd, reinterpret_cast<sockaddr*>(&remote), &remote_len) != 0)
-        return false;
+    if (libc::getpeername(fd, reinterpret_cast<sockaddr*>(&remote), &remote_len) != 0) return false;
     key = {};
     auto fill = [](const sockaddr_storage& ss, xlane_addr& addr, uint16_t& port) {
         if (ss.ss_family == AF_INET) {
@@ -235,7 +234,12 @@ bool loopback_may_redirect_into(int fd) {
     return flow.released == 0 && (flow.received != 0 || flow.announcing != 0);
 }
 
-ssize_t splice_socket_to_pipe(int socket_fd, int pipe_fd, size_t len, unsigned flags) {
+ssize_t splice_socket_to_pipe(int socket_fd, int pipe_fd, size_t len, unsigned flags,
+                              SocketReceive receive) {
+    if (receive == nullptr)
+        receive = [](int fd, void* buf, size_t n, int recv_flags) {
+            return libc::recv(fd, buf, n, recv_flags);
+        };
     const int socket_flags = libc::fcntl(socket_fd, F_GETFL);
     const int pipe_flags = libc::fcntl(pipe_fd, F_GETFL);
     if (socket_flags < 0 || pipe_flags < 0) return -1;  // EBADF, as splice
@@ -276,14 +280,15 @@ ssize_t splice_socket_to_pipe(int socket_fd, int pipe_fd, size_t len, unsigned f
         if (want > static_cast<size_t>(room)) want = static_cast<size_t>(room);
         if (want > sizeof(buffer)) want = sizeof(buffer);
         const int recv_flags = (nonblocking || moved > 0) ? MSG_DONTWAIT : 0;
-        const ssize_t got = libc::recv(socket_fd, buffer, want, recv_flags);
+        const ssize_t got = receive(socket_fd, buffer, want, recv_flags);
         if (got <= 0) {
             if (moved > 0) break;  // EAGAIN (or EOF) after some bytes: report those
             return got;            // 0 at EOF, -1 with errno as recv/splice
         }
         size_t written = 0;
         while (written < static_cast<size_t>(got)) {
-            const ssize_t w = libc::write(pipe_fd, buffer + written, static_cast<size_t>(got) - written);
+            const ssize_t w =
+                libc::write(pipe_fd, buffer + written, static_cast<size_t>(got) - written);
             if (w < 0) {
                 if (errno == EINTR || errno == EAGAIN) {
                     // The room was measured: only another writer can have

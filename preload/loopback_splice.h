@@ -18,11 +18,17 @@ namespace xlane::preload {
 // socket is not local, or the map cannot be read (then splice is the kernel's).
 [[nodiscard]] bool loopback_may_redirect_into(int fd);
 
-// splice(socket -> pipe) done as recv() into a bounce buffer, then write()
+// How splice_socket_to_pipe() takes bytes off the socket: recv()'s contract
+// (MSG_DONTWAIT is the only flag it passes).
+using SocketReceive = ssize_t (*)(int fd, void* buf, size_t len, int flags);
+
+// splice(socket -> pipe) done as a receive into a bounce buffer, then write()
 // into the pipe, never taking more than the pipe has room for, so no byte is
 // consumed that cannot be delivered. Same return values and errno as splice:
 // bytes moved, 0 at EOF, -1 with EAGAIN/EPIPE (and SIGPIPE)/... on error.
-[[nodiscard]] ssize_t splice_socket_to_pipe(int socket_fd, int pipe_fd, size_t len,
-                                            unsigned flags);
+// `receive` is the kernel's recv() for the loopback path (the default), the
+// TCP engine's for a fast socket (fast_splice.h).
+[[nodiscard]] ssize_t splice_socket_to_pipe(int socket_fd, int pipe_fd, size_t len, unsigned flags,
+                                            SocketReceive receive = nullptr);
 
 }  // namespace xlane::preload

@@ -379,6 +379,17 @@ in_a timeout 30 "$PY" "$APPS" fetch "$XL_ADDR_B" 5705 3000000 >"$work/fetch.out"
 wait "$sendfile_pid" || { cat "$work/sendfile.out" >&2; show_logs; xl_fail "sendfile (preloaded) failed"; }
 expect_fast "sendfile (preloaded): $(tail -1 "$work/sendfile.out")" 100
 
+# splice() between a pipe and a fast socket, both ways, blocking and not
+# (the kernel's splice read and wrote the unconnected shadow: EPIPE).
+spawn "$work/splice.out" preloaded "$PY" "$APPS" splice "$XL_ADDR_B" 5707 2000000
+splice_pid=$SPAWNED
+wait_listen "$XL_NS_B" 5707
+mark
+in_a timeout 30 "$PY" "$APPS" client "$XL_ADDR_B" 5707 2000000 nonblocking >"$work/splice-client.out" 2>&1 ||
+    { cat "$work/splice-client.out" "$work/splice.out" >&2; show_logs; xl_fail "splice (preloaded): the client got wrong bytes"; }
+wait "$splice_pid" || { cat "$work/splice.out" >&2; show_logs; xl_fail "splice (preloaded) failed"; }
+expect_fast "splice (preloaded): $(tail -1 "$work/splice.out")" 100
+
 mkdir -p "$work/html"
 head -c 24000000 /dev/urandom >"$work/html/big.bin"
 head -c 100000 /dev/urandom >"$work/html/medium.bin"

@@ -40,6 +40,16 @@
                                             non-blocking (short counts and EAGAIN
                                             waited out with select); then close
   tcp_apps.py fetch ADDR PORT SIZE          sendfile's client: read to EOF, compare
+  tcp_apps.py splice ADDR PORT SIZE         accept one connection and echo its SIZE
+                                            bytes back through a pipe with splice()
+                                            both ways: the first half blocking, the
+                                            rest through a 4 KiB pipe with the
+                                            socket non-blocking and
+                                            SPLICE_F_NONBLOCK | SPLICE_F_MORE (short
+                                            counts and EAGAIN waited out with
+                                            select; an empty pipe and a full one
+                                            must give EAGAIN); the client is `client ...
+                                            nonblocking`, which reads as it sends
   tcp_apps.py client ADDR PORT SIZE [blocking|nonblocking|epoll]
                                             send SIZE pattern bytes, half-close,
                                             read the echo to EOF, compare;
@@ -49,6 +59,7 @@ Prints "listening" once the server listens and "OK ..." per good exchange;
 exits non-zero on any mismatch or error.
 """
 import ctypes
+import fcntl
 import hashlib
 import os
 import selectors
@@ -306,9 +317,10 @@ def client_nonblocking(addr, port, payload, use_epoll=False):
     sock.setblocking(False)
     err = sock.connect_ex((addr, port))
     assert err in (0, 115), "connect_ex gave %d" % err  # EINPROGRESS
-    # connect again while it runs: EALREADY, or EISCONN once it is done.
+    # connect again while it runs: EALREADY; once it is done, 0 (Linux's
+    # answer to the first connect after the handshake completed), then EISCONN.
     again = sock.connect_ex((addr, port))
-    assert again in (114, 106), "a second connect_ex gave %d" % again
+    assert again in (114, 0, 106), "a second connect_ex gave %d" % again
     sel = selectors.EpollSelector() if use_epoll else selectors.PollSelector()
     sel.register(sock, selectors.EVENT_WRITE)
     if not sel.select(timeout=20):
@@ -413,6 +425,78 @@ def sendfile_server(addr, port, size):
     print("OK sent %d bytes by sendfile (%d waits for room)" % (size, waits), flush=True)
 
 
+def splice_echo(addr, port, size):
+    listener = listen_on(addr, port, 1)
+    conn, _ = listener.accept()
+    sock = conn.fileno()
+    pipe_out, pipe_in = os.pipe()
+    moved_in = moved_out = 0
+    # 1. Blocking: each splice into the pipe is spliced back out whole.
+    while moved_in < size // 2:
+        n = os.splice(sock, pipe_in, size // 2 - moved_in)
+        if n == 0:
+            raise RuntimeError("splice from the socket: EOF after %d bytes" % moved_in)
+        moved_in += n
+        while n > 0:
+            m = os.splice(pipe_out, sock, n)
+            if m <= 0:
+                raise RuntimeError("splice into the socket returned %d" % m)
+            n -= m
+            moved_out += m
+    # 2. Non-blocking through a one-page pipe: both directions stop short.
+    fcntl.fcntl(pipe_in, fcntl.F_SETPIPE_SZ, 4096)
+    conn.setblocking(False)
+    flags = os.SPLICE_F_NONBLOCK | os.SPLICE_F_MORE
+    # An empty pipe has nothing to send (EAGAIN); a full one takes nothing
+    # from the socket (EAGAIN, no byte consumed: the echo below counts them).
+    for src, dst, what in ((pipe_out, sock, "from an empty pipe"), (sock, pipe_in, "into a full pipe")):
+        if src == sock:
+            os.write(pipe_in, b"\0" * 4096)
+        try:
+            os.splice(src, dst, 1000, flags=flags)
+            raise RuntimeError("splice %s did not fail with EAGAIN" % what)
+        except BlockingIOError:
+            pass
+    if os.read(pipe_out, 8192) != b"\0" * 4096:
+        raise RuntimeError("the full pipe's bytes changed")
+    queued, eof, waits = 0, False, 0
+    while not eof or queued:
+        progressed = False
+        if not eof:
+            try:
+                n = os.splice(sock, pipe_in, 1 << 20, flags=flags)
+                eof = n == 0
+                queued += n
+                moved_in += n
+                progressed = True
+            except BlockingIOError:
+                pass
+        if queued:
+            try:
+                m = os.splice(pipe_out, sock, queued, flags=flags)
+                queued -= m
+                moved_out += m
+                progressed = progressed or m > 0
+            except BlockingIOError:
+                pass
+        if not progressed:
+            waits += 1
+            sel = selectors.DefaultSelector()
+            # A full pipe drains only into the socket: wait for room there.
+            sel.register(conn, selectors.EVENT_WRITE if queued else selectors.EVENT_READ)
+            if not sel.select(10):
+                raise RuntimeError("splice echo stalled at %d in, %d out" % (moved_in, moved_out))
+            sel.close()
+    if moved_in != size or moved_out != size:
+        raise RuntimeError("spliced %d bytes in and %d out of %d" % (moved_in, moved_out, size))
+    conn.setblocking(True)
+    conn.shutdown(socket.SHUT_WR)
+    read_to_end(conn)
+    conn.close()
+    listener.close()
+    print("OK echoed %d bytes by splice (%d waits)" % (size, waits), flush=True)
+
+
 def fetch(addr, port, size):
     sock = socket.create_connection((addr, port), timeout=30)
     data = read_to_end(sock)
@@ -451,6 +535,9 @@ def main():
         return
     if mode == "fetch":
         fetch(addr, port, int(sys.argv[4]))
+        return
+    if mode == "splice":
+        splice_echo(addr, port, int(sys.argv[4]))
         return
     size = int(sys.argv[4])
     mode = sys.argv[5] if len(sys.argv) > 5 else "blocking"
