@@ -13,6 +13,7 @@
 #include <new>
 #include <utility>
 
+#include "common/high_fd.h"
 #include "fast_tcp.h"
 #include "libc_table.h"
 #include "loopback_splice.h"
@@ -52,6 +53,7 @@ class ScratchPipe {
         // Blocking ends: tee() makes the whole call non-blocking when either
         // end is O_NONBLOCK, and the caller decides that itself.
         if (::pipe2(fds_, O_CLOEXEC) != 0) return false;
+        for (int& fd : fds_) fd = move_fd_high(fd);  // common/high_fd.h
         struct stat st {};
         if (::fstat(fds_[0], &st) != 0) {
             close_both();

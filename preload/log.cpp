@@ -10,6 +10,8 @@
 #include <atomic>
 #include <cstring>
 
+#include "common/high_fd.h"
+
 namespace xlane::preload {
 namespace {
 
@@ -73,7 +75,7 @@ int log_fd() {
         if (expand_template(g_template, path, sizeof(path))) {
             const long got = ::syscall(SYS_openat, AT_FDCWD, path,
                                        O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-            if (got >= 0) opened = static_cast<int>(got);
+            if (got >= 0) opened = move_fd_high(static_cast<int>(got));
         }
     }
     int expected = -1;

@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/high_fd.h"
 #include "libc_table.h"
 #include "xlane/abi.h"
 
@@ -89,7 +90,8 @@ int open_pinned_map(const char* name, uint32_t key_size, uint32_t value_size) {
     bpf_attr attr{};
     attr.pathname = reinterpret_cast<uintptr_t>(path);
     attr.file_flags = BPF_F_RDONLY;
-    const int fd = static_cast<int>(bpf_call(BPF_OBJ_GET, attr));  // always O_CLOEXEC
+    // Always O_CLOEXEC; above the application's descriptors (common/high_fd.h).
+    const int fd = move_fd_high(static_cast<int>(bpf_call(BPF_OBJ_GET, attr)));
     if (fd < 0) return -1;
     bpf_map_info info{};
     bpf_attr info_attr{};

@@ -39,6 +39,7 @@
 #include <cstdint>
 #include <new>
 
+#include "common/high_fd.h"
 #include "fast_path.h"
 #include "kernel_spin.h"
 #include "libc_table.h"
@@ -338,7 +339,9 @@ epoll_event dormant_event(Watch* w, Half half) {
 // set. Fails with the kernel's error for a bad epfd (EBADF, EINVAL, ELOOP).
 bool ensure_sub(EpollSet* set) {
     if (set->sub >= 0) return true;
-    const int sub = static_cast<int>(::syscall(SYS_epoll_create1, EPOLL_CLOEXEC));
+    // Above the application's descriptors (common/high_fd.h).
+    const int sub =
+        move_fd_high(static_cast<int>(::syscall(SYS_epoll_create1, EPOLL_CLOEXEC)));
     if (sub < 0) return false;
     epoll_event e{};
     e.events = EPOLLIN;
@@ -647,7 +650,8 @@ void avoid_cookie(int epfd, int op, const epoll_event* event) {
 // drops any registration whose record is gone (its fd number was closed
 // before the registry heard of it). The program's set keeps its events.
 void rebuild_sub(EpollSet* set) {
-    const int fresh = static_cast<int>(::syscall(SYS_epoll_create1, EPOLL_CLOEXEC));
+    const int fresh =
+        move_fd_high(static_cast<int>(::syscall(SYS_epoll_create1, EPOLL_CLOEXEC)));
     if (fresh < 0) return;
     for (Watch* w = set->watches; w != nullptr; w = w->next_of_set) {
         if (!w->accelerated) continue;

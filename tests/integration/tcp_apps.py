@@ -50,6 +50,12 @@
                                             select; an empty pipe and a full one
                                             must give EAGAIN); the client is `client ...
                                             nonblocking`, which reads as it sends
+  tcp_apps.py hold ADDR PORT BACKLOG        listen with that backlog and never
+                                            accept (the kernel completes the
+                                            handshakes); runs until killed
+  tcp_apps.py fds ADDR PORT COUNT           open COUNT connections to `hold` and
+                                            print the highest descriptor number
+                                            they got
   tcp_apps.py client ADDR PORT SIZE [blocking|nonblocking|epoll]
                                             send SIZE pattern bytes, half-close,
                                             read the echo to EOF, compare;
@@ -497,6 +503,20 @@ def splice_echo(addr, port, size):
     print("OK echoed %d bytes by splice (%d waits)" % (size, waits), flush=True)
 
 
+def hold(addr, port, backlog):
+    listener = listen_on(addr, port, backlog)
+    time.sleep(120)
+    listener.close()
+
+
+def descriptor_numbers(addr, port, count):
+    socks = [socket.create_connection((addr, port), timeout=20) for _ in range(count)]
+    highest = max(sock.fileno() for sock in socks)
+    for sock in socks:
+        sock.close()
+    print("OK %d connections, highest descriptor %d" % (count, highest))
+
+
 def fetch(addr, port, size):
     sock = socket.create_connection((addr, port), timeout=30)
     data = read_to_end(sock)
@@ -535,6 +555,12 @@ def main():
         return
     if mode == "fetch":
         fetch(addr, port, int(sys.argv[4]))
+        return
+    if mode == "hold":
+        hold(addr, port, int(sys.argv[4]))
+        return
+    if mode == "fds":
+        descriptor_numbers(addr, port, int(sys.argv[4]))
         return
     if mode == "splice":
         splice_echo(addr, port, int(sys.argv[4]))

@@ -49,6 +49,8 @@ Result<std::unique_ptr<Umem>> Umem::create(const UmemConfig& config) {
     }
     // libxdp creates the socket without SOCK_CLOEXEC: an exec'd program
     // must not inherit it (it would keep the UMEM and its xlane_xsks slot).
+    // It also takes the lowest free number, unlike xlane's other descriptors
+    // (common/high_fd.h): libxdp 1.3 has no xsk_umem__create_with_fd.
     (void)::fcntl(xsk_umem__fd(umem->umem_), F_SETFD, FD_CLOEXEC);
     umem->free_.reserve(config.frame_count);
     // Hand out low addresses first (LIFO stack, filled in reverse).

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "bpf/bpffs.h"
+#include "common/high_fd.h"
 
 namespace xlane::engine {
 namespace {
@@ -55,7 +56,7 @@ Result<InterfaceLock> InterfaceLock::acquire(const std::string& ifname) {
     if (auto status = make_private_dir(dir); !status) return status.error();
     const std::string path = dir + "/" + ifname + ".lock";
 
-    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    UniqueFd fd(move_fd_high(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)));
     if (!fd) return errno_error("cannot open the interface lock " + path);
     if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
         if (errno != EWOULDBLOCK) return errno_error("cannot lock " + path);

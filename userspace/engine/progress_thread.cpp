@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstdint>
 
+#include "common/high_fd.h"
+
 namespace xlane::engine {
 namespace {
 
@@ -38,9 +40,9 @@ Result<std::unique_ptr<ProgressThread>> ProgressThread::start(std::vector<int> f
                                                               std::chrono::milliseconds tick,
                                                               Callback on_wake, Callback on_start,
                                                               std::chrono::microseconds soon) {
-    UniqueFd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    UniqueFd stop(move_fd_high(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)));
     if (!stop) return errno_error("cannot create the progress thread's stop eventfd");
-    UniqueFd nudge(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    UniqueFd nudge(move_fd_high(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)));
     if (!nudge) return errno_error("cannot create the progress thread's wake-up eventfd");
     std::unique_ptr<ProgressThread> thread(
         new ProgressThread(std::move(fds), tick, std::move(on_wake), std::move(on_start),

@@ -21,6 +21,7 @@
 #include <string>
 #include <thread>
 
+#include "common/high_fd.h"
 #include "engine/socket_address.h"
 #include "engine/tcp_engine_socket.h"
 
@@ -99,7 +100,7 @@ TcpEngine::~TcpEngine() {
 }
 
 Status TcpEngine::init() {
-    timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+    timer_.reset(move_fd_high(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)));
     if (!timer_) return errno_error("timerfd_create failed");
     for (const auto& port : host_.ports) {
         auto mtu = interface_mtu(port->ifname());
@@ -132,7 +133,7 @@ Result<TcpSocketId> TcpEngine::adopt(int kernel_fd) {
 }
 
 Result<TcpSocketId> TcpEngine::add_socket(int family, int kernel_fd, UniqueFd owned) {
-    UniqueFd event(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    UniqueFd event(move_fd_high(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)));
     if (!event) return errno_error("cannot create the socket's readiness eventfd");
     bool v6only = false;
     if (family == AF_INET6) {
@@ -452,7 +453,7 @@ Result<TcpSocketId> TcpEngine::accept(TcpSocketId id, int kernel_fd) {
         if (!owned) return errno_error("cannot create the accepted socket's kernel socket");
         kernel_fd = owned.get();
     }
-    UniqueFd event(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    UniqueFd event(move_fd_high(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)));
     if (!event) return errno_error("cannot create the socket's readiness eventfd");
 
     OperationLock lock(*this);

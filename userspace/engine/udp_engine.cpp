@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "bpf/bpffs.h"
+#include "common/high_fd.h"
 #include "engine/engine_socket.h"
 #include "engine/socket_address.h"
 #include "udp/iovec_io.h"
@@ -98,7 +99,7 @@ Result<std::unique_ptr<UdpEngine>> UdpEngine::create(const UdpEngineConfig& conf
     if (!neighbours) return neighbours.error();
     engine->neighbours_ = std::move(neighbours).value();
 
-    engine->kernel_sockets_epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+    engine->kernel_sockets_epoll_.reset(move_fd_high(::epoll_create1(EPOLL_CLOEXEC)));
     if (!engine->kernel_sockets_epoll_) return errno_error("epoll_create1 failed");
     engine->default_rcvbuf_ = read_sysctl("/proc/sys/net/core/rmem_default", 212992);
     engine->rmem_max_ = read_sysctl("/proc/sys/net/core/rmem_max", 212992);
@@ -201,7 +202,7 @@ Result<SocketId> UdpEngine::adopt(int kernel_fd) {
 }
 
 Result<SocketId> UdpEngine::add_socket(int kernel_fd, UniqueFd owned, int family) {
-    UniqueFd event(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    UniqueFd event(move_fd_high(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)));
     if (!event) return errno_error("cannot create the socket's readiness eventfd");
     bool v6only = false;
     if (family == AF_INET6) {

@@ -3,11 +3,13 @@
 #include <libmnl/libmnl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <span>
 #include <string>
 
+#include "common/high_fd.h"
 #include "net/rtnl_messages.h"
 
 namespace xlane::net {
@@ -40,6 +42,20 @@ std::string extended_ack_message(const nlmsghdr& msg) {
     return "";
 }
 
+// A NETLINK_ROUTE socket whose descriptor sits above the application's
+// (common/high_fd.h); nullptr with errno on failure.
+mnl_socket* open_route_socket(int type_flags) {
+    const int fd = move_fd_high(::socket(AF_NETLINK, SOCK_RAW | type_flags, NETLINK_ROUTE));
+    if (fd < 0) return nullptr;
+    mnl_socket* socket = mnl_socket_fdopen(fd);
+    if (socket == nullptr) {
+        const int err = errno;
+        ::close(fd);
+        errno = err;
+    }
+    return socket;
+}
+
 void set_flag(mnl_socket* socket, int option) {
     int on = 1;
     // Optional refinements (shorter errors, the kernel's reason): older
@@ -61,7 +77,7 @@ int NetlinkSocket::fd() const {
 
 Result<NetlinkSocket> NetlinkSocket::open_requests(std::chrono::milliseconds timeout) {
     NetlinkSocket nl;
-    nl.socket_.reset(mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC));
+    nl.socket_.reset(open_route_socket(SOCK_CLOEXEC));
     if (!nl.socket_) return errno_error("cannot open a NETLINK_ROUTE socket");
     if (mnl_socket_bind(nl.socket_.get(), 0, MNL_SOCKET_AUTOPID) < 0)
         return errno_error("cannot bind a NETLINK_ROUTE socket");
@@ -78,7 +94,7 @@ Result<NetlinkSocket> NetlinkSocket::open_requests(std::chrono::milliseconds tim
 
 Result<NetlinkSocket> NetlinkSocket::open_subscription(std::span<const unsigned> groups) {
     NetlinkSocket nl;
-    nl.socket_.reset(mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    nl.socket_.reset(open_route_socket(SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!nl.socket_) return errno_error("cannot open a NETLINK_ROUTE socket for notifications");
     if (mnl_socket_bind(nl.socket_.get(), 0, MNL_SOCKET_AUTOPID) < 0)
         return errno_error("cannot bind a NETLINK_ROUTE notification socket");

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/high_fd.h"
 #include "stats/process_identity.h"
 
 namespace xlane::stats {
@@ -25,8 +26,9 @@ namespace {
 
 // Every file operation goes through raw syscalls: inside libxlane.so, close()
 // and write() are our own wrappers, which may call back into the publisher.
+// Above the application's descriptors (common/high_fd.h).
 int sys_open(const char* path, int flags, mode_t mode = 0) {
-    return static_cast<int>(::syscall(SYS_openat, AT_FDCWD, path, flags, mode));
+    return move_fd_high(static_cast<int>(::syscall(SYS_openat, AT_FDCWD, path, flags, mode)));
 }
 void sys_close(int fd) {
     ::syscall(SYS_close, fd);

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/high_fd.h"
 #include "xdp/pin_layout.h"
 
 namespace xlane {
@@ -18,7 +19,7 @@ Result<UniqueFd> open_pin(const std::string& dir, const char* name) {
     struct bpf_obj_get_opts opts {};
     opts.sz = sizeof(opts);
     opts.file_flags = std::string_view(name) == XLANE_MAP_STATS ? BPF_F_RDONLY : 0;
-    const int fd = bpf_obj_get_opts(path.c_str(), &opts);
+    const int fd = move_fd_high(bpf_obj_get_opts(path.c_str(), &opts));
     if (fd < 0) return make_error(fd, "cannot open pinned map " + path + " (is xlane attached?)");
     return UniqueFd(fd);
 }
