@@ -73,8 +73,7 @@ void queue_veth_peer(const AttachOptions& options, unsigned ifindex) {
     }
     std::printf(
         "gave the veth peer %s %s a queue (root qdisc %s, handle %x:): what it sends beyond the "
-        "256 "
-        "slots of %s's XDP ring now waits instead of being dropped; `xlane detach %s` "
+        "256 slots of %s's XDP ring now waits instead of being dropped; `xlane detach %s` "
         "removes it\n",
         peer.name.c_str(), where.c_str(), net::peer_queue_kind(peer), net::kPeerQueueHandle >> 16,
         options.ifname.c_str(), options.ifname.c_str());
@@ -117,7 +116,7 @@ void run_attach(const AttachOptions& options) {
     auto outcome = attach_xdp(AttachRequest{options.ifname, mode.value(), options.force});
     if (!outcome) fail(outcome.error());
     const auto& o = outcome.value();
-    if (mode.value() == XdpMode::native) queue_veth_peer(options, o.ifindex);
+    const bool native = mode.value() == XdpMode::native;
     if (o.already_attached) {
         // Re-attaching is also how an operator tidies up: steering entries of
         // processes that died (SIGKILL) go, live ones stay.
@@ -129,6 +128,7 @@ void run_attach(const AttachOptions& options) {
         if (removed.binds + removed.flows != 0)
             std::printf("removed steering entries of dead processes: %zu binds, %zu flows\n",
                         removed.binds, removed.flows);
+        if (native) queue_veth_peer(options, o.ifindex);  // a peer that lost its queue gets one
         return;
     }
     if (o.removed_stale_pins)
@@ -139,6 +139,7 @@ void run_attach(const AttachOptions& options) {
     std::printf("attached %s (program id %u) to %s (ifindex %u) in %s mode; pinned in %s\n",
                 XLANE_XDP_PROG_NAME, o.prog_id, options.ifname.c_str(), o.ifindex,
                 options.mode.c_str(), o.pin_dir.c_str());
+    if (native) queue_veth_peer(options, o.ifindex);
 }
 
 void run_detach(const DetachOptions& options) {
