@@ -118,17 +118,12 @@ ssize_t splice_fast_socket_to_pipe(int socket_fd, int pipe_fd, size_t len, unsig
 }
 
 ssize_t splice_pipe_to_fast_socket(int pipe_fd, int socket_fd, size_t len, unsigned flags) {
-    const int socket_flags = libc::fcntl(socket_fd, F_GETFL);
-    const int pipe_flags = libc::fcntl(pipe_fd, F_GETFL);
-    if (socket_flags < 0 || pipe_flags < 0) return -1;  // EBADF, as splice
-    if ((pipe_flags & O_ACCMODE) == O_WRONLY) {
-        errno = EBADF;
-        return -1;
-    }
+    SpliceEnds ends;
+    if (!check_splice_ends(socket_fd, pipe_fd, O_WRONLY, flags, &ends)) return -1;
     if (len == 0) return 0;
-    // As the kernel: a non-blocking socket makes the wait for pipe data
-    // non-blocking too; the send itself blocks as the socket does.
-    const bool nonblocking = (flags & SPLICE_F_NONBLOCK) != 0 || (socket_flags & O_NONBLOCK) != 0;
+    // The wait for pipe data follows ends.nonblocking; the send itself
+    // blocks as the socket does.
+    const bool nonblocking = ends.nonblocking;
     thread_local ScratchPipe scratch;
     char* buffer = bounce_buffer();
     if (buffer == nullptr) {

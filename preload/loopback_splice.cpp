@@ -236,21 +236,31 @@ bool loopback_may_redirect_into(int fd) {
     return flow.released == 0 && (flow.received != 0 || flow.announcing != 0);
 }
 
+bool check_splice_ends(int socket_fd, int pipe_fd, int refused_access, unsigned flags,
+                       SpliceEnds* ends) {
+    const int socket_flags = libc::fcntl(socket_fd, F_GETFL);
+    const int pipe_flags = libc::fcntl(pipe_fd, F_GETFL);
+    if (socket_flags < 0 || pipe_flags < 0) return false;  // EBADF, as splice
+    if ((pipe_flags & O_ACCMODE) == refused_access) {
+        errno = EBADF;
+        return false;
+    }
+    ends->pipe_flags = pipe_flags;
+    ends->nonblocking = (flags & SPLICE_F_NONBLOCK) != 0 || (socket_flags & O_NONBLOCK) != 0;
+    return true;
+}
+
 ssize_t splice_socket_to_pipe(int socket_fd, int pipe_fd, size_t len, unsigned flags,
                               SocketReceive receive) {
     if (receive == nullptr)
         receive = [](int fd, void* buf, size_t n, int recv_flags) {
             return libc::recv(fd, buf, n, recv_flags);
         };
-    const int socket_flags = libc::fcntl(socket_fd, F_GETFL);
-    const int pipe_flags = libc::fcntl(pipe_fd, F_GETFL);
-    if (socket_flags < 0 || pipe_flags < 0) return -1;  // EBADF, as splice
-    if ((pipe_flags & O_ACCMODE) == O_RDONLY) {
-        errno = EBADF;
-        return -1;
-    }
+    SpliceEnds ends;
+    if (!check_splice_ends(socket_fd, pipe_fd, O_RDONLY, flags, &ends)) return -1;
     if (len == 0) return 0;
-    const bool nonblocking = (flags & SPLICE_F_NONBLOCK) != 0 || (socket_flags & O_NONBLOCK) != 0;
+    const bool nonblocking = ends.nonblocking;
+    const int pipe_flags = ends.pipe_flags;
 
     // A pipe without readers: splice raises SIGPIPE and fails with EPIPE
     // before it consumes anything from the socket.

@@ -18,6 +18,19 @@ namespace xlane::preload {
 // socket is not local, or the map cannot be read (then splice is the kernel's).
 [[nodiscard]] bool loopback_may_redirect_into(int fd);
 
+// splice()'s checks before a byte moves, for a socket and a pipe: both
+// descriptors open (else EBADF) and the pipe open for its part (a pipe
+// opened with `refused_access`, O_RDONLY for one written or O_WRONLY for one
+// read: EBADF). On success fills `ends`: the pipe's file flags, and whether
+// the call must not wait as the kernel decides it (SPLICE_F_NONBLOCK, or a
+// non-blocking socket, which makes the pipe side non-blocking too).
+struct SpliceEnds {
+    int pipe_flags = 0;
+    bool nonblocking = false;
+};
+[[nodiscard]] bool check_splice_ends(int socket_fd, int pipe_fd, int refused_access,
+                                     unsigned flags, SpliceEnds* ends);
+
 // How splice_socket_to_pipe() takes bytes off the socket: recv()'s contract
 // (MSG_DONTWAIT is the only flag it passes).
 using SocketReceive = ssize_t (*)(int fd, void* buf, size_t len, int flags);

@@ -377,6 +377,24 @@ def libc_sendfile():
     return call
 
 
+def wait_until(sock, event, timeout=10):
+    """True once sock is ready for event (selectors.EVENT_*) within timeout."""
+    sel = selectors.DefaultSelector()
+    sel.register(sock, event)
+    ready = bool(sel.select(timeout))
+    sel.close()
+    return ready
+
+
+def close_after_peer(conn, listener):
+    """Half-close, read until the peer closes too, then close both sockets."""
+    conn.setblocking(True)
+    conn.shutdown(socket.SHUT_WR)
+    read_to_end(conn)
+    conn.close()
+    listener.close()
+
+
 def sendfile_server(addr, port, size):
     send = libc_sendfile()
     payload = pattern(size)
@@ -417,17 +435,10 @@ def sendfile_server(addr, port, size):
                 if ctypes.get_errno() != 11:  # EAGAIN
                     raise RuntimeError("non-blocking sendfile: errno %d" % ctypes.get_errno())
                 waits += 1
-                sel = selectors.DefaultSelector()
-                sel.register(conn, selectors.EVENT_WRITE)
-                sel.select(10)
-                sel.close()
+                wait_until(conn, selectors.EVENT_WRITE)
             elif n == 0:
                 raise RuntimeError("non-blocking sendfile sent 0 before the end")
-        conn.setblocking(True)
-        conn.shutdown(socket.SHUT_WR)
-        read_to_end(conn)
-        conn.close()
-        listener.close()
+        close_after_peer(conn, listener)
     print("OK sent %d bytes by sendfile (%d waits for room)" % (size, waits), flush=True)
 
 
@@ -487,19 +498,12 @@ def splice_echo(addr, port, size):
                 pass
         if not progressed:
             waits += 1
-            sel = selectors.DefaultSelector()
             # A full pipe drains only into the socket: wait for room there.
-            sel.register(conn, selectors.EVENT_WRITE if queued else selectors.EVENT_READ)
-            if not sel.select(10):
+            if not wait_until(conn, selectors.EVENT_WRITE if queued else selectors.EVENT_READ):
                 raise RuntimeError("splice echo stalled at %d in, %d out" % (moved_in, moved_out))
-            sel.close()
     if moved_in != size or moved_out != size:
         raise RuntimeError("spliced %d bytes in and %d out of %d" % (moved_in, moved_out, size))
-    conn.setblocking(True)
-    conn.shutdown(socket.SHUT_WR)
-    read_to_end(conn)
-    conn.close()
-    listener.close()
+    close_after_peer(conn, listener)
     print("OK echoed %d bytes by splice (%d waits)" % (size, waits), flush=True)
 
 
@@ -529,43 +533,19 @@ def fetch(addr, port, size):
 def main():
     mode = sys.argv[1]
     addr, port = sys.argv[2], int(sys.argv[3])
-    if mode == "server":
-        server(addr, port, int(sys.argv[4]))
-        return
-    if mode == "prefork":
-        prefork(addr, port, int(sys.argv[4]))
-        return
-    if mode == "sized":
-        sized(addr, port, int(sys.argv[4]))
-        return
+    number = int(sys.argv[4])
+    by_mode = {
+        "server": server, "prefork": prefork, "sized": sized, "drip": drip, "edge": edge,
+        "levels": levels, "sendfile": sendfile_server, "fetch": fetch, "hold": hold,
+        "fds": descriptor_numbers, "splice": splice_echo,
+    }
     if mode == "forking":
-        forking(addr, port, int(sys.argv[4]), sys.argv[5])
+        forking(addr, port, number, sys.argv[5])
         return
-    if mode == "drip":
-        drip(addr, port, int(sys.argv[4]))
+    if mode in by_mode:
+        by_mode[mode](addr, port, number)
         return
-    if mode == "edge":
-        edge(addr, port, int(sys.argv[4]))
-        return
-    if mode == "levels":
-        levels(addr, port, int(sys.argv[4]))
-        return
-    if mode == "sendfile":
-        sendfile_server(addr, port, int(sys.argv[4]))
-        return
-    if mode == "fetch":
-        fetch(addr, port, int(sys.argv[4]))
-        return
-    if mode == "hold":
-        hold(addr, port, int(sys.argv[4]))
-        return
-    if mode == "fds":
-        descriptor_numbers(addr, port, int(sys.argv[4]))
-        return
-    if mode == "splice":
-        splice_echo(addr, port, int(sys.argv[4]))
-        return
-    size = int(sys.argv[4])
+    size = number  # the client: SIZE bytes echoed
     mode = sys.argv[5] if len(sys.argv) > 5 else "blocking"
     nonblocking = mode != "blocking"
     payload = pattern(size)

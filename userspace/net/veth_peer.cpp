@@ -24,27 +24,29 @@ namespace {
 
 constexpr std::chrono::milliseconds kAnswerTimeout{2000};
 
-Result<LinkEntry> get_link(NetlinkSocket& nl, uint32_t ifindex) {
-    std::optional<Result<LinkEntry>> answer;
-    uint8_t buffer[kRequestBufferSize];
-    auto status = nl.request(encode_link_get(buffer, ifindex), [&](const nlmsghdr& msg) {
-        if (msg.nlmsg_type == RTM_NEWLINK) answer.emplace(decode_link(msg));
+// Sends `request` and decodes the kernel's one answer of type `type`.
+template <typename T>
+Result<T> ask_one(NetlinkSocket& nl, nlmsghdr* request, uint16_t type,
+                  Result<T> (*decode)(const nlmsghdr&), const char* what) {
+    std::optional<Result<T>> answer;
+    auto status = nl.request(request, [&](const nlmsghdr& msg) {
+        if (msg.nlmsg_type == type) answer.emplace(decode(msg));
     });
     if (!status) return status.error();
-    if (!answer) return make_error(ENODEV, "the kernel answered RTM_GETLINK without the link");
+    if (!answer) return make_error(EPROTO, std::string("the kernel's answer had no ") + what);
     return std::move(*answer);
+}
+
+Result<LinkEntry> get_link(NetlinkSocket& nl, uint32_t ifindex) {
+    uint8_t buffer[kRequestBufferSize];
+    return ask_one(nl, encode_link_get(buffer, ifindex), RTM_NEWLINK, decode_link, "link");
 }
 
 // The id this namespace gives the namespace behind `fd` (-1 when none).
 Result<int32_t> netns_id_of(NetlinkSocket& nl, int fd) {
-    std::optional<Result<int32_t>> answer;
     uint8_t buffer[kRequestBufferSize];
-    auto status = nl.request(encode_netns_id_get(buffer, fd), [&](const nlmsghdr& msg) {
-        if (msg.nlmsg_type == RTM_NEWNSID) answer.emplace(decode_netns_id(msg));
-    });
-    if (!status) return status.error();
-    if (!answer) return make_error(EPROTO, "the kernel answered RTM_GETNSID without an id");
-    return std::move(*answer);
+    return ask_one(nl, encode_netns_id_get(buffer, fd), RTM_NEWNSID, decode_netns_id,
+                   "namespace id");
 }
 
 // Every path a network namespace can be opened by: the named ones first

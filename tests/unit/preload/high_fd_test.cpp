@@ -37,7 +37,7 @@ bool is_open(int fd) {
 
 }  // namespace
 
-TEST_CASE("an internal descriptor moves to 1024 and up, close-on-exec, and its low number is freed") {
+TEST_CASE("an internal descriptor moves to 1024 and up, close-on-exec, its low number freed") {
     SoftLimit limit(4096);
     CHECK(xlane::high_fd_base() == 1024);
     const int low = ::eventfd(0, EFD_CLOEXEC);
