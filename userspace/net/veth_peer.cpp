@@ -3,13 +3,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/rtnetlink.h>
-#include <sched.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <set>
 #include <utility>
 #include <vector>
@@ -17,6 +15,7 @@
 #include "common/unique_fd.h"
 #include "net/netlink_socket.h"
 #include "net/rtnl_messages.h"
+#include "xdp/netdev.h"
 
 namespace xlane::net {
 
@@ -71,14 +70,9 @@ std::vector<std::string> namespace_candidates() {
     return paths;
 }
 
-struct OpenedNamespace {
-    UniqueFd fd;
-    std::string path;
-};
-
-// The namespace this one knows as `netnsid`: the kernel can name it by id
-// but not open it, so each candidate is opened and asked for its id.
-Result<OpenedNamespace> open_namespace_by_id(int32_t netnsid) {
+// The path of the namespace this one knows as `netnsid`: the kernel can
+// name it by id but not open it, so each candidate is opened and asked.
+Result<std::string> namespace_path_by_id(int32_t netnsid) {
     auto nl = NetlinkSocket::open_requests(kAnswerTimeout);
     if (!nl) return nl.error();
     std::set<std::pair<dev_t, ino_t>> seen;
@@ -88,36 +82,21 @@ Result<OpenedNamespace> open_namespace_by_id(int32_t netnsid) {
         struct stat st {};
         if (::fstat(fd.get(), &st) != 0 || !seen.insert({st.st_dev, st.st_ino}).second) continue;
         auto id = netns_id_of(nl.value(), fd.get());
-        if (id && id.value() == netnsid) return OpenedNamespace{std::move(fd), path};
+        if (id && id.value() == netnsid) return path;
     }
     return make_error(ENOENT,
                       "no named namespace and no process is in the veth peer's namespace (id " +
                           std::to_string(netnsid) + ")");
 }
 
-// A NETLINK_ROUTE socket of another namespace: a socket stays in the
-// namespace it was made in, so the thread enters it, makes the socket and
-// comes back.
-Result<NetlinkSocket> open_requests_in(int netns_fd) {
-    UniqueFd home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-    if (!home) return errno_error("cannot open this thread's network namespace");
-    if (::setns(netns_fd, CLONE_NEWNET) != 0)
-        return errno_error("cannot enter the veth peer's network namespace");
-    auto nl = NetlinkSocket::open_requests(kAnswerTimeout);
-    if (::setns(home.get(), CLONE_NEWNET) != 0) {
-        // Going on in the wrong namespace would act on the wrong interfaces.
-        std::perror("xlane: cannot return to the original network namespace");
-        std::abort();
-    }
-    return nl;
-}
-
-// A socket in the peer's namespace (ours when the peer shares it).
+// A NETLINK_ROUTE socket of the peer's namespace (ours when the peer shares
+// it): a socket stays in the namespace it was made in, so the thread enters
+// that one, makes the socket and comes back (NetnsSwitch, xdp/netdev.h).
 Result<NetlinkSocket> open_peer_socket(const VethPeer& peer) {
     if (!peer.netnsid) return NetlinkSocket::open_requests(kAnswerTimeout);
-    UniqueFd fd(::open(peer.netns_path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return errno_error("cannot open the veth peer's namespace " + peer.netns_path);
-    return open_requests_in(fd.get());
+    auto inside = NetnsSwitch::enter(peer.netns_path);
+    if (!inside) return inside.error();
+    return NetlinkSocket::open_requests(kAnswerTimeout);
 }
 
 }  // namespace
@@ -133,16 +112,14 @@ Result<std::optional<VethPeer>> find_veth_peer(uint32_t ifindex) {
     VethPeer peer;
     peer.ifindex = link->link;
     peer.netnsid = link->link_netnsid;
-    std::optional<NetlinkSocket> peer_socket;
     if (peer.netnsid) {
-        auto ns = open_namespace_by_id(*peer.netnsid);
-        if (!ns) return ns.error();
-        peer.netns_path = ns->path;
-        auto in_peer = open_requests_in(ns->fd.get());
-        if (!in_peer) return in_peer.error();
-        peer_socket.emplace(std::move(in_peer.value()));
+        auto path = namespace_path_by_id(*peer.netnsid);
+        if (!path) return path.error();
+        peer.netns_path = std::move(path.value());
     }
-    auto peer_link = get_link(peer_socket ? *peer_socket : nl.value(), peer.ifindex);
+    auto peer_nl = open_peer_socket(peer);
+    if (!peer_nl) return peer_nl.error();
+    auto peer_link = get_link(peer_nl.value(), peer.ifindex);
     if (!peer_link) return peer_link.error();
     peer.name = peer_link->name;
     peer.qdisc = peer_link->qdisc;
