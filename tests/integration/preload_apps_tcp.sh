@@ -430,34 +430,32 @@ fetch_big() {
 # nginx_dir PORT: a directory for one nginx (pid, log, temporary files).
 nginx_dir() { mkdir -p "$work/nginx-$1/nginx-temp" && echo "$work/nginx-$1"; }
 
+# nginx_scenario SERVER_RUN CLIENT_RUN NS ADDR ADDR6 PORT MASTER NAME: nginx
+# (run by SERVER_RUN in NS, master_process MASTER) on PORT at both
+# addresses; curl (run by CLIENT_RUN) gets big.bin byte for byte, then wrk
+# with two threads of 4 connections; at least 1000 frames on the fast path.
+# wrk sizes each thread's event table from its connection count (10 + 3 per
+# connection): until the library's own descriptors moved above the
+# program's (common/high_fd.h), a preloaded wrk's sockets fell outside that
+# table and counted as connect errors (3 in 2 s). Leaves NGINX_DIR set.
+nginx_scenario() {
+    NGINX_DIR=$(nginx_dir "$6")
+    xl_nginx_conf "$NGINX_DIR/nginx.conf" "$work/html" "$NGINX_DIR" "$7" "$4:$6" "[$5]:$6"
+    mark
+    spawn "$NGINX_DIR/nginx.out" "$1" nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf"
+    local pid=$SPAWNED
+    wait_listen "$3" "$6"
+    fetch_big "$2" "$4" "$5" "$6" "$8"
+    xl_wrk "$2" 2 8 "http://$4:$6/medium.bin" "$work/wrk.out"
+    stop "$pid"
+    expect_fast "$8" 1000
+}
+
 # One process (master_process off): with workers, their connections take the
 # kernel path (README, "fork").
-dir=$(nginx_dir 5706)
-xl_nginx_conf "$dir/nginx.conf" "$work/html" "$dir" off "$XL_ADDR_B:5706" "[$XL_ADDR6_B]:5706"
-mark
-spawn "$dir/nginx.out" preloaded nginx -p "$dir" -c "$dir/nginx.conf"
-nginx_pid=$SPAWNED
-wait_listen "$XL_NS_B" 5706
-fetch_big in_a "$XL_ADDR_B" "$XL_ADDR6_B" 5706 "nginx (preloaded)"
-xl_wrk in_a 2 8 "http://$XL_ADDR_B:5706/medium.bin" "$work/wrk.out"
-xl_nginx_clean "$dir"
-stop "$nginx_pid"
-expect_fast "nginx (preloaded, sendfile) with curl and wrk" 1000
-
-dir=$(nginx_dir 5704)
-xl_nginx_conf "$dir/nginx.conf" "$work/html" "$dir" on "$XL_ADDR_A:5704" "[$XL_ADDR6_A]:5704"
-mark
-spawn "$dir/nginx.out" in_a nginx -p "$dir" -c "$dir/nginx.conf"
-nginx_pid=$SPAWNED
-wait_listen "$XL_NS_A" 5704
-fetch_big preloaded "$XL_ADDR_A" "$XL_ADDR6_A" 5704 "curl (preloaded)"
-# Two threads of 4 connections: wrk sizes each thread's event table from its
-# connection count (10 + 3 per connection). Until the library's own
-# descriptors moved above the program's (common/high_fd.h), its sockets fell
-# outside that table and counted as connect errors (3 in 2 s).
-xl_wrk preloaded 2 8 "http://$XL_ADDR_A:5704/medium.bin" "$work/wrk.out"
-stop "$nginx_pid"
-expect_fast "curl and wrk (preloaded) against nginx" 1000
+nginx_scenario preloaded in_a "$XL_NS_B" "$XL_ADDR_B" "$XL_ADDR6_B" 5706 off "nginx (preloaded, sendfile) with curl and wrk"
+xl_nginx_clean "$NGINX_DIR"
+nginx_scenario in_a preloaded "$XL_NS_A" "$XL_ADDR_A" "$XL_ADDR6_A" 5704 on "curl and wrk (preloaded) against nginx"
 
 # 7. Both ends preloaded: xlane on A too, iperf3 and sockperf servers in A
 #    under libxlane.so (select; blocking recvfrom), clients in B.
