@@ -41,6 +41,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const Bytes frame(data, size);
     const ParsedFrame lax = xlane::packet::parse_frame(frame, {.verify_checksums = false});
     const ParsedFrame strict = xlane::packet::parse_frame(frame, {.verify_checksums = true});
+    const ParsedFrame partial =
+        xlane::packet::parse_frame(frame, {.accept_partial_checksums = true});
 
     // Every error has a name and an XDP reason.
     XLANE_FUZZ_REQUIRE(!xlane::packet::to_string(lax.error).empty());
@@ -54,7 +56,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         XLANE_FUZZ_REQUIRE(strict.error == ParseError::kBadIpv4Checksum ||
                            strict.error == ParseError::kBadL4Checksum);
     }
+    // Accepting the partial form only turns a bad L4 checksum into a pass,
+    // and says so; a frame whose sum is right is never called partial.
+    if (partial.error != strict.error) {
+        XLANE_FUZZ_REQUIRE(strict.error == ParseError::kBadL4Checksum && partial.ok());
+        XLANE_FUZZ_REQUIRE(partial.partial_checksum);
+    }
+    XLANE_FUZZ_REQUIRE(!strict.partial_checksum);
+    if (strict.ok()) XLANE_FUZZ_REQUIRE(!partial.partial_checksum);
     if (lax.ok()) check_accepted(lax, size);
     if (strict.ok()) check_accepted(strict, size);
+    if (partial.ok()) check_accepted(partial, size);
     return 0;
 }

@@ -36,6 +36,8 @@ namespace udp = xlane::udp;
 
 // The sockets the seed corpus aims at (tests/fuzz/make_seeds.cpp uses the
 // same addresses and ports): one of each demux match kind and family.
+// How the engine parses what a port receives (engine::kReceivedFrameParse).
+constexpr packet::ParseOptions kEngineParse{.accept_partial_checksums = true};
 const packet::Ipv6Addr kLocal4 = packet::ipv4_mapped({198, 18, 0, 2});
 const packet::Ipv6Addr kRemote4 = packet::ipv4_mapped({198, 18, 0, 1});
 const packet::Ipv6Addr kLocal6 = {0xfd, 0x00, 0x01, 0x98, 0x00, 0x18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
@@ -101,7 +103,7 @@ class RxPath {
     }
 
     void handle_frame(packet::Bytes frame, uint64_t now_ns) {
-        const packet::ParsedFrame parsed = packet::parse_frame(frame);
+        const packet::ParsedFrame parsed = packet::parse_frame(frame, kEngineParse);
         if (parsed.error == packet::ParseError::kFragment) {
             udp::ReassemblyOutcome outcome = reassembler_.submit(frame, parsed, now_ns);
             if (outcome.verdict != udp::FragmentVerdict::kReassembled) {
@@ -109,7 +111,7 @@ class RxPath {
                 return;
             }
             const packet::Bytes whole(outcome.frame.data(), outcome.frame.size());
-            const packet::ParsedFrame reparsed = packet::parse_frame(whole);
+            const packet::ParsedFrame reparsed = packet::parse_frame(whole, kEngineParse);
             // A reassembled frame is never itself a fragment again.
             XLANE_FUZZ_REQUIRE(reparsed.error != packet::ParseError::kFragment);
             if (reparsed.ok()) deliver(whole, reparsed, now_ns);

@@ -10,6 +10,7 @@
 #include <linux/rtnetlink.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -19,6 +20,7 @@
 
 #include "config/settings.h"
 #include "fuzz_input.h"
+#include "packet/checksum.h"
 #include "packet/frame_builder.h"
 #include "packet/wire.h"
 #include "udp/udp_encoder.h"
@@ -52,6 +54,20 @@ void write(const fs::path& dir, const std::string& name, const std::vector<uint8
 
 packet::FrameBuilder eth() {
     return std::move(packet::FrameBuilder().eth(kMacA, kMacB));
+}
+
+// `frame` (Ethernet, IPv6, TCP at its offsets) with the checksum field a
+// sender leaves for offload: the pseudo-header sum alone (CHECKSUM_PARTIAL).
+Frame with_partial_tcp_checksum(Frame frame) {
+    constexpr size_t kIp6 = 14, kTcp = kIp6 + 40;
+    packet::Ipv6Addr src{}, dst{};
+    std::copy_n(&frame[kIp6 + 8], 16, src.begin());
+    std::copy_n(&frame[kIp6 + 24], 16, dst.begin());
+    const uint16_t sum = packet::checksum_fold(packet::pseudo_header_sum_v6(
+        src, dst, packet::kProtoTcp, static_cast<uint32_t>(frame.size() - kTcp)));
+    frame[kTcp + 16] = static_cast<uint8_t>(sum >> 8);
+    frame[kTcp + 17] = static_cast<uint8_t>(sum);
+    return frame;
 }
 
 void frame_parser_seeds(const fs::path& dir) {
@@ -89,6 +105,8 @@ void frame_parser_seeds(const fs::path& dir) {
     write(dir, "arp", eth().arp(1, kMacA, kRemote4, {}, kLocal4).build());
     write(dir, "bad_l4_checksum",
           eth().ipv4(kRemote4, kLocal4).udp(1, 2).payload_size(4).corrupt_l4_checksum().build());
+    write(dir, "partial_l4_checksum",
+          with_partial_tcp_checksum(eth().ipv6(kRemote6, kLocal6).tcp(1, 2).payload_size(9).build()));
     write(dir, "truncated_tcp", eth().ipv4(kRemote4, kLocal4).tcp(1, 2).truncate(40).build());
 }
 

@@ -12,10 +12,16 @@
 #include "engine/engine_stats.h"
 #include "engine/interface_lock.h"
 #include "engine/stale_steering.h"
+#include "packet/frame_parser.h"
 #include "packet/wire.h"
 #include "steering/steering_table.h"
 
 namespace xlane::engine {
+
+// How the engine reads what a port receives: checksums verified, and the
+// partial sum a sender on this host leaves for offload accepted (a veth
+// peer with its default offloads sends nothing else).
+inline constexpr packet::ParseOptions kReceivedFrameParse{.accept_partial_checksums = true};
 
 // Opening order: the interface lock (one owner per interface and
 // namespace), the pinned maps (xlane must be attached), removal of the

@@ -237,7 +237,7 @@ void TcpEngine::release_held_locked(tcp::Instant t) {
             continue;
         }
         const packet::Bytes bytes(held.bytes.data(), held.bytes.size());
-        const packet::ParsedFrame parsed = packet::parse_frame(bytes);
+        const packet::ParsedFrame parsed = packet::parse_frame(bytes, kReceivedFrameParse);
         if (!parsed.ok()) continue;
         const size_t l4_length = parsed.payload_offset + parsed.payload_length - parsed.l4_offset;
         const tcp::DecodedSegment decoded = tcp::decode_segment(

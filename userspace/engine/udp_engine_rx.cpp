@@ -92,14 +92,14 @@ size_t UdpEngine::receive_rx_locked() {
 
 void UdpEngine::handle_frame(InterfacePort& port, packet::Bytes frame, uint64_t now_mono_ns,
                              uint64_t now_real_ns) {
-    const packet::ParsedFrame parsed = packet::parse_frame(frame);
+    const packet::ParsedFrame parsed = packet::parse_frame(frame, kReceivedFrameParse);
     if (parsed.error == packet::ParseError::kFragment) {
         ++port.stats().rx_fragments;
         udp::ReassemblyOutcome outcome = reassembler_.submit(frame, parsed, now_mono_ns);
         if (outcome.verdict != udp::FragmentVerdict::kReassembled) return;
         ++port.stats().rx_reassembled;
         const packet::Bytes whole(outcome.frame.data(), outcome.frame.size());
-        const packet::ParsedFrame reparsed = packet::parse_frame(whole);
+        const packet::ParsedFrame reparsed = packet::parse_frame(whole, kReceivedFrameParse);
         if (reparsed.ok())
             deliver(port, whole, reparsed, now_real_ns);
         else if (is_checksum_error(reparsed.error))

@@ -37,6 +37,12 @@ ParsedFrame fail(ParsedFrame& f, ParseError error) {
     return f;
 }
 
+// A checksum field that holds only the pseudo-header sum, folded and not
+// complemented: what Linux leaves in a CHECKSUM_PARTIAL frame.
+bool is_partial(uint16_t field, uint32_t pseudo_sum, const ParseOptions& options) {
+    return options.accept_partial_checksums && field == checksum_fold(pseudo_sum);
+}
+
 }  // namespace
 
 std::string_view to_string(ParseError error) {
@@ -191,12 +197,13 @@ ParsedFrame parse_frame(Bytes frame, ParseOptions options) {
         f.payload_length = udp_len - kUdpHeaderLen;
         if (options.verify_checksums && ip_checksum_error == ParseError::kNone) {
             const uint16_t field = load_be16(udp + 6);
+            const uint32_t pseudo = pseudo_sum(static_cast<uint32_t>(udp_len));
             // Zero means "not computed": allowed over IPv4 only (RFC 8200 §8.1).
             const bool skipped = field == 0 && f.is_ipv4();
-            if (!skipped &&
-                (field == 0 ||
-                 !checksum_ok(Bytes(udp, udp_len), pseudo_sum(static_cast<uint32_t>(udp_len)))))
-                return fail(f, ParseError::kBadL4Checksum);
+            if (!skipped && (field == 0 || !checksum_ok(Bytes(udp, udp_len), pseudo))) {
+                if (!is_partial(field, pseudo, options)) return fail(f, ParseError::kBadL4Checksum);
+                f.partial_checksum = true;
+            }
         }
     } else {
         const uint8_t* tcp = c.take(kTcpHeaderLen);
@@ -212,9 +219,14 @@ ParsedFrame parse_frame(Bytes frame, ParseOptions options) {
         f.tcp_window = load_be16(tcp + 14);
         f.payload_offset = f.l4_offset + data_offset;
         f.payload_length = l3_payload - data_offset;
-        if (options.verify_checksums && ip_checksum_error == ParseError::kNone &&
-            !checksum_ok(Bytes(tcp, l3_payload), pseudo_sum(static_cast<uint32_t>(l3_payload))))
-            return fail(f, ParseError::kBadL4Checksum);
+        if (options.verify_checksums && ip_checksum_error == ParseError::kNone) {
+            const uint32_t pseudo = pseudo_sum(static_cast<uint32_t>(l3_payload));
+            if (!checksum_ok(Bytes(tcp, l3_payload), pseudo)) {
+                if (!is_partial(load_be16(tcp + 16), pseudo, options))
+                    return fail(f, ParseError::kBadL4Checksum);
+                f.partial_checksum = true;
+            }
+        }
     }
     return f;
 }

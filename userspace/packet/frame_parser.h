@@ -42,6 +42,16 @@ enum class ParseError : uint8_t {
 
 struct ParseOptions {
     bool verify_checksums = true;
+    // Also accept a UDP/TCP checksum field that holds just the pseudo-header
+    // sum: the form a sender on this host leaves for checksum offload
+    // (CHECKSUM_PARTIAL, Linux's `~tcp_v4_check(len, saddr, daddr, 0)`). A
+    // veth, a tap or generic XDP after GRO hands such a frame over as it is,
+    // and the kernel trusts it there; rejecting it cut every local sender
+    // with the default offloads off the fast path. Such a frame was never on
+    // a wire (a NIC completes the sum when it sends), so nothing is left to
+    // verify; a corrupted frame matches it by chance no more often than it
+    // matches its true checksum (1 in 65536).
+    bool accept_partial_checksums = false;
 };
 
 // What a parsed frame holds. Offsets are from the frame start; addresses of
@@ -67,6 +77,9 @@ struct ParsedFrame {
     uint32_t tcp_seq = 0;
     uint32_t tcp_ack = 0;
     uint16_t tcp_window = 0;
+    // The L4 checksum field held the pseudo-header sum only (accepted under
+    // ParseOptions::accept_partial_checksums).
+    bool partial_checksum = false;
 
     [[nodiscard]] bool ok() const { return error == ParseError::kNone; }
     [[nodiscard]] bool is_ipv4() const { return ip_version == 4; }

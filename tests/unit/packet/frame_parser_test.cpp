@@ -5,6 +5,9 @@
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <set>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "frame_test_support.h"
 #include "packet/frame_builder.h"
@@ -199,6 +202,56 @@ TEST_CASE("checksum checks are optional and zero UDP checksum is fine on IPv4", 
     const auto both =
         eth().ipv4(kIp4A, kIp4B).corrupt_ip_checksum().udp(1, 2).udp_length(3).build();
     CHECK(parse_frame(both).error == ParseError::kBadUdpLength);
+}
+
+// Frames Linux 6.18 put on a veth with the sender's default offloads (tx
+// checksumming on), captured at the receiving end with AF_PACKET: their
+// UDP/TCP checksum fields hold only the pseudo-header sum (CHECKSUM_PARTIAL).
+namespace {
+
+std::vector<uint8_t> from_hex(std::string_view hex) {
+    std::vector<uint8_t> out;
+    for (size_t i = 0; i + 1 < hex.size(); i += 2)
+        out.push_back(static_cast<uint8_t>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+    return out;
+}
+
+const char* const kPartialUdp4 =
+    "de7bca0f286c020000000001080045000021a31c40004011fd87c6120701c61207029c401b58000d9a4668656c6c6"
+    "f";
+const char* const kPartialTcp4Syn =
+    "de7bca0f286c02000000000108004500003c77af4000400628e5c6120701c61207029c411b5974a45daf00000000a0"
+    "02faf09a560000020405b40402080a28cb92fe000000000103030a";
+const char* const kPartialUdp6 =
+    "de7bca0f286c02000000000186dd60069e5b000d1140fd000198001800000000000000000001fd00019800180000000"
+    "00000000000029c401b58000dfd8268656c6c6f";
+
+}  // namespace
+
+TEST_CASE("a local sender's partial checksum is accepted only when asked", "[parser]") {
+    const ParseOptions partial_ok{.accept_partial_checksums = true};
+    for (const char* hex : {kPartialUdp4, kPartialTcp4Syn, kPartialUdp6}) {
+        INFO(hex);
+        const auto frame = from_hex(hex);
+        CHECK(parse_frame(frame).error == ParseError::kBadL4Checksum);
+        const auto p = parse_frame(frame, partial_ok);
+        REQUIRE(p.ok());
+        CHECK(p.partial_checksum);
+        CHECK(p.src_port == (p.protocol == kProtoTcp ? 40001 : 40000));
+        CHECK(p.dst_port == (p.protocol == kProtoTcp ? 7001 : 7000));
+    }
+    // The pseudo-header sum covers the addresses: a frame whose source
+    // changed on the way no longer matches it.
+    auto moved = from_hex(kPartialUdp6);
+    moved[14 + 8 + 15] ^= 0x04;  // last byte of the IPv6 source
+    CHECK(parse_frame(moved, partial_ok).error == ParseError::kBadL4Checksum);
+    // A wrong sum of any other value is still wrong; a right one is not partial.
+    const auto bad = eth().ipv6(kIp6A, kIp6B).tcp(1, 2).payload_size(5).corrupt_l4_checksum().build();
+    CHECK(parse_frame(bad, partial_ok).error == ParseError::kBadL4Checksum);
+    const auto good = eth().ipv4(kIp4A, kIp4B).udp(1, 2).payload_size(5).build();
+    const auto p = parse_frame(good, partial_ok);
+    CHECK(p.ok());
+    CHECK_FALSE(p.partial_checksum);
 }
 
 TEST_CASE("truncation at every length is rejected for the right reason", "[parser]") {
