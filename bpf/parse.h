@@ -8,8 +8,17 @@
 
 struct hdr_cursor {
 	void *pos;
-	void *end;
+	void *end;       /* end of the linear part: the headers must lie in it */
+	void *start;     /* the frame's first byte */
+	__u32 frame_len; /* the whole frame, fragments of a multi-buffer one too */
 };
+
+/* True when `len` bytes from `at` lie inside the whole frame (linear part
+ * and fragments): what the lengths in IP headers are checked against. */
+static __always_inline int cursor_frame_has(const struct hdr_cursor *c, const void *at, __u32 len)
+{
+	return (__u64)(at - c->start) + len <= c->frame_len;
+}
 
 /* Returns a pointer to `len` bytes at the cursor and advances, or NULL when
  * the frame is shorter. */

@@ -42,7 +42,7 @@ static __always_inline int verdict(struct xdp_md *ctx, __u32 reason, int action)
 
 	if (counter) {
 		counter->packets++;
-		counter->bytes += ctx->data_end - ctx->data;
+		counter->bytes += bpf_xdp_get_buff_len(ctx);
 	}
 	return action;
 }
@@ -80,8 +80,7 @@ static __always_inline __u32 parse_ipv4(struct hdr_cursor *c, struct parsed_fram
 	if (!ip || ip->version != 4 || ip->ihl < 5)
 		return XLANE_REASON_PASS_MALFORMED;
 	hdr_len = ip->ihl * 4;
-	if (bpf_ntohs(ip->tot_len) < hdr_len ||
-	    (void *)ip + bpf_ntohs(ip->tot_len) > c->end)
+	if (bpf_ntohs(ip->tot_len) < hdr_len || !cursor_frame_has(c, ip, bpf_ntohs(ip->tot_len)))
 		return XLANE_REASON_PASS_MALFORMED;
 	/* IPv4 options are skipped, not refused: the L4 header follows them. */
 	if (hdr_len > sizeof(*ip) && !cursor_take(c, hdr_len - sizeof(*ip)))
@@ -103,7 +102,7 @@ static __always_inline __u32 parse_ipv6(struct hdr_cursor *c, struct parsed_fram
 
 	if (!ip6 || ip6->version != 6)
 		return XLANE_REASON_PASS_MALFORMED;
-	if (c->pos + bpf_ntohs(ip6->payload_len) > c->end)
+	if (!cursor_frame_has(c, c->pos, bpf_ntohs(ip6->payload_len)))
 		return XLANE_REASON_PASS_MALFORMED;
 	if (ip6->nexthdr == IPV6_NEXTHDR_FRAGMENT)
 		return XLANE_REASON_PASS_FRAGMENT;
@@ -147,6 +146,8 @@ static __always_inline __u32 parse_frame(struct xdp_md *ctx, struct parsed_frame
 	struct hdr_cursor c = {
 		.pos = (void *)(long)ctx->data,
 		.end = (void *)(long)ctx->data_end,
+		.start = (void *)(long)ctx->data,
+		.frame_len = (__u32)bpf_xdp_get_buff_len(ctx),
 	};
 	struct ethhdr *eth = cursor_take(&c, sizeof(*eth));
 	__be16 proto;
@@ -213,7 +214,12 @@ static __always_inline __u32 lookup_steering(struct parsed_frame *f)
 	return XLANE_REASON_PASS_NO_MATCH;
 }
 
-SEC("xdp")
+/* xdp.frags (BPF_F_XDP_HAS_FRAGS): a frame larger than one buffer (jumbo
+ * MTU; in generic mode a GRO or GSO super-frame) reaches this program whole,
+ * headers in the linear part, and an AF_XDP socket bound with XDP_USE_SG
+ * takes it as a chain of UMEM frames. Without it, a veth above 4 KB of MTU
+ * refuses the program and the AF_XDP socket drops every such frame. */
+SEC("xdp.frags")
 int xlane_steer(struct xdp_md *ctx)
 {
 	struct parsed_frame frame = {};

@@ -147,6 +147,35 @@ TEST_CASE("XskPort receives steered frames and transmits to kernel sockets", "[a
         CHECK(::poll(&pfd, 1, 100) == 0);
     }
 
+    SECTION("a frame larger than a UMEM frame arrives whole, joined from its descriptors") {
+        // lo's MTU (65536) keeps a 10,000-byte datagram in one frame, which
+        // the kernel splits over three 4 KB UMEM frames (XDP_USE_SG).
+        REQUIRE(xsk.multi_buffer());
+        std::string text(10000, '\0');
+        for (size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>('a' + i % 23);
+        const size_t free_before = xsk.umem().free_frames();
+        send_udp(kSteeredPort, text);
+        auto readable = xsk.wait_readable(2000);
+        REQUIRE(readable.ok());
+        REQUIRE(readable.value());
+        // Room for one frame only: the chain is still taken whole.
+        afxdp::RxFrame frames[1];
+        REQUIRE(xsk.receive(frames) == 1);
+        CHECK(frames[0].addr == afxdp::kJoinedFrame);
+        CHECK(xsk.joined_frames() == 1);
+        const auto parsed = packet::parse_frame(frames[0].data, {.verify_checksums = false});
+        REQUIRE(parsed.ok());
+        CHECK(parsed.dst_port == kSteeredPort);
+        REQUIRE(parsed.payload_length == text.size());
+        CHECK(std::memcmp(&frames[0].data[parsed.payload_offset], text.data(), text.size()) == 0);
+        xsk.recycle(frames[0].addr);
+        // Its three UMEM frames were freed and went back to the fill ring:
+        // as many frames are free as before, none leaked.
+        CHECK(xsk.umem().free_frames() == free_before);
+        afxdp::RxFrame none[4];
+        CHECK(xsk.receive(none) == 0);
+    }
+
     SECTION("other ports fall back to the kernel") {
         send_udp(kKernelPort, "to the kernel");
         CHECK(receive_udp(kernel_socket.get()) == "to the kernel");

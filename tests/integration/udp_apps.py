@@ -5,9 +5,10 @@ truncated, duplicated or corrupted datagram from a delivered one.
 
   udp_apps.py echo ADDR PORT READY_FILE
       echo every datagram back to its sender (until killed)
-  udp_apps.py ping ADDR PORT COUNT
+  udp_apps.py ping ADDR PORT COUNT [SIZE,SIZE,...]
       COUNT request/reply exchanges (sendto/recvfrom, then connect/send/recv),
-      sizes cycling over SIZES; every reply must equal its request
+      sizes cycling over SIZES (or the sizes given); every reply must equal
+      its request
   udp_apps.py sink ADDR PORT READY_FILE COUNT [GROUP]
       receive COUNT datagrams from `send` (joining multicast GROUP on the
       interface that has ADDR when given; then ADDR is only the interface)
@@ -67,12 +68,12 @@ def echo(addr, port, ready):
             sock.sendto(data, peer)
 
 
-def ping(addr, port, count):
+def ping(addr, port, count, sizes=SIZES):
     served = (addr, port)
     with socket.socket(family_of(addr), socket.SOCK_DGRAM) as sock:
         sock.settimeout(TIMEOUT)
         for seq in range(count):
-            size = SIZES[seq % len(SIZES)]
+            size = sizes[seq % len(sizes)]
             sent = payload(seq, size)
             if seq < count // 2:
                 sock.sendto(sent, served)
@@ -94,7 +95,7 @@ def ping(addr, port, count):
             if data != sent:
                 sys.exit(f"ping: reply to datagram {seq} differs: sent {size} bytes, "
                          f"got {len(data)} bytes")
-    print(f"ping: {count} datagrams echoed intact ({', '.join(map(str, SIZES))} bytes)")
+    print(f"ping: {count} datagrams echoed intact ({', '.join(map(str, sizes))} bytes)")
 
 
 def sink(addr, port, ready, count, group=None):
@@ -153,8 +154,9 @@ def main():
     a = sys.argv[1:]
     if len(a) == 4 and a[0] == "echo":
         echo(a[1], int(a[2]), a[3])
-    elif len(a) == 4 and a[0] == "ping":
-        ping(a[1], int(a[2]), int(a[3]))
+    elif len(a) in (4, 5) and a[0] == "ping":
+        sizes = tuple(int(n) for n in a[4].split(",")) if len(a) == 5 else SIZES
+        ping(a[1], int(a[2]), int(a[3]), sizes)
     elif len(a) in (5, 6) and a[0] == "sink":
         sink(a[1], int(a[2]), a[3], int(a[4]), a[5] if len(a) == 6 else None)
     elif len(a) in (4, 5) and a[0] == "send":

@@ -29,6 +29,18 @@ Status set_int_option(int fd, int option, int value, const char* name) {
     return {};
 }
 
+// From Linux 6.6's <linux/if_xdp.h>, which older headers lack.
+#ifndef XDP_USE_SG
+#define XDP_USE_SG (1 << 4)
+#endif
+#ifndef XDP_PKT_CONTD
+#define XDP_PKT_CONTD (1 << 0)
+#endif
+
+// The most descriptors one frame takes: its linear part and MAX_SKB_FRAGS
+// (17) fragments.
+constexpr uint32_t kMaxChainDescriptors = 18;
+
 }  // namespace
 
 Result<std::unique_ptr<XskPort>> XskPort::open(const XskPortConfig& config) {
@@ -37,10 +49,6 @@ Result<std::unique_ptr<XskPort>> XskPort::open(const XskPortConfig& config) {
         return errno_error("no interface with index " + std::to_string(config.ifindex));
 
     std::unique_ptr<XskPort> port(new XskPort(config));
-    auto umem = Umem::create(config.umem);
-    if (!umem) return umem.error();
-    port->umem_ = std::move(umem).value();
-
     xsk_socket_config socket_config{};
     socket_config.rx_size = config.rx_size;
     socket_config.tx_size = config.tx_size;
@@ -52,9 +60,32 @@ Result<std::unique_ptr<XskPort>> XskPort::open(const XskPortConfig& config) {
     if (config.need_wakeup) socket_config.bind_flags |= XDP_USE_NEED_WAKEUP;
 
     const std::string where = std::string(ifname) + " queue " + std::to_string(config.queue);
-    if (int err = xsk_socket__create(&port->socket_, ifname, config.queue, port->umem_->handle(),
-                                     &port->rx_, &port->tx_, &socket_config);
-        err != 0) {
+    // A UMEM and a socket on it. A failed bind leaves the UMEM's socket
+    // with its rings set up, so a second try starts from a new UMEM.
+    auto create = [&]() -> Result<int> {
+        port->umem_.reset();
+        auto umem = Umem::create(config.umem);
+        if (!umem) return umem.error();
+        port->umem_ = std::move(umem).value();
+        return xsk_socket__create(&port->socket_, ifname, config.queue, port->umem_->handle(),
+                                  &port->rx_, &port->tx_, &socket_config);
+    };
+    if (config.multi_buffer) socket_config.bind_flags |= XDP_USE_SG;
+    auto created = create();
+    if (!created) return created.error();
+    int err = created.value();
+    // Kernels before 6.6 know no XDP_USE_SG (EINVAL); a zero-copy driver
+    // without multi-buffer support refuses it (EOPNOTSUPP).
+    if (config.multi_buffer && (err == -EINVAL || err == -EOPNOTSUPP)) {
+        port->socket_ = nullptr;
+        socket_config.bind_flags &= ~XDP_USE_SG;
+        created = create();
+        if (!created) return created.error();
+        err = created.value();
+    } else {
+        port->multi_buffer_ = config.multi_buffer && err == 0;
+    }
+    if (err != 0) {
         port->socket_ = nullptr;
         const char* hint = config.mode == XskMode::kZeroCopy
                                ? " (zero-copy needs driver support; try copy mode)"
@@ -98,15 +129,57 @@ uint32_t XskPort::refill() {
 }
 
 size_t XskPort::receive(std::span<RxFrame> out) {
+    joined_used_ = 0;
     uint32_t index = 0;
-    const uint32_t got = xsk_ring_cons__peek(&rx_, static_cast<uint32_t>(out.size()), &index);
-    for (uint32_t i = 0; i < got; ++i) {
-        const xdp_desc* desc = xsk_ring_cons__rx_desc(&rx_, index + i);
-        out[i] = RxFrame{desc->addr, umem_->frame(desc->addr, desc->len)};
+    uint32_t got = xsk_ring_cons__peek(&rx_, static_cast<uint32_t>(out.size()), &index);
+    auto continues = [&](uint32_t i) {
+        return (xsk_ring_cons__rx_desc(&rx_, index + i)->options & XDP_PKT_CONTD) != 0;
+    };
+    // A chain cut by the end of the peek: the kernel publishes all of a
+    // frame's descriptors at once, so the rest is on the ring already.
+    // Only that chain's end is taken (out has no room for more frames); a
+    // chain that still has none is left on the ring.
+    if (got > 0 && continues(got - 1)) {
+        uint32_t more_index = 0;
+        const uint32_t peeked = got + xsk_ring_cons__peek(&rx_, kMaxChainDescriptors, &more_index);
+        uint32_t end = got;
+        while (end < peeked && continues(end)) ++end;
+        if (end < peeked) {
+            got = end + 1;
+        } else {
+            while (got > 0 && continues(got - 1)) --got;
+        }
+        xsk_ring_cons__cancel(&rx_, peeked - got);
+    }
+    size_t frames = 0;
+    for (uint32_t i = 0; i < got; ++frames) {
+        uint32_t last = i;
+        while (continues(last)) ++last;
+        if (last == i) {
+            const xdp_desc* desc = xsk_ring_cons__rx_desc(&rx_, index + i);
+            out[frames] = RxFrame{desc->addr, umem_->frame(desc->addr, desc->len)};
+        } else {
+            out[frames] = join_chain(index + i, last - i + 1);
+        }
+        i = last + 1;
     }
     xsk_ring_cons__release(&rx_, got);
     refill();
-    return got;
+    return frames;
+}
+
+RxFrame XskPort::join_chain(uint32_t first, uint32_t count) {
+    if (joined_used_ == joined_.size()) joined_.emplace_back();
+    std::vector<uint8_t>& buffer = joined_[joined_used_++];
+    buffer.clear();
+    for (uint32_t i = 0; i < count; ++i) {
+        const xdp_desc* desc = xsk_ring_cons__rx_desc(&rx_, first + i);
+        const std::span<const uint8_t> piece = umem_->frame(desc->addr, desc->len);
+        buffer.insert(buffer.end(), piece.begin(), piece.end());
+        umem_->free_frame(desc->addr);
+    }
+    ++joined_frames_;
+    return RxFrame{kJoinedFrame, std::span<uint8_t>(buffer)};
 }
 
 size_t XskPort::send(std::span<const std::span<const uint8_t>> frames) {

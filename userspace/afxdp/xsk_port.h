@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "afxdp/umem.h"
 #include "common/result.h"
@@ -27,6 +28,11 @@ struct XskPortConfig {
     // XDP_USE_NEED_WAKEUP: the kernel says when it needs a syscall to make
     // progress, so a busy ring costs no syscalls.
     bool need_wakeup = true;
+    // XDP_USE_SG: a frame larger than a UMEM frame (jumbo MTU; GRO and GSO
+    // super-frames in generic XDP) arrives as a chain of descriptors, which
+    // receive() joins, instead of being dropped by the kernel. Bound without
+    // it when the kernel (before 6.6) or a zero-copy driver refuses it.
+    bool multi_buffer = true;
     // > 0: SO_PREFER_BUSY_POLL + SO_BUSY_POLL (usecs) + SO_BUSY_POLL_BUDGET.
     uint32_t busy_poll_usecs = 0;
     uint32_t busy_poll_budget = 64;
@@ -55,11 +61,14 @@ struct TxFrame {
     uint32_t length = 0;
 };
 
-// A received frame: owned by the caller until recycle(addr).
+// A received frame: owned by the caller until recycle(addr). A frame that
+// came as a chain of descriptors is joined into a buffer of the port: its
+// addr is kJoinedFrame, and its data lives until the next receive().
 struct RxFrame {
     uint64_t addr;
     std::span<uint8_t> data;
 };
+inline constexpr uint64_t kJoinedFrame = ~uint64_t{0};
 
 // Single owner: the RX and TX rings (and the UMEM's fill and completion
 // rings) are single-producer/single-consumer without locks, so one thread at
@@ -83,9 +92,17 @@ class XskPort {
     // asked to be; returns frames added.
     uint32_t refill();
     // Takes up to out.size() frames off the RX ring (refilling afterwards).
+    // The descriptors of a multi-buffer frame are joined into one RxFrame;
+    // the UMEM frames they used are free again at once.
     [[nodiscard]] size_t receive(std::span<RxFrame> out);
     // Gives received frames back to the UMEM.
-    void recycle(uint64_t addr) { umem_->free_frame(addr); }
+    void recycle(uint64_t addr) {
+        if (addr != kJoinedFrame) umem_->free_frame(addr);
+    }
+    // Whether the socket was bound with XDP_USE_SG (see XskPortConfig).
+    [[nodiscard]] bool multi_buffer() const { return multi_buffer_; }
+    // Frames that came as a chain of descriptors, since the port opened.
+    [[nodiscard]] uint64_t joined_frames() const { return joined_frames_; }
 
     // Copies each frame into a free UMEM frame and queues it on the TX ring;
     // returns how many were queued (fewer when frames or ring slots run out),
@@ -122,6 +139,9 @@ class XskPort {
   private:
     explicit XskPort(const XskPortConfig& config) : config_(config) {}
     [[nodiscard]] Status kick_tx();
+    // Joins the chain of `count` descriptors from ring index `first` into a
+    // buffer of the port and frees their UMEM frames.
+    [[nodiscard]] RxFrame join_chain(uint32_t first, uint32_t count);
 
     XskPortConfig config_;
     // Declared before the socket so that it is destroyed after it.
@@ -129,6 +149,12 @@ class XskPort {
     xsk_socket* socket_ = nullptr;
     xsk_ring_cons rx_{};
     xsk_ring_prod tx_{};
+    bool multi_buffer_ = false;
+    // Buffers of the frames receive() joined; the first joined_used_ are
+    // handed out until the next receive().
+    std::vector<std::vector<uint8_t>> joined_;
+    size_t joined_used_ = 0;
+    uint64_t joined_frames_ = 0;
     uint32_t tx_in_flight_ = 0;
     uint32_t tx_unkicked_ = 0;           // queued since the last wake-up
     uint64_t tx_last_queue_ns_ = 0;      // when queue_tx() last ran

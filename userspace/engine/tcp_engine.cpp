@@ -28,6 +28,13 @@
 namespace xlane::engine {
 namespace {
 
+// The largest IP packet one UMEM frame of the port carries out (after the
+// headroom and the Ethernet header).
+uint32_t transmittable_mtu(InterfacePort& port) {
+    const uint32_t frame = port.queue(0).umem().config().frame_size;
+    return frame - XSK_UMEM__DEFAULT_FRAME_HEADROOM - static_cast<uint32_t>(packet::kEthHeaderLen);
+}
+
 Result<uint32_t> interface_mtu(const std::string& ifname) {
     UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (!fd) return errno_error("socket for SIOCGIFMTU failed");
@@ -425,7 +432,9 @@ Result<Endpoint> TcpEngine::connect(TcpSocketId id, const Endpoint& remote) {
         }
     }
     tcp::TcpConfig config = socket.config;
-    config.mtu = route->mtu != 0 ? route->mtu : 1500;
+    // A segment must fit in one UMEM frame on the way out: above that (a
+    // jumbo MTU) every full segment would be dropped unsent.
+    config.mtu = std::min(route->mtu != 0 ? route->mtu : 1500, transmittable_mtu(*port));
     auto flow = std::make_unique<Flow>();
     flow->conn = tcp::TcpConnection::connect(config, tuple, now());
     flow->owner = id;
