@@ -44,14 +44,14 @@ PEER_NS="/run/netns/$XL_NS_A"
 xl_on_exit "xl_in $XL_NS_B '$XLANE' detach $XL_IF_B >/dev/null 2>&1"
 expect_root "$XL_NS_A" "$XL_IF_A" "noqueue 0:" "a new veth"
 
-# 1. Attach: the peer in the other namespace gets mq (a veth has one transmit
+# 1. Attach in native mode: the peer in the other namespace gets mq (a veth has one transmit
 # queue per possible CPU) with xlane's handle, and attach says so.
-xlane_in "$XL_NS_B" attach "$XL_IF_B"
+xlane_in "$XL_NS_B" attach --mode native "$XL_IF_B"
 expect_root "$XL_NS_A" "$XL_IF_A" "mq 7861:" "after attach"
 grep -q "gave the veth peer $XL_IF_A in namespace id [0-9]* ($PEER_NS) a queue (root qdisc mq, handle 7861:)" "$OUT" ||
     xl_fail "attach did not report the peer's queue: $(cat "$OUT")"
 xl_log "ok: attach gave the peer $XL_IF_A mq 7861:"
-# ...once: attaching again changes nothing.
+# ...once: attaching again (auto: the mode xlane runs in) changes nothing.
 xlane_in "$XL_NS_B" attach "$XL_IF_B"
 ! grep -q "gave the veth peer" "$OUT" || xl_fail "a second attach touched the peer again: $(cat "$OUT")"
 expect_root "$XL_NS_A" "$XL_IF_A" "mq 7861:" "after a second attach"
@@ -85,7 +85,7 @@ xl_log "ok: detach removed it"
 
 # 4. A queue of the peer's own is neither replaced by attach nor removed by detach.
 xl_in "$XL_NS_A" tc qdisc add dev "$XL_IF_A" root handle 77: pfifo limit 500
-xlane_in "$XL_NS_B" attach "$XL_IF_B"
+xlane_in "$XL_NS_B" attach --mode native "$XL_IF_B"
 expect_root "$XL_NS_A" "$XL_IF_A" "pfifo 77:" "attach with the peer's own qdisc"
 xlane_in "$XL_NS_B" detach "$XL_IF_B"
 ! grep -q "removed the queue" "$OUT" || xl_fail "detach claims to have removed the peer's own qdisc"
@@ -94,18 +94,19 @@ xl_in "$XL_NS_A" tc qdisc del dev "$XL_IF_A" root
 xl_log "ok: the peer's own pfifo 77: kept through attach and detach"
 
 # 5. --leave-peer: no queue, and a warning that says what it costs and the fix.
-xlane_in "$XL_NS_B" attach --leave-peer "$XL_IF_B"
+xlane_in "$XL_NS_B" attach --mode native --leave-peer "$XL_IF_B"
 expect_root "$XL_NS_A" "$XL_IF_A" "noqueue 0:" "attach --leave-peer"
 grep -q "has no queue.*are dropped.*tc qdisc add dev $XL_IF_A root mq" "$ERR" ||
     xl_fail "attach --leave-peer gave no warning: $(cat "$ERR")"
 xlane_in "$XL_NS_B" detach "$XL_IF_B"
 xl_log "ok: --leave-peer left the peer queueless, with a warning"
 
-# 6. skb mode has no ring: the peer is left alone.
-xlane_in "$XL_NS_B" attach --mode skb "$XL_IF_B"
-expect_root "$XL_NS_A" "$XL_IF_A" "noqueue 0:" "attach --mode skb"
+# 6. skb mode, the default on a veth, has no ring: the peer is left alone.
+xlane_in "$XL_NS_B" attach "$XL_IF_B"
+grep -q "in skb mode (auto: a veth" "$OUT" || xl_fail "attach on a veth did not choose skb mode: $(cat "$OUT")"
+expect_root "$XL_NS_A" "$XL_IF_A" "noqueue 0:" "attach (skb mode)"
 xlane_in "$XL_NS_B" detach "$XL_IF_B"
-xl_log "ok: skb mode left the peer alone"
+xl_log "ok: skb mode, the default on a veth, left the peer alone"
 
 # 7. A pair inside one namespace, created with a single transmit queue: the
 # peer is found in this namespace and gets pfifo_fast (mq needs several).
@@ -116,7 +117,7 @@ xl_in "$XL_NS_B" ip link add "$LOCAL_X" numtxqueues 1 numrxqueues 1 type veth pe
 xl_in "$XL_NS_B" ip link set "$LOCAL_X" up
 xl_in "$XL_NS_B" ip link set "$LOCAL_Y" up
 xl_on_exit "xl_in $XL_NS_B '$XLANE' detach $LOCAL_X >/dev/null 2>&1"
-xlane_in "$XL_NS_B" attach "$LOCAL_X"
+xlane_in "$XL_NS_B" attach --mode native "$LOCAL_X"
 grep -q "gave the veth peer $LOCAL_Y in this namespace a queue (root qdisc pfifo_fast" "$OUT" ||
     xl_fail "attach on a same-namespace pair: $(cat "$OUT")"
 expect_root "$XL_NS_B" "$LOCAL_Y" "pfifo_fast 7861:" "same-namespace peer"

@@ -63,18 +63,20 @@ xl_log "ok: doctor"
 
 # Attach, then attach again: idempotent.
 xlane_in "$XL_NS_B" attach "$XL_IF_B" || xl_fail "attach failed: $(cat "$ERR")"
+grep -q "in skb mode (auto: a veth" "$OUT" || xl_fail "attach on a veth did not choose skb mode: $(cat "$OUT")"
 for pin in link xlane_steer xlane_flows xlane_binds xlane_xsks xlane_stats; do
     [ -e "$DIR_B/$pin" ] || xl_fail "missing pin $DIR_B/$pin"
 done
 PROG_ID="$(xdp_prog_id "$XL_NS_B" "$XL_IF_B")"
 [ "$PROG_ID" != 0 ] || xl_fail "no XDP program on $XL_IF_B after attach"
 xlane_in "$XL_NS_B" attach "$XL_IF_B" || xl_fail "second attach failed: $(cat "$ERR")"
-grep -q "already attached" "$OUT" || xl_fail "second attach did not say it was attached: $(cat "$OUT")"
+grep -q "already attached to $XL_IF_B in skb mode" "$OUT" ||
+    xl_fail "second attach did not say it was attached: $(cat "$OUT")"
 [ "$(xdp_prog_id "$XL_NS_B" "$XL_IF_B")" = "$PROG_ID" ] || xl_fail "second attach replaced the program"
 xl_log "ok: attach is idempotent (program id $PROG_ID)"
 
 # Another mode needs a detach first.
-expect_error "detach" "$XL_NS_B" attach "$XL_IF_B" --mode skb
+expect_error "detach" "$XL_NS_B" attach "$XL_IF_B" --mode native
 
 # bpftool sees xlane's names: the program and every pinned map.
 bpftool prog show id "$PROG_ID" | contains "name xlane_steer" || xl_fail "bpftool: no xlane_steer"
@@ -94,7 +96,7 @@ doc = json.load(open(sys.argv[1]))
 mine = [a for a in doc["attachments"] if a["interface"] == sys.argv[3]]
 assert len(mine) == 1, mine
 a = mine[0]
-assert a["netns"] == sys.argv[2] and a["mode"] == "native" and not a["stale"], a
+assert a["netns"] == sys.argv[2] and a["mode"] == "skb" and not a["stale"], a
 assert a["prog_id"] == int(sys.argv[4]) and a["ifindex"] > 0 and a["link_id"] > 0, a
 assert a["maps"]["xlane_flows"] == {"entries": 0, "max_entries": 65536}, a["maps"]
 assert a["maps"]["xlane_binds"]["max_entries"] == 4096, a["maps"]
@@ -147,7 +149,7 @@ BRIDGE="xbr$XL_ID"
 xl_in "$XL_NS_B" ip link add "$BRIDGE" type bridge || xl_fail "cannot create bridge"
 DIR_BR="$(pin_dir "$XL_NS_B" "$BRIDGE")"
 xl_on_exit "rm -rf '$DIR_BR'"
-expect_error "--mode skb" "$XL_NS_B" attach "$BRIDGE"
+expect_error "--mode skb" "$XL_NS_B" attach "$BRIDGE" --mode native
 [ ! -e "$DIR_BR" ] || xl_fail "failed attach left pins in $DIR_BR"
 [ -d "$DIR_B" ] || xl_fail "failed attach on $BRIDGE removed the pins of $XL_IF_B"
 # xlane has exited, so its program survives only if pinned or attached.
@@ -156,7 +158,7 @@ expect_error "--mode skb" "$XL_NS_B" attach "$BRIDGE"
 xl_in "$XL_NS_B" ip link set dev "$BRIDGE" xdpgeneric obj "$FOREIGN_OBJ" sec xdp ||
     xl_fail "cannot attach the foreign test program to $BRIDGE"
 FOREIGN_ID="$(xdp_prog_id "$XL_NS_B" "$BRIDGE")"
-expect_error "--mode skb" "$XL_NS_B" attach "$BRIDGE" --force
+expect_error "--mode skb" "$XL_NS_B" attach "$BRIDGE" --mode native --force
 [ "$(xdp_prog_id "$XL_NS_B" "$BRIDGE")" = "$FOREIGN_ID" ] ||
     xl_fail "failed attach --force did not put the foreign program back"
 [ ! -e "$DIR_BR" ] || xl_fail "failed attach --force left pins in $DIR_BR"
@@ -164,7 +166,13 @@ xl_in "$XL_NS_B" ip link set dev "$BRIDGE" xdpgeneric off
 xlane_in "$XL_NS_B" attach "$BRIDGE" --mode skb || xl_fail "skb attach on the bridge failed: $(cat "$ERR")"
 xl_in "$XL_NS_B" ip -d link show dev "$BRIDGE" | contains "xdpgeneric" || xl_fail "--mode skb did not attach generic XDP"
 xlane_in "$XL_NS_B" detach "$BRIDGE" || xl_fail "detach of the bridge failed: $(cat "$ERR")"
-xl_log "ok: failed attach rolled back; --mode skb works"
+# The default (auto) tries native there, and takes generic XDP after the refusal.
+xlane_in "$XL_NS_B" attach "$BRIDGE" || xl_fail "attach on the bridge (auto) failed: $(cat "$ERR")"
+grep -q "in skb mode (auto: the driver has no native XDP)" "$OUT" ||
+    xl_fail "auto on the bridge did not fall back to skb mode: $(cat "$OUT")"
+xl_in "$XL_NS_B" ip -d link show dev "$BRIDGE" | contains "xdpgeneric" || xl_fail "auto did not attach generic XDP"
+xlane_in "$XL_NS_B" detach "$BRIDGE" || xl_fail "detach of the bridge failed: $(cat "$ERR")"
+xl_log "ok: failed attach rolled back; --mode skb works, and auto falls back to it"
 
 # Under `ip netns exec` (private /sys, host bpffs hidden) xlane refuses.
 if ip netns exec "$XL_NS_A" "$XLANE" attach "$XL_IF_A" >"$OUT" 2>"$ERR"; then
