@@ -356,6 +356,9 @@ void TcpConnection::on_segment_synchronized(const Segment& seg, Instant now) {
         // PAWS (RFC 7323 §5.3): an older timestamp is an old duplicate.
         if (seq_lt(seg.options.timestamps->value, ts_recent_)) {
             ack_pending_now_ = true;
+            if (!seg.payload.empty() && seq_lt(h.seq, rcv_nxt_))
+                note_duplicate(h.seq, seq_min(h.seq + static_cast<uint32_t>(seg.payload.size()),
+                                              rcv_nxt_));
             return;
         }
     }
@@ -377,6 +380,9 @@ void TcpConnection::on_segment_synchronized(const Segment& seg, Instant now) {
     if (!sequence_acceptable(seg)) {
         if (!h.has(flags::kRst)) {
             ack_pending_now_ = true;
+            // Data wholly below RCV.NXT: a retransmission of what arrived.
+            const uint32_t end = h.seq + static_cast<uint32_t>(seg.payload.size());
+            if (!seg.payload.empty() && seq_le(end, rcv_nxt_)) note_duplicate(h.seq, end);
             // A retransmitted FIN in TIME-WAIT restarts the 2 MSL wait.
             if (state_ == TcpState::kTimeWait && h.has(flags::kFin))
                 time_wait_deadline_ = now + config_.time_wait;
@@ -660,6 +666,7 @@ void TcpConnection::process_text(const Segment& seg, Instant now) {
     if (seq_lt(seq, rcv_nxt_)) {  // trim what was received already
         const uint32_t cut =
             std::min<uint32_t>(rcv_nxt_ - seq, static_cast<uint32_t>(payload.size()));
+        if (cut > 0) note_duplicate(seq, seq + cut);
         payload = payload.subspan(cut);
         seq += cut;
         if (seq_lt(fin_seq, rcv_nxt_)) fin = false;
@@ -687,8 +694,10 @@ void TcpConnection::process_text(const Segment& seg, Instant now) {
             schedule_ack(now, filled_hole || !ooo_.empty());
         } else {
             if (config_.out_of_order_limit == 0 ||
-                ooo_.bytes() + payload.size() <= config_.out_of_order_limit)
-                ooo_.insert(seq, payload);
+                ooo_.bytes() + payload.size() <= config_.out_of_order_limit) {
+                if (ooo_.insert(seq, payload) == 0)  // all of it held already
+                    note_duplicate(seq, seq + static_cast<uint32_t>(payload.size()));
+            }
             ack_pending_now_ = true;  // duplicate ACK with SACK blocks, at once
         }
     }
@@ -805,11 +814,22 @@ OutSegment TcpConnection::make_segment(uint32_t seq, uint8_t segment_flags, Inst
     if (segment_flags & flags::kRst) return s;
     s.header.window = window_field();
     if (ts_ok_) o.timestamps = Timestamps{ts_now(now), ts_recent_};
-    if (sack_ok_ && ack && !ooo_.empty()) {
-        const auto blocks = ooo_.sack_blocks(ts_ok_ ? 3 : 4);
-        for (const SackBlock& b : blocks) o.sack[o.sack_count++] = b;
+    if (sack_ok_ && ack && (dsack_ || !ooo_.empty())) {
+        const size_t room = ts_ok_ ? 3 : 4;
+        if (dsack_) {  // first (RFC 2883 §4), and once
+            o.sack[o.sack_count++] = *dsack_;
+            dsack_.reset();
+        }
+        for (const SackBlock& b : ooo_.sack_blocks(room - o.sack_count))
+            o.sack[o.sack_count++] = b;
     }
     return s;
+}
+
+void TcpConnection::note_duplicate(uint32_t seq, uint32_t end) {
+    if (seq == end) return;
+    ack_pending_now_ = true;  // the sender is retransmitting: tell it at once
+    if (sack_ok_) dsack_ = SackBlock{seq, end};
 }
 
 void TcpConnection::ack_sent(Instant) {

@@ -421,6 +421,8 @@ class TcpConnection {
     void send_challenge_ack(Instant now);
     void send_reset(uint32_t seq, Instant now);
     OutSegment make_segment(uint32_t seq, uint8_t flags, Instant now);
+    // Notes [seq, end) as received twice, for the next ACK's D-SACK block.
+    void note_duplicate(uint32_t seq, uint32_t end);
     // Copies a queued segment's payload out of the send buffer into itself.
     void take_payload(OutSegment& s) const;
     uint16_t window_field();
@@ -488,6 +490,11 @@ class TcpConnection {
     ByteRing rcvbuf_;
     ReassemblyQueue ooo_;
     std::optional<uint32_t> ooo_fin_seq_;
+    // D-SACK (RFC 2883): data received twice, reported as the first SACK
+    // block of the next ACK, once. Without it a Linux sender never learns
+    // that a retransmission was spurious, so it never widens its reordering
+    // window (RACK) and keeps retransmitting whatever arrives reordered.
+    std::optional<SackBlock> dsack_;
     bool fin_received_ = false;
 
     // Negotiated options.

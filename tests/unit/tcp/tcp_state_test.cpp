@@ -312,6 +312,63 @@ TEST_CASE("out-of-order data is SACKed and delivered once the hole fills", "[tcp
     CHECK(buffer[1000] == 2);
 }
 
+TEST_CASE("data received twice is reported in a D-SACK block, once (RFC 2883)", "[tcp][state]") {
+    ScriptedPeer t;
+    t.config.sack = true;
+    t.config.quickack_segments = 0;
+    TcpOptions peer;
+    peer.sack_permitted = true;
+    t.establish_active(peer);
+    t.peer_data(100);
+    t.out();
+    const uint32_t n = t.peer_nxt;
+    SECTION("a retransmission of what arrived: an ACK at once, its range first") {
+        t.deliver(flags::kAck, n - 100, t.iss + 1, std::vector<uint8_t>(100, 'x'));
+        auto ack = t.out();
+        REQUIRE(ack.size() == 1);
+        CHECK(ack[0].header.ack == n);
+        REQUIRE(ack[0].options.sack_count == 1);
+        CHECK(ack[0].options.sack[0] == SackBlock{n - 100, n});
+        // Reported once: the next ACK carries no block.
+        t.peer_data(10);
+        t.conn->on_timer(t.now + std::chrono::seconds(1));
+        for (const auto& s : t.out()) CHECK(s.options.sack_count == 0);
+    }
+    SECTION("a segment that straddles RCV.NXT: only the old part, the new part kept") {
+        t.deliver(flags::kAck, n - 40, t.iss + 1, std::vector<uint8_t>(100, 'y'));
+        auto ack = t.out();
+        REQUIRE(!ack.empty());
+        CHECK(ack.back().header.ack == n + 60);
+        REQUIRE(ack.front().options.sack_count == 1);
+        CHECK(ack.front().options.sack[0] == SackBlock{n - 40, n});
+        CHECK(t.conn->readable_bytes() == 160);
+    }
+    SECTION("out-of-order data held already: the D-SACK block, then its SACK block") {
+        t.deliver(flags::kAck, n + 1000, t.iss + 1, std::vector<uint8_t>(500, 'z'));
+        auto first = t.out();
+        REQUIRE(first.size() == 1);
+        REQUIRE(first[0].options.sack_count == 1);
+        t.deliver(flags::kAck, n + 1000, t.iss + 1, std::vector<uint8_t>(500, 'z'));
+        auto again = t.out();
+        REQUIRE(again.size() == 1);
+        REQUIRE(again[0].options.sack_count == 2);
+        CHECK(again[0].options.sack[0] == SackBlock{n + 1000, n + 1500});
+        CHECK(again[0].options.sack[1] == SackBlock{n + 1000, n + 1500});
+    }
+}
+
+TEST_CASE("no D-SACK block without SACK permitted", "[tcp][state]") {
+    ScriptedPeer t;
+    t.config.sack = true;
+    t.establish_active();  // the peer offers no SACK
+    t.peer_data(100);
+    t.out();
+    t.deliver(flags::kAck, t.peer_nxt - 100, t.iss + 1, std::vector<uint8_t>(100, 'x'));
+    auto ack = t.out();
+    REQUIRE(ack.size() == 1);
+    CHECK(ack[0].options.sack_count == 0);
+}
+
 TEST_CASE("PAWS drops segments with old timestamps", "[tcp][state]") {
     ScriptedPeer t;
     t.config.timestamps = true;
