@@ -214,12 +214,15 @@ static __always_inline __u32 lookup_steering(struct parsed_frame *f)
 	return XLANE_REASON_PASS_NO_MATCH;
 }
 
-/* xdp.frags (BPF_F_XDP_HAS_FRAGS): a frame larger than one buffer (jumbo
- * MTU; in generic mode a GRO or GSO super-frame) reaches this program whole,
- * headers in the linear part, and an AF_XDP socket bound with XDP_USE_SG
- * takes it as a chain of UMEM frames. Without it, a veth above 4 KB of MTU
- * refuses the program and the AF_XDP socket drops every such frame. */
-SEC("xdp.frags")
+/* Loaded multi-buffer (BPF_F_XDP_HAS_FRAGS, set by `xlane attach`) only for
+ * a native attachment above 3000 bytes of MTU, where the driver needs it (a
+ * veth refuses a single-buffer program beyond ~3,500): then a jumbo frame
+ * arrives in fragments, headers in the linear part, which is why lengths
+ * are checked against bpf_xdp_get_buff_len(). Generic XDP hands a
+ * single-buffer program any frame linear (a TSO segment of 64 KB too); an
+ * AF_XDP socket bound with XDP_USE_SG takes a frame larger than a UMEM frame
+ * as a chain either way. */
+SEC("xdp")
 int xlane_steer(struct xdp_md *ctx)
 {
 	struct parsed_frame frame = {};

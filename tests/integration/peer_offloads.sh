@@ -12,8 +12,9 @@
 #   segments (up to 64 KB) reach XDP whole, and at MTU 9000 so do jumbo
 #   frames in both modes. Until 2026-12-05 the AF_XDP socket dropped them
 #   (no XDP_USE_SG), and a native attachment at MTU 9000 failed (ERANGE: the
-#   program was not multi-buffer); a fast TCP client at MTU 9000 sent
-#   segments no UMEM frame could hold, and nothing went out.
+#   program was not multi-buffer; now it is loaded so there, and only there);
+#   a fast TCP client at MTU 9000 sent segments no UMEM frame could hold,
+#   and nothing went out.
 # The other tests switch these offloads off (tests/integration/lib.sh).
 # For each MTU and mode:
 #   1. UDP, IPv4 and IPv6: a plain python3 client at A gets every datagram
@@ -149,6 +150,13 @@ for mtu in 1500 9000; do
         WHAT="MTU $mtu, $mode mode"
         xl_in "$XL_NS_B" "$XLANE" attach "$XL_IF_B" --mode $mode >"$work/attach.out" 2>&1 ||
             xl_fail "$WHAT: xlane attach $XL_IF_B failed: $(cat "$work/attach.out")"
+        # Multi-buffer only where the driver needs it (userspace/xdp/attach.cpp).
+        if [ $mtu = 9000 ] && [ $mode = native ]; then
+            grep -q "loaded multi-buffer" "$work/attach.out" ||
+                xl_fail "$WHAT: the program was not loaded multi-buffer: $(cat "$work/attach.out")"
+        elif grep -q "multi-buffer" "$work/attach.out"; then
+            xl_fail "$WHAT: the program was loaded multi-buffer: $(cat "$work/attach.out")"
+        fi
         for addr in "$XL_ADDR_B" "$XL_ADDR6_B"; do udp_ping $mtu "$addr"; done
         for addr in "$XL_ADDR_B" "$XL_ADDR6_B"; do tcp_to_b "$addr"; done
         for addr in "$XL_ADDR_A" "$XL_ADDR6_A"; do tcp_from_b "$addr"; done

@@ -185,6 +185,10 @@ void run_attach(const AttachOptions& options) {
     std::printf("attached %s (program id %u) to %s (ifindex %u) in %s; pinned in %s\n",
                 XLANE_XDP_PROG_NAME, o.prog_id, options.ifname.c_str(), o.ifindex,
                 mode_text.c_str(), o.pin_dir.c_str());
+    if (o.multi_buffer)
+        std::printf("loaded multi-buffer: the MTU of %s is above %u, so jumbo frames reach the "
+                    "program in fragments\n",
+                    options.ifname.c_str(), kSingleBufferMtu);
     if (native) queue_veth_peer(options, o.ifindex);
 }
 

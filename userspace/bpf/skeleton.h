@@ -3,6 +3,7 @@
 // errno is converted to an Error once, here.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <cerrno>
@@ -15,11 +16,14 @@ template <typename S, S* (*Open)(), int (*Load)(S*), void (*Destroy)(S*)>
 class Skeleton {
 public:
     // Opens and loads; the verifier's rejection comes back as an Error.
-    [[nodiscard]] static Result<Skeleton> open_and_load(const std::string& what) {
+    // `prepare` sees the opened object before the load (program flags).
+    [[nodiscard]] static Result<Skeleton> open_and_load(
+        const std::string& what, const std::function<void(S*)>& prepare = {}) {
         errno = 0;
         S* raw = Open();
         if (raw == nullptr) return errno_error("cannot open BPF object " + what);
         Skeleton owner(raw);
+        if (prepare) prepare(raw);
         if (int err = Load(raw); err != 0)
             return make_error(err, "kernel refused to load BPF object " + what +
                                        " (run `xlane doctor`)");

@@ -24,6 +24,7 @@
 #include "common/high_fd.h"
 #include "engine/socket_address.h"
 #include "engine/tcp_engine_socket.h"
+#include "xdp/netdev.h"
 
 namespace xlane::engine {
 namespace {
@@ -33,16 +34,6 @@ namespace {
 uint32_t transmittable_mtu(InterfacePort& port) {
     const uint32_t frame = port.queue(0).umem().config().frame_size;
     return frame - XSK_UMEM__DEFAULT_FRAME_HEADROOM - static_cast<uint32_t>(packet::kEthHeaderLen);
-}
-
-Result<uint32_t> interface_mtu(const std::string& ifname) {
-    UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    if (!fd) return errno_error("socket for SIOCGIFMTU failed");
-    ifreq request{};
-    std::strncpy(request.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
-    if (::ioctl(fd.get(), SIOCGIFMTU, &request) != 0)
-        return errno_error("SIOCGIFMTU on " + ifname + " failed");
-    return static_cast<uint32_t>(request.ifr_mtu);
 }
 
 Result<int> socket_int_option(int fd, int level, int option) {

@@ -20,12 +20,18 @@ struct AttachRequest {
     bool force = false;
 };
 
+// The MTU above which a native attachment loads the program multi-buffer
+// (BPF_F_XDP_HAS_FRAGS). Raising a device's MTU above it later, the driver
+// may refuse (a veth does): detach and attach again.
+inline constexpr uint32_t kSingleBufferMtu = 3000;
+
 struct AttachOutcome {
     bool already_attached = false;    // xlane was attached in that mode: nothing changed
     bool removed_stale_pins = false;  // pins of a vanished attachment were cleared first
     uint32_t replaced_prog_id = 0;    // the foreign program --force detached, 0 if none
     unsigned ifindex = 0;
     uint32_t prog_id = 0;
+    bool multi_buffer = false;  // loaded with BPF_F_XDP_HAS_FRAGS
     std::string pin_dir;
 };
 

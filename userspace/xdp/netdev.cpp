@@ -4,12 +4,16 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <utility>
 
 #include "bpf/bpffs.h"
+#include "common/unique_fd.h"
 
 namespace xlane {
 
@@ -33,6 +37,16 @@ Result<unsigned> interface_index(const std::string& ifname) {
 
 bool interface_exists(const std::string& ifname) {
     return ::if_nametoindex(ifname.c_str()) != 0;
+}
+
+Result<uint32_t> interface_mtu(const std::string& ifname) {
+    UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!fd) return errno_error("socket for SIOCGIFMTU failed");
+    ifreq request{};
+    std::strncpy(request.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+    if (::ioctl(fd.get(), SIOCGIFMTU, &request) != 0)
+        return errno_error("SIOCGIFMTU on " + ifname + " failed");
+    return static_cast<uint32_t>(request.ifr_mtu);
 }
 
 std::string netns_name_for_id(const std::string& netns_id) {

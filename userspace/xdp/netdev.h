@@ -2,6 +2,7 @@
 // the namespace itself as a human sees it (the `ip netns` name when there is one).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "common/result.h"
@@ -14,6 +15,9 @@ namespace xlane {
 
 // Whether `ifname` exists in the current network namespace.
 [[nodiscard]] bool interface_exists(const std::string& ifname);
+
+// The MTU of `ifname` in the current network namespace (SIOCGIFMTU).
+[[nodiscard]] Result<uint32_t> interface_mtu(const std::string& ifname);
 
 // The `ip netns` name (under /run/netns) whose namespace has this id
 // ("netns-<inode>", see bpffs.h), or "" when the namespace has no name there.
