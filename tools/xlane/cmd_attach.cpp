@@ -222,9 +222,9 @@ void add_attach_commands(CLI::App& app) {
     attach->add_option("IFACE", attach_options->ifname, "Interface to attach to")->required();
     attach
         ->add_option("--mode", attach_options->mode,
-                     "auto (default): the mode xlane already runs in, else skb on a veth, native "
-                     "elsewhere (skb where the driver has none); native: in the driver; skb: generic XDP, works on any "
-                     "device")
+                     "auto (default): the mode xlane already runs in, else skb on a veth, "
+                     "native elsewhere (skb where the driver has none); native: in the driver; "
+                     "skb: generic XDP, works on any device")
         ->check(CLI::IsMember({"auto", "native", "skb"}));
     attach->add_flag("--force", attach_options->force,
                      "Replace a foreign XDP program attached through netlink (ip link)");

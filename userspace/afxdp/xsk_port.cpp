@@ -72,19 +72,17 @@ Result<std::unique_ptr<XskPort>> XskPort::open(const XskPortConfig& config) {
     };
     if (config.multi_buffer) socket_config.bind_flags |= XDP_USE_SG;
     auto created = create();
-    if (!created) return created.error();
-    int err = created.value();
     // Kernels before 6.6 know no XDP_USE_SG (EINVAL); a zero-copy driver
     // without multi-buffer support refuses it (EOPNOTSUPP).
-    if (config.multi_buffer && (err == -EINVAL || err == -EOPNOTSUPP)) {
+    if (created && config.multi_buffer &&
+        (created.value() == -EINVAL || created.value() == -EOPNOTSUPP)) {
         port->socket_ = nullptr;
         socket_config.bind_flags &= ~XDP_USE_SG;
         created = create();
-        if (!created) return created.error();
-        err = created.value();
-    } else {
-        port->multi_buffer_ = config.multi_buffer && err == 0;
     }
+    if (!created) return created.error();
+    const int err = created.value();
+    port->multi_buffer_ = err == 0 && (socket_config.bind_flags & XDP_USE_SG) != 0;
     if (err != 0) {
         port->socket_ = nullptr;
         const char* hint = config.mode == XskMode::kZeroCopy
