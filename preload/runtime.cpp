@@ -188,6 +188,8 @@ void publish_usage(const std::vector<engine::PortUsageSample>& samples) {
         port.tx_frames = c.tx_frames;
         port.tx_bytes = c.tx_bytes;
         port.tx_ring_full = c.tx_ring_full_waits;
+        port.rx_joined = c.rx_joined;
+        port.rx_partial_checksum = c.rx_partial_checksum;
         for (const auto& q : sample.queues) {
             if (queue_count == stats::kMaxQueues) break;
             stats::QueueUsage& queue = queues[queue_count++];

@@ -111,7 +111,9 @@ json usage_json(const stats::ProcessSnapshot& p) {
                               {"tx_datagrams", port.tx_datagrams},
                               {"tx_frames", port.tx_frames},
                               {"tx_bytes", port.tx_bytes},
-                              {"tx_ring_full", port.tx_ring_full}});
+                              {"tx_ring_full", port.tx_ring_full},
+                              {"rx_joined", port.rx_joined},
+                              {"rx_partial_checksum", port.rx_partial_checksum}});
     json queues = json::array();
     for (const auto& q : p.queues) {
         auto ring = [](uint32_t used, uint32_t size) { return json{{"used", used}, {"size", size}}; };
@@ -325,11 +327,12 @@ void print_stats(const Sample& sample, const Previous* previous) {
         std::printf("pid %d %s\n", p.pid, p.comm.c_str());
         for (const auto& port : p.ports)
             std::printf("  port %s: %u queue(s), rx %llu frames (%llu delivered; dropped: %llu queue "
-                        "full, %llu no socket, %llu bad, %llu other proto), tx %llu frames, "
-                        "tx ring full %llu\n",
+                        "full, %llu no socket, %llu bad, %llu other proto; %llu multi-buffer, "
+                        "%llu with a partial checksum), tx %llu frames, tx ring full %llu\n",
                         port.ifname, port.queues, u(port.rx_frames), u(port.rx_delivered),
                         u(port.rx_dropped_queue_full), u(port.rx_dropped_no_socket),
-                        u(port.rx_dropped_bad), u(port.rx_dropped_other_proto), u(port.tx_frames),
+                        u(port.rx_dropped_bad), u(port.rx_dropped_other_proto),
+                        u(port.rx_joined), u(port.rx_partial_checksum), u(port.tx_frames),
                         u(port.tx_ring_full));
         for (const auto& q : p.queues)
             std::printf("    queue %s/%u: rings used rx %u/%u tx %u/%u fill %u/%u comp %u/%u, UMEM "

@@ -27,6 +27,8 @@ struct PortStats {
     uint64_t rx_dropped_not_udp = 0;       // TCP: not served by this engine yet
     uint64_t rx_fragments = 0;             // IP fragments given to the reassembler
     uint64_t rx_reassembled = 0;           // datagrams the reassembler completed
+    uint64_t rx_joined = 0;                // frames that came as a chain of UMEM frames
+    uint64_t rx_partial_checksum = 0;      // accepted with a local sender's partial checksum
     uint64_t tx_datagrams = 0;
     uint64_t tx_frames = 0;  // put on the TX rings (fragments count one each)
     uint64_t tx_bytes = 0;

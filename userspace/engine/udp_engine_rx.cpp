@@ -74,6 +74,7 @@ size_t UdpEngine::receive_rx_locked() {
                     const packet::Bytes bytes(frames[i].data.data(), frames[i].data.size());
                     port->stats().rx_frames++;
                     port->stats().rx_bytes += bytes.size();
+                    if (frames[i].addr == afxdp::kJoinedFrame) port->stats().rx_joined++;
                     handle_frame(*port, bytes, now_mono, now_real);
                     xsk->recycle(frames[i].addr);
                 }
@@ -116,6 +117,7 @@ void UdpEngine::handle_frame(InterfacePort& port, packet::Bytes frame, uint64_t 
         ++port.stats().rx_dropped_malformed;
         return;
     }
+    if (parsed.partial_checksum) ++port.stats().rx_partial_checksum;
     deliver(port, frame, parsed, now_real_ns);
 }
 

@@ -32,14 +32,16 @@
 namespace xlane::stats {
 
 inline constexpr uint64_t kMagic = 0x3153544154534c58ULL;  // "XLSTATS1" little-endian
-inline constexpr uint32_t kLayoutVersion = 2;
+inline constexpr uint32_t kLayoutVersion = 3;
 inline constexpr const char* kDefaultDirectory = "/dev/shm";
 inline constexpr const char* kSegmentPrefix = "xlane-stats.";  // + decimal pid
 inline constexpr uint32_t kFirstChunkSlots = 64;
 // 2^20 slots, like the preload library's fd table; the file is sparse on
 // tmpfs, so only slots ever used cost memory.
 inline constexpr uint32_t kMaxSlots = 1u << 20;
-inline constexpr size_t kMaxPorts = 16;
+// Interfaces of one process published (the rest work all the same, unlisted):
+// with kMaxQueues queue entries they fill the one-page header.
+inline constexpr size_t kMaxPorts = 8;
 inline constexpr size_t kReasonTextSize = 88;
 inline constexpr size_t kCommSize = 16;
 
@@ -154,8 +156,10 @@ struct PortUsage {
     uint64_t tx_frames;              // put on the TX rings
     uint64_t tx_bytes;
     uint64_t tx_ring_full;           // times a send waited for TX ring or UMEM room
+    uint64_t rx_joined;              // frames that came as a chain of UMEM frames (multi-buffer)
+    uint64_t rx_partial_checksum;    // accepted with the partial checksum a local sender leaves
 };
-static_assert(sizeof(PortUsage) == 112);
+static_assert(sizeof(PortUsage) == 128);
 
 // Ring and UMEM use of one AF_XDP socket (interface, RX queue): ring
 // occupancy and free frames sampled by the progress thread (reading ring
