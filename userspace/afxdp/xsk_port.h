@@ -87,6 +87,11 @@ class XskPort {
     [[nodiscard]] int fd() const;
     [[nodiscard]] const XskPortConfig& config() const { return config_; }
     [[nodiscard]] Umem& umem() { return *umem_; }
+    // The largest frame one UMEM frame carries out: what a frame to send,
+    // Ethernet header included, must fit in.
+    [[nodiscard]] uint32_t tx_frame_room() const {
+        return umem_->config().frame_size - XSK_UMEM__DEFAULT_FRAME_HEADROOM;
+    }
 
     // Tops up the fill ring from free frames and wakes the kernel if it
     // asked to be; returns frames added.

@@ -29,13 +29,6 @@
 namespace xlane::engine {
 namespace {
 
-// The largest IP packet one UMEM frame of the port carries out (after the
-// headroom and the Ethernet header).
-uint32_t transmittable_mtu(InterfacePort& port) {
-    const uint32_t frame = port.queue(0).umem().config().frame_size;
-    return frame - XSK_UMEM__DEFAULT_FRAME_HEADROOM - static_cast<uint32_t>(packet::kEthHeaderLen);
-}
-
 Result<int> socket_int_option(int fd, int level, int option) {
     int value = 0;
     socklen_t length = sizeof(value);
@@ -425,7 +418,9 @@ Result<Endpoint> TcpEngine::connect(TcpSocketId id, const Endpoint& remote) {
     tcp::TcpConfig config = socket.config;
     // A segment must fit in one UMEM frame on the way out: above that (a
     // jumbo MTU) every full segment would be dropped unsent.
-    config.mtu = std::min(route->mtu != 0 ? route->mtu : 1500, transmittable_mtu(*port));
+    const uint32_t frame_mtu =
+        port->queue(0).tx_frame_room() - static_cast<uint32_t>(packet::kEthHeaderLen);
+    config.mtu = std::min(route->mtu != 0 ? route->mtu : 1500, frame_mtu);
     auto flow = std::make_unique<Flow>();
     flow->conn = tcp::TcpConnection::connect(config, tuple, now());
     flow->owner = id;

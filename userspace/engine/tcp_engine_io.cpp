@@ -191,7 +191,7 @@ void TcpEngine::put_on_wire_locked(InterfacePort& port, std::span<const uint8_t>
 
 bool TcpEngine::take_tx_frame_locked(InterfacePort& port, size_t size, afxdp::TxFrame& frame) {
     afxdp::XskPort& xsk = port.queue(0);
-    if (size > xsk.umem().config().frame_size - XSK_UMEM__DEFAULT_FRAME_HEADROOM) {
+    if (size > xsk.tx_frame_room()) {
         ++tx_dropped_;
         return false;
     }

@@ -25,8 +25,7 @@ Result<size_t> UdpEngine::transmit_locked(InterfacePort& port, Socket& socket, c
     frame.dst_port = plan.destination.port;
     // A frame must fit in one UMEM frame: on jumbo MTUs larger than that,
     // fragment at what fits (the receiver reassembles either way).
-    const uint32_t frame_room = xsk.umem().config().frame_size - XSK_UMEM__DEFAULT_FRAME_HEADROOM;
-    frame.mtu = std::min<uint32_t>(plan.mtu, frame_room - packet::kEthHeaderLen);
+    frame.mtu = std::min<uint32_t>(plan.mtu, xsk.tx_frame_room() - packet::kEthHeaderLen);
     auto encoder = udp::UdpEncoder::create(frame);
     if (!encoder) return encoder.error();
 
